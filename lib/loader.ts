@@ -1,0 +1,63 @@
+/**
+ * Chooses the backend once, at import (SPEC section 6). node-gyp-build finds the binary: a
+ * matching prebuild in prebuilds/, else the local build in build/. When neither loads, the
+ * JavaScript backend takes over and `fallbackReason` says why; importing never throws for
+ * that, unless BATCHNORM_BACKEND=native asked for the native backend explicitly.
+ */
+import { existsSync, readFileSync } from 'fs';
+import { availableParallelism } from 'os';
+import { dirname, join } from 'path';
+
+import { BatchNormRangeError } from './errors';
+import { jsBackend } from './js-backend';
+import { nativeBackend, type NativeBinding } from './native-backend';
+import type { Backend } from './plan';
+
+/** The package root: the nearest folder above this file with batchnorm's package.json. */
+export function packageRoot(): string {
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest) && JSON.parse(readFileSync(manifest, 'utf8')).name === 'batchnorm') return dir;
+    if (dirname(dir) === dir) throw new Error(`batchnorm: no package.json above ${__dirname}`);
+  }
+}
+
+/** A positive integer from an environment variable, or undefined. */
+function positiveInt(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\s*\d+\s*$/.test(value)) return undefined;
+  const n = Number(value);
+  return n >= 1 && n <= 4096 ? n : undefined;
+}
+
+/** BATCHNORM_NUM_THREADS, else OMP_NUM_THREADS, else the machine's available parallelism. */
+export function defaultThreads(env: NodeJS.ProcessEnv): number {
+  return positiveInt(env.BATCHNORM_NUM_THREADS) ?? positiveInt(env.OMP_NUM_THREADS) ?? availableParallelism();
+}
+
+export interface Loaded {
+  backend: Backend;
+  native: NativeBinding | null;
+  fallbackReason?: string;
+}
+
+function loadNative(root: string): NativeBinding {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+  return nodeGypBuild(root) as NativeBinding;
+}
+
+export function load(env: NodeJS.ProcessEnv = process.env): Loaded {
+  const mode = env.BATCHNORM_BACKEND;
+  if (mode === 'js') return { backend: jsBackend, native: null, fallbackReason: 'BATCHNORM_BACKEND=js' };
+  try {
+    const native = loadNative(packageRoot());
+    native.configure(env.BATCHNORM_ISA ?? '', defaultThreads(env));
+    return { backend: nativeBackend(native), native };
+  } catch (e) {
+    const reason = `native addon could not be loaded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+    if (mode === 'native') {
+      throw new BatchNormRangeError('ERR_BATCHNORM_NATIVE_UNAVAILABLE', `BATCHNORM_BACKEND=native but the ${reason}`);
+    }
+    return { backend: jsBackend, native: null, fallbackReason: reason };
+  }
+}

@@ -1,0 +1,44 @@
+/** The native backend: forwards validated plans to the N-API addon (native/src/binding.cpp). */
+import type { Backend, BackwardPlan, InferencePlan, TrainPlan } from './plan';
+
+/** What the addon reports about itself. */
+export interface NativeInfo {
+  isa: 'avx512' | 'avx2' | 'neon' | 'scalar';
+  threads: number;
+  supportedIsas: string;
+  openmp: boolean;
+}
+
+type F32 = Float32Array;
+type Opt = Float32Array | null;
+
+/** The addon's exports; argument order mirrors native/src/binding.cpp. */
+export interface NativeBinding {
+  configure(isaCap: string, threads: number): NativeInfo;
+  info(): NativeInfo;
+  setNumThreads(n: number): void;
+  forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32): void;
+  forwardTrainAsync(...args: Parameters<NativeBinding['forwardTrain']>): Promise<void>;
+  forwardInference(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, runningMean: F32, runningVar: F32): void;
+  forwardInferenceAsync(...args: Parameters<NativeBinding['forwardInference']>): Promise<void>;
+  backward(dy: F32, x: F32, outer: number, C: number, inner: number, dx: F32, gamma: Opt, saveMean: F32, saveInvStd: F32, useGlobalStats: boolean, dgamma: F32, dbeta: F32): void;
+  backwardAsync(...args: Parameters<NativeBinding['backward']>): Promise<void>;
+}
+
+const trainArgs = (p: TrainPlan) =>
+  [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.momentum, p.runningMean, p.runningVar, p.unbiased, p.saveMean, p.saveInvStd] as const;
+const inferenceArgs = (p: InferencePlan) =>
+  [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.runningMean, p.runningVar] as const;
+const backwardArgs = (p: BackwardPlan) =>
+  [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.dx, p.gamma, p.saveMean, p.saveInvStd, p.useGlobalStats, p.dgamma, p.dbeta] as const;
+
+export function nativeBackend(b: NativeBinding): Backend {
+  return {
+    forwardTrain: (p) => b.forwardTrain(...trainArgs(p)),
+    forwardInference: (p) => b.forwardInference(...inferenceArgs(p)),
+    backward: (p) => b.backward(...backwardArgs(p)),
+    forwardTrainAsync: (p) => b.forwardTrainAsync(...trainArgs(p)),
+    forwardInferenceAsync: (p) => b.forwardInferenceAsync(...inferenceArgs(p)),
+    backwardAsync: (p) => b.backwardAsync(...backwardArgs(p)),
+  };
+}

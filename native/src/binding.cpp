@@ -1,0 +1,238 @@
+// The N-API binding (node-addon-api, N-API 8, context-aware: each Node environment, such as a
+// worker thread, gets its own instance with its own ISA choice and thread count).
+//
+// Every operation takes its outputs from the caller (the TypeScript layer allocates them), so
+// the addon never allocates JS memory. Each op has a sync entry point and an async one that
+// runs on the libuv thread pool while holding references to every typed array it touches.
+#include <cmath>
+#include <functional>
+#include <new>
+#include <string>
+#include <utility>
+
+#include "batchnorm_ops.h"
+#include "binding_args.h"
+#include "dispatch.h"
+
+namespace bn {
+namespace {
+
+using Job = std::function<void()>;
+
+// Runs a job on the libuv pool and settles a promise; the references keep the arrays alive.
+class JobWorker : public Napi::AsyncWorker {
+ public:
+  JobWorker(Napi::Env env, Job job, const std::vector<Napi::Float32Array>& arrays)
+      : Napi::AsyncWorker(env, "batchnorm"), job_(std::move(job)), deferred_(env) {
+    for (const Napi::Float32Array& a : arrays) refs_.push_back(Napi::Persistent(a));
+  }
+  Napi::Promise promise() const { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      job_();
+    } catch (const std::bad_alloc&) {
+      SetError("batchnorm: out of memory for scratch space");
+    }
+  }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+  void OnError(const Napi::Error& e) override {
+    e.Set("code", Napi::String::New(Env(), "ERR_BATCHNORM_OUT_OF_MEMORY"));
+    deferred_.Reject(e.Value());
+  }
+
+ private:
+  Job job_;
+  Napi::Promise::Deferred deferred_;
+  std::vector<Napi::Reference<Napi::Float32Array>> refs_;
+};
+
+// Reads (x-or-dy, outer, C, inner) style geometry and checks it against `length`.
+Geometry read_geometry(ArgReader& args, const Napi::Env& env, size_t first, int64_t length) {
+  const Geometry g{args.count(first, "outer"), args.count(first + 1, "channels"),
+                   args.count(first + 2, "inner")};
+  int64_t size = 0;
+  if (__builtin_mul_overflow(g.outer, g.channels, &size) ||
+      __builtin_mul_overflow(size, g.inner, &size) || size != length)
+    throw_error(env, false, "ERR_BATCHNORM_SHAPE_MISMATCH",
+                "Expected outer * channels * inner to equal the data length " +
+                    std::to_string(length));
+  return g;
+}
+
+int64_t length_of(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw_error(info.Env(), true, "ERR_BATCHNORM_INVALID_TYPE",
+                std::string("Expected a Float32Array for ") + name);
+  return static_cast<int64_t>(info[i].As<Napi::Float32Array>().ElementLength());
+}
+
+class Addon : public Napi::Addon<Addon> {
+ public:
+  Addon(Napi::Env env, Napi::Object exports) : kernels_(&select_kernels("")) {
+    DefineAddon(exports, {
+        InstanceMethod("configure", &Addon::Configure),
+        InstanceMethod("info", &Addon::Info),
+        InstanceMethod("setNumThreads", &Addon::SetNumThreads),
+        InstanceMethod("forwardTrain", &Addon::Sync<&Addon::ForwardTrain>),
+        InstanceMethod("forwardTrainAsync", &Addon::Async<&Addon::ForwardTrain>),
+        InstanceMethod("forwardInference", &Addon::Sync<&Addon::ForwardInference>),
+        InstanceMethod("forwardInferenceAsync", &Addon::Async<&Addon::ForwardInference>),
+        InstanceMethod("backward", &Addon::Sync<&Addon::Backward>),
+        InstanceMethod("backwardAsync", &Addon::Async<&Addon::Backward>),
+    });
+  }
+
+ private:
+  using Parser = Job (Addon::*)(ArgReader&, const Napi::CallbackInfo&);
+
+  // configure(isaCap: string, threads: number): chooses the kernels; returns info().
+  Napi::Value Configure(const Napi::CallbackInfo& info) {
+    if (!info[0].IsString())
+      throw_error(info.Env(), true, "ERR_BATCHNORM_INVALID_TYPE", "Expected a string for isa");
+    kernels_ = &select_kernels(info[0].As<Napi::String>().Utf8Value());
+    SetNumThreads(info);
+    return Info(info);
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("isa", kernels_->isa);
+    o.Set("threads", threads_);
+    o.Set("supportedIsas", supported_isas());
+#ifdef _OPENMP
+    o.Set("openmp", true);
+#else
+    o.Set("openmp", false);
+#endif
+    return o;
+  }
+
+  // setNumThreads(n) or configure(_, n): a positive integer; without OpenMP it stays 1.
+  Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+    const size_t at = info[0].IsString() ? 1 : 0;
+    ArgReader args(info);
+    const int64_t n = args.count(at, "threads");
+    if (n < 1 || n > 4096)
+      throw_error(info.Env(), false, "ERR_BATCHNORM_INVALID_THREADS",
+                  "Expected threads to be an integer in [1, 4096]");
+#ifdef _OPENMP
+    threads_ = static_cast<int>(n);
+#endif
+    return info.Env().Undefined();
+  }
+
+  template <Parser parse>
+  Napi::Value Sync(const Napi::CallbackInfo& info) {
+    ArgReader args(info);
+    Job job = (this->*parse)(args, info);
+    try {
+      job();
+    } catch (const std::bad_alloc&) {
+      throw_error(info.Env(), false, "ERR_BATCHNORM_OUT_OF_MEMORY",
+                  "batchnorm: out of memory for scratch space");
+    }
+    return info.Env().Undefined();
+  }
+
+  template <Parser parse>
+  Napi::Value Async(const Napi::CallbackInfo& info) {
+    ArgReader args(info);
+    Job job = (this->*parse)(args, info);
+    JobWorker* worker = new JobWorker(info.Env(), std::move(job), args.arrays());
+    worker->Queue();
+    return worker->promise();
+  }
+
+  // forwardTrain(x, outer, C, inner, y, gamma, beta, eps, momentum, runningMean, runningVar,
+  //              unbiased, saveMean, saveInvStd)
+  Job ForwardTrain(ArgReader& args, const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    const int64_t n = length_of(info, 0, "x");
+    const Geometry g = read_geometry(args, env, 1, n);
+    const int64_t C = g.channels;
+    TrainArgs a{};
+    a.x = args.f32(0, "x", n, false, false);
+    a.y = args.f32(4, "out", n, false, true);
+    a.gamma = args.f32(5, "gamma", C, true, false);
+    a.beta = args.f32(6, "beta", C, true, false);
+    a.eps = args.number(7, "eps");
+    a.momentum = args.number(8, "momentum");
+    a.running_mean = args.f32(9, "runningMean", C, true, true);
+    a.running_var = args.f32(10, "runningVar", C, true, true);
+    a.unbiased = args.boolean(11, "unbiased");
+    a.save_mean = args.f32(12, "saveMean", C, false, true);
+    a.save_inv_std = args.f32(13, "saveInvStd", C, false, true);
+    check_eps(env, a.eps);
+    if (!(a.momentum >= 0.0 && a.momentum <= 1.0))
+      throw_error(env, false, "ERR_BATCHNORM_INVALID_MOMENTUM",
+                  "Expected momentum to be a number in [0, 1]");
+    if (g.per_channel() < 2)
+      throw_error(env, false, "ERR_BATCHNORM_TOO_FEW_VALUES",
+                  "Expected more than 1 value per channel when training");
+    args.check_overlaps("out", "x");
+    const KernelTable* k = kernels_;
+    const int threads = threads_;
+    return [k, threads, g, a] { forward_train(*k, threads, g, a); };
+  }
+
+  // forwardInference(x, outer, C, inner, y, gamma, beta, eps, runningMean, runningVar)
+  Job ForwardInference(ArgReader& args, const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    const int64_t n = length_of(info, 0, "x");
+    const Geometry g = read_geometry(args, env, 1, n);
+    const int64_t C = g.channels;
+    InferenceArgs a{};
+    a.x = args.f32(0, "x", n, false, false);
+    a.y = args.f32(4, "out", n, false, true);
+    a.gamma = args.f32(5, "gamma", C, true, false);
+    a.beta = args.f32(6, "beta", C, true, false);
+    a.eps = args.number(7, "eps");
+    a.running_mean = args.f32(8, "runningMean", C, false, false);
+    a.running_var = args.f32(9, "runningVar", C, false, false);
+    check_eps(env, a.eps);
+    args.check_overlaps("out", "x");
+    const KernelTable* k = kernels_;
+    const int threads = threads_;
+    return [k, threads, g, a] { forward_inference(*k, threads, g, a); };
+  }
+
+  // backward(dy, x, outer, C, inner, dx, gamma, saveMean, saveInvStd, useGlobalStats,
+  //          dgamma, dbeta)
+  Job Backward(ArgReader& args, const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    const int64_t n = length_of(info, 0, "dy");
+    const Geometry g = read_geometry(args, env, 2, n);
+    const int64_t C = g.channels;
+    BackwardArgs a{};
+    a.dy = args.f32(0, "dy", n, false, false);
+    a.x = args.f32(1, "x", n, false, false);
+    a.dx = args.f32(5, "dx", n, false, true);
+    a.gamma = args.f32(6, "gamma", C, true, false);
+    a.save_mean = args.f32(7, "saveMean", C, false, false);
+    a.save_inv_std = args.f32(8, "saveInvStd", C, false, false);
+    a.use_global_stats = args.boolean(9, "useGlobalStats");
+    a.dgamma = args.f32(10, "dgamma", C, false, true);
+    a.dbeta = args.f32(11, "dbeta", C, false, true);
+    args.check_overlaps("dx", "dy");
+    const KernelTable* k = kernels_;
+    const int threads = threads_;
+    return [k, threads, g, a] { backward(*k, threads, g, a); };
+  }
+
+  static void check_eps(const Napi::Env& env, double eps) {
+    if (!(eps > 0.0 && std::isfinite(eps)))
+      throw_error(env, false, "ERR_BATCHNORM_INVALID_EPS",
+                  "Expected eps to be a finite number greater than 0");
+  }
+
+  const KernelTable* kernels_;
+  int threads_ = 1;
+};
+
+}  // namespace
+}  // namespace bn
+
+using BatchNormAddon = bn::Addon;
+NODE_API_ADDON(BatchNormAddon)

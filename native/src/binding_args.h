@@ -1,0 +1,101 @@
+// Argument checks for the N-API binding. The TypeScript layer validates everything first;
+// these checks exist so that a wrong call straight into the binding throws a JS error
+// instead of reading or writing out of bounds. Nothing trusts JavaScript.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bn {
+
+// Throws a TypeError or RangeError carrying `code` (ERR_BATCHNORM_...), as lib/errors.ts does.
+[[noreturn]] inline void throw_error(Napi::Env env, bool type_error, const char* code,
+                                     const std::string& message) {
+  Napi::Error e = type_error ? Napi::Error(Napi::TypeError::New(env, message))
+                             : Napi::Error(Napi::RangeError::New(env, message));
+  e.Set("code", Napi::String::New(env, code));
+  throw e;
+}
+
+class ArgReader {
+ public:
+  explicit ArgReader(const Napi::CallbackInfo& info) : info_(info), env_(info.Env()) {}
+
+  // A Float32Array argument of exactly `length` elements. `optional` accepts null/undefined
+  // (returns nullptr). Written arrays are remembered for the overlap check.
+  float* f32(size_t i, const char* name, int64_t length, bool optional, bool written) {
+    const Napi::Value v = info_[i];
+    if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw_error(env_, true, "ERR_BATCHNORM_INVALID_TYPE",
+                  std::string("Expected a Float32Array for ") + name);
+    Napi::Float32Array a = v.As<Napi::Float32Array>();
+    if (static_cast<int64_t>(a.ElementLength()) != length)
+      throw_error(env_, false, "ERR_BATCHNORM_LENGTH_MISMATCH",
+                  std::string("Expected ") + name + " of length " + std::to_string(length) +
+                      " but received length " + std::to_string(a.ElementLength()));
+    keep_.push_back(a);
+    spans_.push_back({reinterpret_cast<uintptr_t>(a.Data()),
+                      static_cast<uintptr_t>(a.ByteLength()), written, name});
+    return a.Data();
+  }
+
+  // A non-negative integer no larger than 2^53 (a safe integer count).
+  int64_t count(size_t i, const char* name) {
+    const double d = number(i, name);
+    if (!(d >= 0.0 && d <= 9007199254740992.0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      throw_error(env_, false, "ERR_BATCHNORM_INVALID_SHAPE",
+                  std::string("Expected a non-negative integer for ") + name);
+    return static_cast<int64_t>(d);
+  }
+
+  double number(size_t i, const char* name) {
+    if (!info_[i].IsNumber())
+      throw_error(env_, true, "ERR_BATCHNORM_INVALID_TYPE",
+                  std::string("Expected a number for ") + name);
+    return info_[i].As<Napi::Number>().DoubleValue();
+  }
+
+  bool boolean(size_t i, const char* name) {
+    if (!info_[i].IsBoolean())
+      throw_error(env_, true, "ERR_BATCHNORM_INVALID_TYPE",
+                  std::string("Expected a boolean for ") + name);
+    return info_[i].As<Napi::Boolean>().Value();
+  }
+
+  // Any written array that shares memory with another argument must be that very range and
+  // one of the permitted in-place pairs (`in_place_out` may alias `in_place_in`).
+  void check_overlaps(const char* in_place_out, const char* in_place_in) const {
+    for (size_t i = 0; i < spans_.size(); ++i)
+      for (size_t j = i + 1; j < spans_.size(); ++j) {
+        const Span &a = spans_[i], &b = spans_[j];
+        if (!(a.written || b.written) || a.bytes == 0 || b.bytes == 0) continue;
+        if (a.begin >= b.begin + b.bytes || b.begin >= a.begin + a.bytes) continue;
+        const bool same = a.begin == b.begin && a.bytes == b.bytes;
+        const bool allowed = (a.name == std::string(in_place_in) && b.name == std::string(in_place_out)) ||
+                             (a.name == std::string(in_place_out) && b.name == std::string(in_place_in));
+        if (!(same && allowed))
+          throw_error(env_, false, "ERR_BATCHNORM_OVERLAP",
+                      std::string("Expected ") + a.name + " and " + b.name +
+                          " not to overlap in memory");
+      }
+  }
+
+  // The typed arrays read so far, to keep alive while asynchronous work uses their memory.
+  const std::vector<Napi::Float32Array>& arrays() const { return keep_; }
+
+ private:
+  struct Span {
+    uintptr_t begin, bytes;
+    bool written;
+    const char* name;
+  };
+  const Napi::CallbackInfo& info_;
+  Napi::Env env_;
+  std::vector<Span> spans_;
+  std::vector<Napi::Float32Array> keep_;
+};
+
+}  // namespace bn

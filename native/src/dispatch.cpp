@@ -1,0 +1,80 @@
+#include "dispatch.h"
+
+#include <vector>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#endif
+
+namespace bn {
+namespace {
+
+struct Candidate {
+  const KernelTable* table;
+  bool supported;
+};
+
+#if defined(__x86_64__) || defined(_M_X64)
+// XCR0 via xgetbv: which register states the OS saves on context switch. cpuid alone is not
+// enough: a CPU may have AVX-512 while the OS (or hypervisor) does not enable its state.
+unsigned long long read_xcr0() {
+  unsigned int eax, edx;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<unsigned long long>(edx) << 32) | eax;
+}
+
+std::vector<Candidate> candidates() {
+  unsigned int a, b, c, d;
+  bool avx = false, fma = false, avx2 = false, avx512f = false;
+  unsigned long long xcr0 = 0;
+  if (__get_cpuid(1, &a, &b, &c, &d)) {
+    const bool osxsave = c & (1u << 27);
+    avx = (c & (1u << 28)) && osxsave;
+    fma = c & (1u << 12);
+    if (osxsave) xcr0 = read_xcr0();
+  }
+  if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) {
+    avx2 = b & (1u << 5);
+    avx512f = b & (1u << 16);
+  }
+  const bool os_ymm = (xcr0 & 0x6) == 0x6;    // SSE and AVX state
+  const bool os_zmm = (xcr0 & 0xE6) == 0xE6;  // plus opmask, ZMM0-15 upper halves, ZMM16-31
+  const bool has_avx2 = avx && fma && avx2 && os_ymm;
+  return {{&kAvx512Kernels, has_avx2 && avx512f && os_zmm},
+          {&kAvx2Kernels, has_avx2},
+          {&kScalarKernels, true}};
+}
+#elif defined(__aarch64__)
+std::vector<Candidate> candidates() {  // NEON is part of the AArch64 base ISA.
+  return {{&kNeonKernels, true}, {&kScalarKernels, true}};
+}
+#else
+std::vector<Candidate> candidates() { return {{&kScalarKernels, true}}; }
+#endif
+
+}  // namespace
+
+const KernelTable& select_kernels(const std::string& cap) {
+  const std::vector<Candidate> list = candidates();
+  static const char* const kKnownIsas[] = {"avx512", "avx2", "neon", "scalar"};
+  bool cap_is_known = false;
+  for (const char* name : kKnownIsas) cap_is_known |= cap == name;
+  bool cap_reached = cap.empty() || !cap_is_known;
+  bool cap_is_local = false;
+  for (const Candidate& c : list) cap_is_local |= cap == c.table->isa;
+  if (cap_is_known && !cap_is_local) return kScalarKernels;  // another architecture's ISA
+  for (const Candidate& c : list) {
+    cap_reached |= cap == c.table->isa;
+    if (cap_reached && c.supported) return *c.table;
+  }
+  return kScalarKernels;
+}
+
+std::string supported_isas() {
+  std::string names;
+  for (const Candidate& c : candidates())
+    if (c.supported) names += (names.empty() ? "" : ",") + std::string(c.table->isa);
+  return names;
+}
+
+}  // namespace bn

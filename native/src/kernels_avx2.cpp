@@ -1,0 +1,44 @@
+// AVX2 + FMA kernels (8 floats per vector). Compiled with -mavx2 -mfma; dispatch.cpp only
+// selects this table when cpuid and the OS (XCR0) say AVX and FMA state is usable.
+#include <immintrin.h>
+
+#include "kernels_simd.h"
+
+namespace bn {
+namespace {
+
+struct Avx2 {
+  using F = __m256;
+  static constexpr int64_t W = 8;
+
+  static F zero() { return _mm256_setzero_ps(); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  // Lanes below n are active.
+  static __m256i mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static F load_tail(const float* p, int64_t n, F fill) {
+    const __m256i m = mask(n);
+    return _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+  }
+  static void store_tail(float* p, F v, int64_t n) { _mm256_maskstore_ps(p, mask(n), v); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F fma(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static double sum_lanes(F v) {
+    const __m256d d = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                                    _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(d), _mm256_extractf128_pd(d, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+  }
+};
+
+}  // namespace
+
+const KernelTable kAvx2Kernels = SimdKernels<Avx2>::table("avx2");
+
+}  // namespace bn

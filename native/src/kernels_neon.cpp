@@ -1,0 +1,43 @@
+// NEON kernels for arm64 (4 floats per vector). NEON is part of the AArch64 base ISA, so this
+// table needs no runtime check and no extra flags.
+#include <arm_neon.h>
+
+#include "kernels_simd.h"
+
+namespace bn {
+namespace {
+
+struct Neon {
+  using F = float32x4_t;
+  static constexpr int64_t W = 4;
+
+  static F zero() { return vdupq_n_f32(0.0f); }
+  static F set1(float v) { return vdupq_n_f32(v); }
+  static F load(const float* p) { return vld1q_f32(p); }
+  static void store(float* p, F v) { vst1q_f32(p, v); }
+  // NEON has no masked memory access: tails go through a small buffer.
+  static F load_tail(const float* p, int64_t n, F fill) {
+    float buffer[W];
+    vst1q_f32(buffer, fill);
+    for (int64_t l = 0; l < n; ++l) buffer[l] = p[l];
+    return vld1q_f32(buffer);
+  }
+  static void store_tail(float* p, F v, int64_t n) {
+    float buffer[W];
+    vst1q_f32(buffer, v);
+    for (int64_t l = 0; l < n; ++l) p[l] = buffer[l];
+  }
+  static F add(F a, F b) { return vaddq_f32(a, b); }
+  static F sub(F a, F b) { return vsubq_f32(a, b); }
+  static F mul(F a, F b) { return vmulq_f32(a, b); }
+  static F fma(F a, F b, F c) { return vfmaq_f32(c, a, b); }
+  static double sum_lanes(F v) {
+    return vaddvq_f64(vaddq_f64(vcvt_f64_f32(vget_low_f32(v)), vcvt_high_f64_f32(v)));
+  }
+};
+
+}  // namespace
+
+const KernelTable kNeonKernels = SimdKernels<Neon>::table("neon");
+
+}  // namespace bn
