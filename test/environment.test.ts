@@ -1,0 +1,145 @@
+/**
+ * SPEC section 6 in child processes, against the built package (dist/, as users load it):
+ * BATCHNORM_BACKEND, BATCHNORM_ISA, the thread-count variables, a missing or broken binary,
+ * and worker threads loading the addon at the same time.
+ */
+import { execFileSync, spawnSync } from 'child_process';
+import { cpSync, existsSync, mkdtempSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'fs';
+import { availableParallelism, tmpdir } from 'os';
+import { join } from 'path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+
+import { backendInfo } from '../lib/index';
+import { packageRoot } from '../lib/loader';
+
+const root = packageRoot();
+
+beforeAll(() => {
+  if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
+});
+
+/** The child's environment: ours without any variable this package reads. */
+function cleanEnv(extra: Record<string, string> = {}) {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('BATCHNORM_') && k !== 'OMP_NUM_THREADS') env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
+/** backendInfo() of a fresh process that loads the package from `dir`. */
+function infoIn(dir: string, env: Record<string, string> = {}) {
+  const out = execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(dir)}).backendInfo()))`], {
+    env: cleanEnv(env),
+    encoding: 'utf8',
+  });
+  return JSON.parse(out);
+}
+
+const supported = (infoIn(root) as { isa: string }).isa;
+
+describe('BATCHNORM_BACKEND', () => {
+  test('unset: native, with the best ISA', () => {
+    const info = infoIn(root);
+    expect(info.backend).toBe('native');
+    expect(info.fallbackReason).toBeUndefined();
+    expect(info.version).toBe(backendInfo().version);
+  });
+
+  test('js: the JavaScript backend, saying why', () => {
+    expect(infoIn(root, { BATCHNORM_BACKEND: 'js' })).toMatchObject({ backend: 'js', isa: 'js', threads: 1, fallbackReason: 'BATCHNORM_BACKEND=js' });
+  });
+});
+
+describe('BATCHNORM_ISA caps the kernels', () => {
+  test('scalar', () => expect(infoIn(root, { BATCHNORM_ISA: 'scalar' }).isa).toBe('scalar'));
+  test('the best ISA itself', () => expect(infoIn(root, { BATCHNORM_ISA: supported }).isa).toBe(supported));
+  test('an ISA of another architecture falls to scalar', () => {
+    const foreign = process.arch === 'arm64' ? 'avx2' : 'neon';
+    expect(infoIn(root, { BATCHNORM_ISA: foreign }).isa).toBe('scalar');
+  });
+  test('avx512 on a CPU without it falls to the best below', () => {
+    const info = infoIn(root, { BATCHNORM_ISA: 'avx512' });
+    expect(info.isa).toBe(process.arch === 'x64' ? supported : 'scalar');
+  });
+});
+
+describe('thread count', () => {
+  test('BATCHNORM_NUM_THREADS wins over OMP_NUM_THREADS', () => {
+    expect(infoIn(root, { BATCHNORM_NUM_THREADS: '3', OMP_NUM_THREADS: '2' }).threads).toBe(3);
+  });
+  test('OMP_NUM_THREADS', () => expect(infoIn(root, { OMP_NUM_THREADS: '2' }).threads).toBe(2));
+  test('default: the available parallelism', () => expect(infoIn(root).threads).toBe(availableParallelism()));
+  test('an invalid value is ignored', () => expect(infoIn(root, { BATCHNORM_NUM_THREADS: 'lots' }).threads).toBe(availableParallelism()));
+});
+
+describe('without a usable binary', () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'batchnorm-fallback-'));
+    cpSync(join(root, 'dist'), join(dir, 'dist'), { recursive: true });
+    cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+    symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('import falls back to JS and says why', () => {
+    const info = infoIn(dir);
+    expect(info.backend).toBe('js');
+    expect(info.fallbackReason).toMatch(/native addon could not be loaded/);
+  });
+
+  test('a corrupt binary also falls back', () => {
+    mkdirSync(join(dir, 'build', 'Release'), { recursive: true });
+    writeFileSync(join(dir, 'build', 'Release', 'batchnorm.node'), 'not an ELF file');
+    const info = infoIn(dir);
+    expect(info.backend).toBe('js');
+    expect(info.fallbackReason).toMatch(/could not be loaded/);
+    rmSync(join(dir, 'build'), { recursive: true });
+  });
+
+  test('the JS fallback computes correct results', () => {
+    const script = `const b = require(${JSON.stringify(dir)});
+      const { y } = b.forwardTrain(new Float32Array([1, 2, 3, 4]), [2, 2]);
+      console.log(JSON.stringify(Array.from(y, (v) => Math.round(v * 1000) / 1000)));`;
+    const out = execFileSync(process.execPath, ['-e', script], { env: cleanEnv(), encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual([-1, -1, 1, 1]);
+  });
+
+  test('BATCHNORM_BACKEND=native makes the missing binary an error at import', () => {
+    const r = spawnSync(process.execPath, ['-e', `try { require(${JSON.stringify(dir)}) } catch (e) { console.log(e.code); process.exit(3) }`], {
+      env: cleanEnv({ BATCHNORM_BACKEND: 'native' }),
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(3);
+    expect(r.stdout.trim()).toBe('ERR_BATCHNORM_NATIVE_UNAVAILABLE');
+  });
+});
+
+test('four worker threads load the addon at once, compute, and exit cleanly', () => {
+  const script = `
+    const { Worker, isMainThread, parentPort } = require('worker_threads');
+    const shape = [16, 8, 32, 32];
+    const data = () => Float32Array.from({ length: 16 * 8 * 1024 }, (_, i) => Math.sin(i) * 3 + 1);
+    if (isMainThread) {
+      const b = require(${JSON.stringify(root)});
+      const expected = Array.from(b.forwardTrain(data(), shape).saveInvStd);
+      let done = 0;
+      for (let i = 0; i < 4; i++) {
+        const w = new Worker(__filename);
+        w.on('message', (m) => {
+          if (m.backend !== 'native' || JSON.stringify(m.invStd) !== JSON.stringify(expected)) { console.log('mismatch', JSON.stringify(m)); process.exit(1); }
+          if (++done === 4) console.log('ok');
+        });
+        w.on('error', (e) => { console.log('worker error', e.message); process.exit(1); });
+      }
+    } else {
+      const b = require(${JSON.stringify(root)});
+      parentPort.postMessage({ backend: b.backendInfo().backend, invStd: Array.from(b.forwardTrain(data(), shape).saveInvStd) });
+    }`;
+  const file = join(mkdtempSync(join(tmpdir(), 'batchnorm-workers-')), 'workers.js');
+  writeFileSync(file, script);
+  const r = spawnSync(process.execPath, [file], { env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
+  expect(r.stdout.trim()).toBe('ok');
+  expect(r.status).toBe(0);
+});

@@ -1,0 +1,185 @@
+/**
+ * Every error of SPEC section 4, sync and async: the right class, code and message, and
+ * nothing written. Runs on the native and the JS backend (same validation for both).
+ */
+import { describe, expect, test } from 'vitest';
+
+import * as bn from '../lib/index';
+
+type Op = 'forwardTrain' | 'forwardInference' | 'backward';
+
+interface Case {
+  name: string;
+  op: Op;
+  /** Builds fresh arguments; every Float32Array among them is checked for writes. */
+  args: () => unknown[];
+  type: typeof TypeError | typeof RangeError;
+  code: string;
+  /** A fragment the message must contain (usually the argument's name). */
+  mentions: string;
+}
+
+const f32 = (n: number, v = 1) => new Float32Array(n).fill(v);
+const detached = () => {
+  const a = new Float32Array(4);
+  structuredClone(a.buffer, { transfer: [a.buffer] });
+  return a;
+};
+const stats = () => ({ saveMean: f32(2, 0), saveInvStd: f32(2) });
+const running = () => ({ runningMean: f32(2, 0), runningVar: f32(2) });
+const shared = (n: number) => new Float32Array(n + 2);
+
+const T = TypeError;
+const R = RangeError;
+const CASES: Case[] = [
+  // data arguments
+  { name: 'x as Float64Array', op: 'forwardTrain', args: () => [new Float64Array(4), [2, 2]], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'for x' },
+  { name: 'x as plain array', op: 'forwardTrain', args: () => [[1, 2, 3, 4], [2, 2]], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'Array(4)' },
+  { name: 'x as Buffer', op: 'forwardInference', args: () => [Buffer.alloc(16), [2, 2], running()], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'Uint8Array' },
+  { name: 'x null', op: 'forwardTrain', args: () => [null, [2, 2]], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'for x' },
+  { name: 'x detached', op: 'forwardTrain', args: () => [detached(), [2, 2]], type: T, code: 'ERR_BATCHNORM_DETACHED', mentions: 'detached' },
+  { name: 'dy as Float64Array', op: 'backward', args: () => [new Float64Array(4), f32(4), [2, 2], stats()], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'for dy' },
+  { name: 'dy wrong length', op: 'backward', args: () => [f32(6), f32(4), [2, 2], stats()], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'dy' },
+  // shape and axis
+  { name: 'shape a string', op: 'forwardTrain', args: () => [f32(4), '2,2'], type: T, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'shape' },
+  { name: 'shape negative', op: 'forwardTrain', args: () => [f32(4), [-2, -2]], type: T, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'shape[0]' },
+  { name: 'shape fractional', op: 'forwardTrain', args: () => [f32(4), [2, 1.5]], type: T, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'shape[1]' },
+  { name: 'shape NaN', op: 'forwardInference', args: () => [f32(4), [NaN, 2], running()], type: T, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'shape[0]' },
+  { name: 'shape unsafe', op: 'forwardTrain', args: () => [f32(4), [2 ** 53, 2]], type: T, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'shape[0]' },
+  { name: 'shape of strings', op: 'forwardTrain', args: () => [f32(4), ['2', '2']], type: T, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'shape[0]' },
+  { name: 'shape rank 1', op: 'forwardTrain', args: () => [f32(4), [4]], type: R, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'rank 1' },
+  { name: 'shape product mismatch', op: 'forwardTrain', args: () => [f32(4), [2, 3]], type: R, code: 'ERR_BATCHNORM_SHAPE_MISMATCH', mentions: 'product 6' },
+  { name: 'shape overflowing product', op: 'forwardTrain', args: () => [f32(4), [2 ** 40, 2 ** 40]], type: R, code: 'ERR_BATCHNORM_SHAPE_MISMATCH', mentions: 'shape' },
+  { name: 'axis a string', op: 'forwardTrain', args: () => [f32(4), [2, 2], { axis: '1' }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.axis' },
+  { name: 'axis fractional', op: 'forwardTrain', args: () => [f32(4), [2, 2], { axis: 0.5 }], type: R, code: 'ERR_BATCHNORM_INVALID_AXIS', mentions: 'opts.axis' },
+  { name: 'axis too large', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { axis: 2, ...stats() }], type: R, code: 'ERR_BATCHNORM_INVALID_AXIS', mentions: '[-2, 1]' },
+  { name: 'axis too negative', op: 'forwardTrain', args: () => [f32(4), [2, 2], { axis: -3 }], type: R, code: 'ERR_BATCHNORM_INVALID_AXIS', mentions: 'opts.axis' },
+  // options object and per-channel arrays
+  { name: 'opts a number', op: 'forwardTrain', args: () => [f32(4), [2, 2], 5], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts' },
+  { name: 'opts missing for inference', op: 'forwardInference', args: () => [f32(4), [2, 2]], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.runningMean' },
+  { name: 'gamma wrong length', op: 'forwardTrain', args: () => [f32(4), [2, 2], { gamma: f32(3) }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'opts.gamma' },
+  { name: 'beta as plain array', op: 'forwardInference', args: () => [f32(4), [2, 2], { ...running(), beta: [1, 2] }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.beta' },
+  { name: 'runningVar wrong length', op: 'forwardInference', args: () => [f32(4), [2, 2], { runningMean: f32(2), runningVar: f32(4) }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'opts.runningVar' },
+  { name: 'saveMean missing in backward', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { saveInvStd: f32(2) }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.saveMean' },
+  { name: 'saveInvStd detached', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { saveMean: f32(2), saveInvStd: detached() }], type: T, code: 'ERR_BATCHNORM_DETACHED', mentions: 'opts.saveInvStd' },
+  { name: 'getter that throws', op: 'forwardTrain', args: () => [f32(4), [2, 2], { get gamma() { throw new Error('boom'); } }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.gamma' },
+  // numbers and booleans
+  { name: 'eps zero', op: 'forwardTrain', args: () => [f32(4), [2, 2], { eps: 0 }], type: R, code: 'ERR_BATCHNORM_INVALID_EPS', mentions: 'opts.eps' },
+  { name: 'eps negative', op: 'forwardInference', args: () => [f32(4), [2, 2], { ...running(), eps: -1 }], type: R, code: 'ERR_BATCHNORM_INVALID_EPS', mentions: 'opts.eps' },
+  { name: 'eps infinite', op: 'forwardTrain', args: () => [f32(4), [2, 2], { eps: Infinity }], type: R, code: 'ERR_BATCHNORM_INVALID_EPS', mentions: 'opts.eps' },
+  { name: 'eps NaN', op: 'forwardTrain', args: () => [f32(4), [2, 2], { eps: NaN }], type: R, code: 'ERR_BATCHNORM_INVALID_EPS', mentions: 'opts.eps' },
+  { name: 'eps a string', op: 'forwardTrain', args: () => [f32(4), [2, 2], { eps: '1e-5' }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.eps' },
+  { name: 'momentum above 1', op: 'forwardTrain', args: () => [f32(4), [2, 2], { momentum: 1.5, ...running() }], type: R, code: 'ERR_BATCHNORM_INVALID_MOMENTUM', mentions: 'opts.momentum' },
+  { name: 'momentum negative', op: 'forwardTrain', args: () => [f32(4), [2, 2], { momentum: -0.1, ...running() }], type: R, code: 'ERR_BATCHNORM_INVALID_MOMENTUM', mentions: 'opts.momentum' },
+  { name: 'momentum NaN', op: 'forwardTrain', args: () => [f32(4), [2, 2], { momentum: NaN }], type: R, code: 'ERR_BATCHNORM_INVALID_MOMENTUM', mentions: 'opts.momentum' },
+  { name: 'unbiased a number', op: 'forwardTrain', args: () => [f32(4), [2, 2], { unbiased: 1 }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.unbiased' },
+  { name: 'useGlobalStats a string', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), useGlobalStats: 'yes' }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.useGlobalStats' },
+  // too few values
+  { name: 'one value per channel', op: 'forwardTrain', args: () => [f32(3), [1, 3]], type: R, code: 'ERR_BATCHNORM_TOO_FEW_VALUES', mentions: 'more than 1 value per channel' },
+  { name: 'empty batch in training', op: 'forwardTrain', args: () => [f32(0), [0, 3]], type: R, code: 'ERR_BATCHNORM_TOO_FEW_VALUES', mentions: 'more than 1 value per channel' },
+  // destinations
+  { name: 'out wrong length', op: 'forwardTrain', args: () => [f32(4), [2, 2], { out: f32(5) }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'opts.out' },
+  { name: 'dgamma wrong length', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), dgamma: f32(1) }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'opts.dgamma' },
+  // overlap
+  {
+    name: 'out partly overlapping x', op: 'forwardTrain', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.out',
+    args: () => { const b = shared(4); return [b.subarray(0, 4), [2, 2], { out: b.subarray(1, 5) }]; },
+  },
+  {
+    name: 'saveMean and saveInvStd the same array', op: 'forwardTrain', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.saveInvStd',
+    args: () => { const s = f32(2); return [f32(4), [2, 2], { saveMean: s, saveInvStd: s }]; },
+  },
+  {
+    name: 'runningMean aliasing gamma', op: 'forwardTrain', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.runningMean',
+    args: () => { const s = f32(2); return [f32(4), [2, 2], { gamma: s, runningMean: s }]; },
+  },
+  {
+    name: 'dx = x (only dx = dy may alias)', op: 'backward', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.dx',
+    args: () => { const x = f32(4); return [f32(4), x, [2, 2], { ...stats(), dx: x }]; },
+  },
+  {
+    name: 'dgamma overlapping dbeta', op: 'backward', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.dbeta',
+    args: () => { const b = shared(2); return [f32(4), f32(4), [2, 2], { ...stats(), dgamma: b.subarray(0, 2), dbeta: b.subarray(1, 3) }]; },
+  },
+  {
+    name: 'out overlapping runningVar', op: 'forwardTrain', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.runningVar',
+    args: () => { const b = shared(4); return [f32(4), [2, 2], { out: b.subarray(0, 4), runningVar: b.subarray(3, 5) }]; },
+  },
+];
+
+/** Every attached Float32Array reachable from the arguments (one level into option objects). */
+function arraysIn(args: unknown[]): Float32Array[] {
+  const found: Float32Array[] = [];
+  for (const a of args) {
+    if (a instanceof Float32Array) found.push(a);
+    else if (a && typeof a === 'object' && !Array.isArray(a)) {
+      for (const key of Object.keys(a)) {
+        const d = Object.getOwnPropertyDescriptor(a, key);
+        if (d && 'value' in d && d.value instanceof Float32Array) found.push(d.value);
+      }
+    }
+  }
+  return found.filter((a) => a.buffer.byteLength > 0);
+}
+
+const call = (op: Op, args: unknown[]) => (bn[op] as (...a: unknown[]) => unknown)(...args);
+const callAsync = (op: Op, args: unknown[]) => (bn[`${op}Async`] as (...a: unknown[]) => Promise<unknown>)(...args);
+
+describe.each(CASES)('$op: $name', ({ op, args, type, code, mentions }) => {
+  const check = (e: unknown) => {
+    expect(e).toBeInstanceOf(type);
+    expect((e as { code?: string }).code).toBe(code);
+    expect((e as Error).message).toContain(mentions);
+  };
+
+  test('sync: throws and writes nothing', () => {
+    const a = args();
+    const arrays = arraysIn(a);
+    const before = arrays.map((x) => Float32Array.from(x));
+    let thrown: unknown;
+    try {
+      call(op, a);
+    } catch (e) {
+      thrown = e;
+    }
+    check(thrown);
+    arrays.forEach((x, i) => expect(x).toEqual(before[i]));
+  });
+
+  test('async: rejects with the same error and writes nothing', async () => {
+    const a = args();
+    const arrays = arraysIn(a);
+    const before = arrays.map((x) => Float32Array.from(x));
+    let thrown: unknown;
+    try {
+      await callAsync(op, a);
+    } catch (e) {
+      thrown = e;
+    }
+    check(thrown);
+    arrays.forEach((x, i) => expect(x).toEqual(before[i]));
+  });
+});
+
+describe('setNumThreads', () => {
+  test.each([
+    { n: 0, type: RangeError, code: 'ERR_BATCHNORM_INVALID_THREADS' },
+    { n: 1.5, type: RangeError, code: 'ERR_BATCHNORM_INVALID_THREADS' },
+    { n: '2', type: TypeError, code: 'ERR_BATCHNORM_INVALID_TYPE' },
+  ])('rejects $n', ({ n, type, code }) => {
+    let thrown: unknown;
+    try {
+      bn.setNumThreads(n as number);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(type);
+    expect((thrown as { code: string }).code).toBe(code);
+  });
+});
+
+test('an identical view of x as out is an allowed in-place call', () => {
+  const x = new Float32Array([1, 2, 3, 4]);
+  const alias = new Float32Array(x.buffer, 0, 4);
+  expect(bn.forwardTrain(x, [2, 2], { out: alias }).y).toBe(alias);
+});

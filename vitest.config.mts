@@ -1,0 +1,42 @@
+/**
+ * Test projects: the whole suite on the native backend (best ISA), the numerical files again
+ * for every other ISA this CPU supports (BATCHNORM_ISA) and for the JavaScript backend.
+ * Native projects set BATCHNORM_BACKEND=native, so a binary that fails to load fails the run
+ * instead of silently testing the fallback.
+ */
+import { createRequire } from 'module';
+import { dirname } from 'path';
+import { fileURLToPath } from 'url';
+import { defineConfig } from 'vitest/config';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+
+/** ISAs the built addon can run here, best first; empty when it does not load. */
+function supportedIsas(): string[] {
+  try {
+    const binding = require('node-gyp-build')(root) as { info(): { supportedIsas: string } };
+    return binding.info().supportedIsas.split(',');
+  } catch {
+    return [];
+  }
+}
+
+const PER_BACKEND = ['test/numerics.test.ts', 'test/gradcheck.test.ts', 'test/conformance.test.ts', 'test/special-cases.test.ts'];
+
+export default defineConfig({
+  test: {
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: 'native', include: ['test/**/*.test.ts'], env: { BATCHNORM_BACKEND: 'native' } } },
+      ...supportedIsas()
+        .slice(1)
+        .map((isa) => ({
+          extends: true,
+          test: { name: `isa-${isa}`, include: PER_BACKEND, env: { BATCHNORM_BACKEND: 'native', BATCHNORM_ISA: isa } },
+        })),
+      { extends: true, test: { name: 'js', include: [...PER_BACKEND, 'test/errors.test.ts'], env: { BATCHNORM_BACKEND: 'js' } } },
+    ],
+  },
+});
