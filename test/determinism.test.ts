@@ -18,6 +18,8 @@ const SHAPES = [
   { shape: [4, 5, 100000], axis: 1 }, // long runs cut into pieces
   { shape: [16384, 40], axis: 1 }, // rows
   { shape: [8, 32, 32, 24], axis: -1 }, // NHWC
+  { shape: [64, 20, 14, 14], axis: 1 }, // short runs, in memory order
+  { shape: [64, 20, 7, 7], axis: 1 }, // runs short enough to be rows
 ];
 
 describe.each(SHAPES)('$shape axis $axis', ({ shape, axis }) => {

@@ -19,48 +19,6 @@ int thread_index() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Schedules. Both run the same per-channel pipeline: reduce every chunk of a channel into a
-// partial result, finish the channel from its partials (in chunk order), then apply the
-// channel's coefficients to every chunk. Work is only ever split at chunk boundaries, so the
-// results do not depend on the schedule or the thread count.
-
-// Channel by channel: each thread owns whole channels, so a channel's slab is still in cache
-// when the apply pass re-reads it. Needs enough channels to share out evenly.
-// reduce(c, k, slot) writes partial k into `slot`, a per-thread array of K partials.
-template <class Partial, class Reduce, class Finish, class Apply>
-void by_channel(int threads, int64_t channels, int64_t chunks, Reduce&& reduce, Finish&& finish,
-                Apply&& apply) {
-  std::vector<Partial> scratch(static_cast<size_t>(threads) * chunks);
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int64_t c = 0; c < channels; ++c) {
-    Partial* partials = scratch.data() + thread_index() * chunks;
-    for (int64_t k = 0; k < chunks; ++k) partials[k] = reduce(c, k);
-    finish(c, partials);
-    for (int64_t k = 0; k < chunks; ++k) apply(c, k);
-  }
-}
-
-// Phase by phase over all tasks: for few channels (or the rows layout, where one task spans
-// many channels). reduce(t) and apply(t) handle task t; finish(c) closes channel c.
-template <class Reduce, class Finish, class Apply>
-void by_phase(int threads, int64_t tasks, int64_t channels, Reduce&& reduce, Finish&& finish,
-              Apply&& apply) {
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) reduce(t);
-#pragma omp for schedule(static)
-    for (int64_t c = 0; c < channels; ++c) finish(c);
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) apply(t);
-  }
-}
-
-bool channels_share_out(int threads, int64_t channels) {
-  return threads == 1 || channels % threads == 0 || channels >= 8 * threads;
-}
-
-// ---------------------------------------------------------------------------------------------
 // Per-channel math, in double.
 
 struct ChunkMoments {
@@ -68,7 +26,7 @@ struct ChunkMoments {
   Moments m;
 };
 
-// Parallel-variance rule, in chunk order:
+// Parallel-variance rule, in a fixed order over the chunks:
 //   mean = sum(n_k * mean_k) / n;   M2 = sum(M2_k + n_k * (mean_k - mean)^2).
 template <class At>
 Moments merge_moments(int64_t chunks, At&& at) {
@@ -107,21 +65,23 @@ Affine finish_train_channel(const TrainArgs& a, int64_t c, Moments m, int64_t pe
     a.running_var[c] =
         static_cast<float>((1.0 - a.momentum) * a.running_var[c] + a.momentum * batch_var);
   }
-  // The mean travels as hi + lo so that x - mean keeps double precision (see Affine).
-  const float hi = static_cast<float>(m.mean);
-  return {hi, static_cast<float>(m.mean - hi),
-          static_cast<float>(gamma_at(a.gamma, c) * inv_std), beta_at(a.beta, c)};
+  // y = (x - center) * scale + (beta - (mean - center) * scale): the part of the double mean
+  // that the float center misses is folded into the shift (see Affine).
+  const float center = static_cast<float>(m.mean);
+  const double scale = gamma_at(a.gamma, c) * inv_std;
+  return {center, static_cast<float>(scale),
+          static_cast<float>(beta_at(a.beta, c) - (m.mean - center) * scale)};
 }
 
 Affine inference_channel(const InferenceArgs& a, int64_t c) {
   const double inv_std = 1.0 / std::sqrt(static_cast<double>(a.running_var[c]) + a.eps);
-  return {a.running_mean[c], 0.0f, static_cast<float>(gamma_at(a.gamma, c) * inv_std),
+  return {a.running_mean[c], static_cast<float>(gamma_at(a.gamma, c) * inv_std),
           beta_at(a.beta, c)};
 }
 
 // Writes dgamma and dbeta; returns the channel's dx coefficients. With xhat = (x - mean) invStd:
 //   dx = g invStd dy - g invStd dbeta / M - g invStd^2 dgamma / M * (x - mean)
-// and with global statistics (constants), dx = g invStd dy.
+// and with global statistics (constants), dx = g invStd dy (center 0: x is not read).
 DxCoeffs finish_backward_channel(const BackwardArgs& a, int64_t c, GradSums s,
                                  int64_t per_channel) {
   const double n = static_cast<double>(per_channel);
@@ -130,211 +90,286 @@ DxCoeffs finish_backward_channel(const BackwardArgs& a, int64_t c, GradSums s,
   const double dgamma = s.dy_xc * inv_std;
   a.dbeta[c] = static_cast<float>(s.dy);
   a.dgamma[c] = static_cast<float>(dgamma);
-  if (a.use_global_stats) return {0.0f, 0.0f, static_cast<float>(g_inv_std), 0.0f, 0.0f};
-  return {a.save_mean[c], 0.0f, static_cast<float>(g_inv_std),
+  if (a.use_global_stats) return {0.0f, static_cast<float>(g_inv_std), 0.0f, 0.0f};
+  return {a.save_mean[c], static_cast<float>(g_inv_std),
           static_cast<float>(-g_inv_std * inv_std * dgamma / n),
           static_cast<float>(-g_inv_std * s.dy / n)};
 }
 
-// ---------------------------------------------------------------------------------------------
-// Runs layout (inner > 1).
+GradSums add(GradSums a, GradSums b) { return {a.dy + b.dy, a.dy_xc + b.dy_xc}; }
 
-void train_runs(const KernelTable& k, int threads, Geometry g, const TrainArgs& a) {
-  const RunsPlan plan(g);
-  const int64_t K = plan.chunks_per_channel;
-  std::vector<Affine> affine(g.channels);
-  const auto reduce = [&](int64_t c, int64_t i) {
-    const RunsChunk ch = plan.chunk(c, i);
-    return k.runs_moments(a.x + ch.offset, ch.count, ch.len, ch.stride);
-  };
-  const auto finish = [&](int64_t c, const Moments* partials) {
-    const Moments m = merge_moments(
-        K, [&](int64_t i) { return ChunkMoments{plan.chunk(c, i).elements(), partials[i]}; });
-    affine[c] = finish_train_channel(a, c, m, g.per_channel());
-  };
-  const auto apply = [&](int64_t c, int64_t i) {
-    const RunsChunk ch = plan.chunk(c, i);
-    k.runs_affine(a.x + ch.offset, a.y + ch.offset, ch.count, ch.len, ch.stride, affine[c]);
-  };
-  if (channels_share_out(threads, g.channels)) {
-    by_channel<Moments>(threads, g.channels, K, reduce, finish, apply);
-    return;
-  }
-  std::vector<Moments> partials(g.channels * K);
-  by_phase(
-      threads, g.channels * K, g.channels,
-      [&](int64_t t) { partials[t] = reduce(t / K, t % K); },
-      [&](int64_t c) { finish(c, partials.data() + c * K); },
-      [&](int64_t t) { apply(t / K, t % K); });
+// ---------------------------------------------------------------------------------------------
+// Runs layout. An op supplies:
+//   reduce(offset, c0, count, len, Partial* out)  partials of `count` consecutive runs
+//   finish(c, const Partial* p, stride)            closes channel c from p[k * stride], k < K
+//   apply(offset, c0, count, len)                  the elementwise pass on consecutive runs
+// where runs start at element `offset` and belong to channels c0, c0 + 1, ...
+
+bool channels_share_out(int threads, int64_t channels) {
+  return threads == 1 || channels % threads == 0 || channels >= 8 * threads;
 }
 
-void inference_runs(const KernelTable& k, int threads, Geometry g, const InferenceArgs& a) {
-  const RunsPlan plan(g);
-  const int64_t K = plan.chunks_per_channel;
+// Calls fn(offset, c0, count, len, k) for task t of the memory-order schedule: one outer
+// slice's block of whole runs, or (for long runs) one piece of one run.
+template <class Fn>
+void runs_task(const RunsPlan& plan, int64_t t, Fn&& fn) {
+  const Geometry& g = plan.g;
+  if (plan.pieces == 1) {
+    const int64_t blocks = plan.channel_blocks();
+    const int64_t o = t / blocks, c0 = (t % blocks) * plan.channels_per_task;
+    fn((o * g.channels + c0) * g.inner, c0, min_of(plan.channels_per_task, g.channels - c0),
+       g.inner, o);
+  } else {
+    const int64_t c = t / plan.chunks, k = t % plan.chunks;
+    const RunsPlan::Piece p = plan.piece(c, k);
+    fn(p.offset, c, int64_t{1}, p.len, k);
+  }
+}
+
+template <class Partial, class Op>
+void run_runs(const RunsPlan& plan, int threads, Op& op) {
+  const int64_t C = plan.g.channels, K = plan.chunks;
+  if (plan.g.inner >= kSlabRun && channels_share_out(threads, C)) {
+    // Channel by channel: the apply pass finds the channel's slab still in cache.
+    std::vector<Partial> scratch(static_cast<size_t>(threads) * K);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-  for (int64_t t = 0; t < g.channels * K; ++t) {
-    const RunsChunk ch = plan.chunk(t / K, t % K);
-    k.runs_affine(a.x + ch.offset, a.y + ch.offset, ch.count, ch.len, ch.stride,
-                  inference_channel(a, t / K));
+    for (int64_t c = 0; c < C; ++c) {
+      Partial* partials = scratch.data() + thread_index() * K;
+      for (int64_t k = 0; k < K; ++k) {
+        const RunsPlan::Piece p = plan.piece(c, k);
+        op.reduce(p.offset, c, 1, p.len, partials + k);
+      }
+      op.finish(c, partials, 1);
+      for (int64_t k = 0; k < K; ++k) {
+        const RunsPlan::Piece p = plan.piece(c, k);
+        op.apply(p.offset, c, 1, p.len);
+      }
+    }
+    return;
+  }
+  // Phase by phase, walking memory in order. Partial k of channel c lives at k * C + c.
+  std::vector<Partial> partials(K * C);
+  const int64_t tasks = plan.tasks();
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t)
+      runs_task(plan, t, [&](int64_t offset, int64_t c0, int64_t count, int64_t len, int64_t k) {
+        op.reduce(offset, c0, count, len, partials.data() + k * C + c0);
+      });
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < C; ++c) op.finish(c, partials.data() + c, C);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t)
+      runs_task(plan, t, [&](int64_t offset, int64_t c0, int64_t count, int64_t len, int64_t) {
+        op.apply(offset, c0, count, len);
+      });
   }
 }
 
-void backward_runs(const KernelTable& k, int threads, Geometry g, const BackwardArgs& a) {
-  const RunsPlan plan(g);
-  const int64_t K = plan.chunks_per_channel;
-  std::vector<DxCoeffs> coeffs(g.channels);
-  const auto reduce = [&](int64_t c, int64_t i) {
-    const RunsChunk ch = plan.chunk(c, i);
-    return k.runs_grad_sums(a.dy + ch.offset, a.x + ch.offset, ch.count, ch.len, ch.stride,
-                            a.save_mean[c], 0.0f);
-  };
-  const auto finish = [&](int64_t c, const GradSums* partials) {
-    GradSums s{0.0, 0.0};
-    for (int64_t i = 0; i < K; ++i) {
-      s.dy += partials[i].dy;
-      s.dy_xc += partials[i].dy_xc;
-    }
-    coeffs[c] = finish_backward_channel(a, c, s, g.per_channel());
-  };
-  const auto apply = [&](int64_t c, int64_t i) {
-    const RunsChunk ch = plan.chunk(c, i);
-    const DxCoeffs& q = coeffs[c];
-    if (a.use_global_stats)  // dx = dy * g invStd: x is not read
-      k.runs_affine(a.dy + ch.offset, a.dx + ch.offset, ch.count, ch.len, ch.stride,
-                    Affine{0.0f, 0.0f, q.k_dy, 0.0f});
-    else
-      k.runs_dx(a.dy + ch.offset, a.x + ch.offset, a.dx + ch.offset, ch.count, ch.len, ch.stride,
-                q);
-  };
-  if (channels_share_out(threads, g.channels)) {
-    by_channel<GradSums>(threads, g.channels, K, reduce, finish, apply);
-    return;
+struct TrainRuns {
+  const KernelTable& k;
+  const TrainArgs& a;
+  const RunsPlan& plan;
+  std::vector<Affine> affine;
+
+  void reduce(int64_t offset, int64_t, int64_t count, int64_t len, Moments* out) {
+    k.runs_moments(a.x + offset, count, len, out);
   }
-  std::vector<GradSums> partials(g.channels * K);
-  by_phase(
-      threads, g.channels * K, g.channels,
-      [&](int64_t t) { partials[t] = reduce(t / K, t % K); },
-      [&](int64_t c) { finish(c, partials.data() + c * K); },
-      [&](int64_t t) { apply(t / K, t % K); });
+  void finish(int64_t c, const Moments* p, int64_t stride) {
+    const Moments m = merge_moments(plan.chunks, [&](int64_t i) {
+      return ChunkMoments{plan.piece(c, i).len, p[i * stride]};
+    });
+    affine[c] = finish_train_channel(a, c, m, plan.g.per_channel());
+  }
+  void apply(int64_t offset, int64_t c0, int64_t count, int64_t len) {
+    k.runs_affine(a.x + offset, a.y + offset, count, len, affine.data() + c0);
+  }
+};
+
+struct BackwardRuns {
+  const KernelTable& k;
+  const BackwardArgs& a;
+  const RunsPlan& plan;
+  std::vector<DxCoeffs> coeffs;
+
+  void reduce(int64_t offset, int64_t c0, int64_t count, int64_t len, GradSums* out) {
+    k.runs_grad_sums(a.dy + offset, a.x + offset, count, len, a.save_mean + c0, out);
+  }
+  void finish(int64_t c, const GradSums* p, int64_t stride) {
+    GradSums s{0.0, 0.0};
+    for (int64_t i = 0; i < plan.chunks; ++i) s = add(s, p[i * stride]);
+    coeffs[c] = finish_backward_channel(a, c, s, plan.g.per_channel());
+  }
+  void apply(int64_t offset, int64_t c0, int64_t count, int64_t len) {
+    if (!a.use_global_stats) {
+      k.runs_dx(a.dy + offset, a.x + offset, a.dx + offset, count, len, coeffs.data() + c0);
+      return;
+    }
+    // dx = dy * k_dy: the affine kernel on dy, which never reads x.
+    Affine scale[64];
+    for (int64_t done = 0; done < count; done += 64) {
+      const int64_t n = min_of(64, count - done);
+      for (int64_t r = 0; r < n; ++r) scale[r] = {0.0f, coeffs[c0 + done + r].k_dy, 0.0f};
+      k.runs_affine(a.dy + offset + done * len, a.dx + offset + done * len, n, len, scale);
+    }
+  }
+};
+
+void inference_runs(const KernelTable& k, int threads, const RunsPlan& plan,
+                    const InferenceArgs& a) {
+  std::vector<Affine> affine(plan.g.channels);
+  for (int64_t c = 0; c < plan.g.channels; ++c) affine[c] = inference_channel(a, c);
+  const int64_t tasks = plan.tasks();
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
+  for (int64_t t = 0; t < tasks; ++t)
+    runs_task(plan, t, [&](int64_t offset, int64_t c0, int64_t count, int64_t len, int64_t) {
+      k.runs_affine(a.x + offset, a.y + offset, count, len, affine.data() + c0);
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
-// Rows layout (inner == 1). Tasks are (row chunk, column block) pairs; partial results are
-// stored per row chunk and channel, and merged per channel in row-chunk order.
+// Rows layout. Column j belongs to channel j / inner; per-column coefficient arrays repeat a
+// channel's value `inner` times. Partials of row chunk rk live at rk * W + j.
 
-struct RowsTask {
-  int64_t first_row, rows, first_channel, width;
-  int64_t offset(int64_t channels) const { return first_row * channels + first_channel; }
-};
-
-RowsTask rows_task(const RowsPlan& plan, int64_t t) {
-  const int64_t rk = t / plan.column_blocks, b = t % plan.column_blocks;
-  return {plan.first_row(rk), plan.rows(rk), plan.first_channel(b), plan.channels(b)};
-}
-
-// Per-channel float coefficient arrays, one block of `channels` floats per field.
-struct CoeffArrays {
+// Per-column float arrays, one block of W floats per field.
+struct ColumnArrays {
   std::vector<float> data;
-  int64_t channels;
-  CoeffArrays(int fields, int64_t c) : data(fields * c), channels(c) {}
-  float* field(int i) { return data.data() + i * channels; }
+  int64_t width;
+  ColumnArrays(int fields, int64_t w) : data(fields * w), width(w) {}
+  float* field(int i) { return data.data() + i * width; }
 };
 
-void train_rows(const KernelTable& k, int threads, Geometry g, const TrainArgs& a) {
-  const RowsPlan plan(g);
-  const int64_t C = g.channels;
-  std::vector<double> mean(plan.row_chunks * C), m2(plan.row_chunks * C);
-  CoeffArrays coeff(4, C);
-  const RowsAffine affine{coeff.field(0), coeff.field(1), coeff.field(2), coeff.field(3)};
-  by_phase(
-      threads, plan.row_chunks * plan.column_blocks, C,
-      [&](int64_t t) {
-        const RowsTask task = rows_task(plan, t);
-        const int64_t at = task.first_row / plan.rows_per_chunk * C + task.first_channel;
-        k.rows_moments(a.x + task.offset(C), task.rows, task.width, C, mean.data() + at,
-                       m2.data() + at);
-      },
-      [&](int64_t c) {
-        const Moments m = merge_moments(plan.row_chunks, [&](int64_t rk) {
-          return ChunkMoments{plan.rows(rk), Moments{mean[rk * C + c], m2[rk * C + c]}};
-        });
-        const Affine f = finish_train_channel(a, c, m, g.per_channel());
-        coeff.field(0)[c] = f.mean_hi;
-        coeff.field(1)[c] = f.mean_lo;
-        coeff.field(2)[c] = f.scale;
-        coeff.field(3)[c] = f.shift;
-      },
-      [&](int64_t t) {
-        const RowsTask task = rows_task(plan, t);
-        const int64_t at = task.offset(C), c0 = task.first_channel;
-        k.rows_affine(a.x + at, a.y + at, task.rows, task.width, C,
-                      RowsAffine{affine.mean_hi + c0, affine.mean_lo + c0, affine.scale + c0,
-                                 affine.shift + c0});
-      });
+// Runs reduce(task, scratch), finish(c) and apply(task) as three parallel phases; each thread
+// gets its own kernel scratch.
+template <class Op>
+void run_rows(const RowsPlan& plan, int threads, Op& op) {
+  const int64_t tasks = plan.tasks(), C = plan.g.channels;
+  const int64_t per_thread = kRowsScratch * plan.block_width;
+  std::vector<float> scratch(static_cast<size_t>(threads) * per_thread);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t)
+      op.reduce(plan.task(t), scratch.data() + thread_index() * per_thread);
+#pragma omp for schedule(static)
+    for (int64_t c = 0; c < C; ++c) op.finish(c);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) op.apply(plan.task(t));
+  }
 }
 
-void inference_rows(const KernelTable& k, int threads, Geometry g, const InferenceArgs& a) {
-  const RowsPlan plan(g);
-  const int64_t C = g.channels;
-  CoeffArrays coeff(4, C);
-  by_phase(
-      threads, plan.row_chunks * plan.column_blocks, C, [](int64_t) {},
-      [&](int64_t c) {
-        const Affine f = inference_channel(a, c);
-        coeff.field(0)[c] = f.mean_hi;
-        coeff.field(1)[c] = f.mean_lo;
-        coeff.field(2)[c] = f.scale;
-        coeff.field(3)[c] = f.shift;
-      },
-      [&](int64_t t) {
-        const RowsTask task = rows_task(plan, t);
-        const int64_t at = task.offset(C), c0 = task.first_channel;
-        k.rows_affine(a.x + at, a.y + at, task.rows, task.width, C,
-                      RowsAffine{coeff.field(0) + c0, coeff.field(1) + c0, coeff.field(2) + c0,
-                                 coeff.field(3) + c0});
-      });
-}
+struct TrainRows {
+  const KernelTable& k;
+  const TrainArgs& a;
+  const RowsPlan& plan;
+  std::vector<double> mean, m2;
+  ColumnArrays coeff;  // center, scale, shift
 
-void backward_rows(const KernelTable& k, int threads, Geometry g, const BackwardArgs& a) {
-  const RowsPlan plan(g);
-  const int64_t C = g.channels;
-  std::vector<double> sum_dy(plan.row_chunks * C), sum_dy_xc(plan.row_chunks * C);
-  // Fields: mean_hi, mean_lo, k_dy, k_xc, k_const. mean_lo stays 0 (the saved mean is a float).
-  CoeffArrays coeff(5, C);
-  by_phase(
-      threads, plan.row_chunks * plan.column_blocks, C,
-      [&](int64_t t) {
-        const RowsTask task = rows_task(plan, t);
-        const int64_t at = task.first_row / plan.rows_per_chunk * C + task.first_channel;
-        k.rows_grad_sums(a.dy + task.offset(C), a.x + task.offset(C), task.rows, task.width, C,
-                         a.save_mean + task.first_channel, coeff.field(1) + task.first_channel,
-                         sum_dy.data() + at, sum_dy_xc.data() + at);
-      },
-      [&](int64_t c) {
-        GradSums s{0.0, 0.0};
-        for (int64_t rk = 0; rk < plan.row_chunks; ++rk) {
-          s.dy += sum_dy[rk * C + c];
-          s.dy_xc += sum_dy_xc[rk * C + c];
-        }
-        const DxCoeffs q = finish_backward_channel(a, c, s, g.per_channel());
-        coeff.field(0)[c] = q.mean_hi;
-        coeff.field(2)[c] = q.k_dy;
-        coeff.field(3)[c] = q.k_xc;
-        coeff.field(4)[c] = q.k_const;
-      },
-      [&](int64_t t) {
-        const RowsTask task = rows_task(plan, t);
-        const int64_t at = task.offset(C), c0 = task.first_channel;
-        float* const f[5] = {coeff.field(0) + c0, coeff.field(1) + c0, coeff.field(2) + c0,
-                             coeff.field(3) + c0, coeff.field(4) + c0};
-        if (a.use_global_stats)  // dx = dy * k_dy; fields 0, 1 and 4 are all zero here
-          k.rows_affine(a.dy + at, a.dx + at, task.rows, task.width, C,
-                        RowsAffine{f[0], f[1], f[2], f[4]});
-        else
-          k.rows_dx(a.dy + at, a.x + at, a.dx + at, task.rows, task.width, C,
-                    RowsDxCoeffs{f[0], f[1], f[2], f[3], f[4]});
-      });
-}
+  TrainRows(const KernelTable& kt, const TrainArgs& args, const RowsPlan& p)
+      : k(kt), a(args), plan(p), mean(p.row_chunks * p.width), m2(p.row_chunks * p.width),
+        coeff(3, p.width) {}
+
+  void reduce(const RowsPlan::Task& t, float* scratch) {
+    const int64_t at = t.first_row * plan.width + t.first_column;
+    const int64_t partial = t.row_chunk * plan.width + t.first_column;
+    k.rows_moments(a.x + at, t.rows, t.columns, plan.width, mean.data() + partial,
+                   m2.data() + partial, scratch);
+  }
+  void finish(int64_t c) {
+    const int64_t inner = plan.g.inner, first = c * inner;
+    const Moments m = merge_moments(plan.row_chunks * inner, [&](int64_t i) {
+      const int64_t rk = i / inner, at = rk * plan.width + first + i % inner;
+      return ChunkMoments{plan.rows_in(rk), Moments{mean[at], m2[at]}};
+    });
+    const Affine f = finish_train_channel(a, c, m, plan.g.per_channel());
+    for (int64_t j = first; j < first + inner; ++j) {
+      coeff.field(0)[j] = f.center;
+      coeff.field(1)[j] = f.scale;
+      coeff.field(2)[j] = f.shift;
+    }
+  }
+  void apply(const RowsPlan::Task& t) {
+    const int64_t at = t.first_row * plan.width + t.first_column, j = t.first_column;
+    k.rows_affine(a.x + at, a.y + at, t.rows, t.columns, plan.width,
+                  RowsAffine{coeff.field(0) + j, coeff.field(1) + j, coeff.field(2) + j});
+  }
+};
+
+struct BackwardRows {
+  const KernelTable& k;
+  const BackwardArgs& a;
+  const RowsPlan& plan;
+  std::vector<double> sum_dy, sum_dy_xc;
+  ColumnArrays coeff;  // center, k_dy, k_xc, k_const
+
+  BackwardRows(const KernelTable& kt, const BackwardArgs& args, const RowsPlan& p)
+      : k(kt), a(args), plan(p), sum_dy(p.row_chunks * p.width), sum_dy_xc(p.row_chunks * p.width),
+        coeff(4, p.width) {
+    // The reduce phase centres on the saved mean; finish then sets what apply subtracts.
+    for (int64_t j = 0; j < p.width; ++j) coeff.field(0)[j] = a.save_mean[j / p.g.inner];
+  }
+
+  void reduce(const RowsPlan::Task& t, float* scratch) {
+    const int64_t at = t.first_row * plan.width + t.first_column;
+    const int64_t partial = t.row_chunk * plan.width + t.first_column;
+    k.rows_grad_sums(a.dy + at, a.x + at, t.rows, t.columns, plan.width,
+                     coeff.field(0) + t.first_column, sum_dy.data() + partial,
+                     sum_dy_xc.data() + partial, scratch);
+  }
+  void finish(int64_t c) {
+    const int64_t inner = plan.g.inner, first = c * inner;
+    GradSums s{0.0, 0.0};
+    for (int64_t rk = 0; rk < plan.row_chunks; ++rk)
+      for (int64_t j = first; j < first + inner; ++j)
+        s = add(s, GradSums{sum_dy[rk * plan.width + j], sum_dy_xc[rk * plan.width + j]});
+    const DxCoeffs q = finish_backward_channel(a, c, s, plan.g.per_channel());
+    for (int64_t j = first; j < first + inner; ++j) {
+      coeff.field(0)[j] = q.center;
+      coeff.field(1)[j] = q.k_dy;
+      coeff.field(2)[j] = q.k_xc;
+      coeff.field(3)[j] = q.k_const;
+    }
+  }
+  void apply(const RowsPlan::Task& t) {
+    const int64_t at = t.first_row * plan.width + t.first_column, j = t.first_column;
+    float* const f[4] = {coeff.field(0) + j, coeff.field(1) + j, coeff.field(2) + j,
+                         coeff.field(3) + j};
+    if (a.use_global_stats)  // dx = dy * k_dy; center and k_const are 0 here
+      k.rows_affine(a.dy + at, a.dx + at, t.rows, t.columns, plan.width,
+                    RowsAffine{f[0], f[1], f[3]});
+    else
+      k.rows_dx(a.dy + at, a.x + at, a.dx + at, t.rows, t.columns, plan.width,
+                RowsDxCoeffs{f[0], f[1], f[2], f[3]});
+  }
+};
+
+struct InferenceRows {
+  const KernelTable& k;
+  const InferenceArgs& a;
+  const RowsPlan& plan;
+  ColumnArrays coeff;  // center, scale, shift
+
+  InferenceRows(const KernelTable& kt, const InferenceArgs& args, const RowsPlan& p)
+      : k(kt), a(args), plan(p), coeff(3, p.width) {}
+
+  void reduce(const RowsPlan::Task&, float*) {}
+  void finish(int64_t c) {
+    const Affine f = inference_channel(a, c);
+    for (int64_t j = c * plan.g.inner; j < (c + 1) * plan.g.inner; ++j) {
+      coeff.field(0)[j] = f.center;
+      coeff.field(1)[j] = f.scale;
+      coeff.field(2)[j] = f.shift;
+    }
+  }
+  void apply(const RowsPlan::Task& t) {
+    const int64_t at = t.first_row * plan.width + t.first_column, j = t.first_column;
+    k.rows_affine(a.x + at, a.y + at, t.rows, t.columns, plan.width,
+                  RowsAffine{coeff.field(0) + j, coeff.field(1) + j, coeff.field(2) + j});
+  }
+};
+
+bool rows_layout(const Geometry& g) { return g.inner < kShortRun; }
 
 }  // namespace
 
@@ -342,14 +377,28 @@ void forward_train(const KernelTable& k, int threads, Geometry g, const TrainArg
   g = g.canonical();
   if (g.size() == 0) return;
   const int nt = threads_for(g.size(), threads);
-  g.rows_layout() ? train_rows(k, nt, g, a) : train_runs(k, nt, g, a);
+  if (rows_layout(g)) {
+    const RowsPlan plan(g);
+    TrainRows op(k, a, plan);
+    run_rows(plan, nt, op);
+  } else {
+    const RunsPlan plan(g);
+    TrainRuns op{k, a, plan, std::vector<Affine>(g.channels)};
+    run_runs<Moments>(plan, nt, op);
+  }
 }
 
 void forward_inference(const KernelTable& k, int threads, Geometry g, const InferenceArgs& a) {
   g = g.canonical();
   if (g.size() == 0) return;
   const int nt = threads_for(g.size(), threads);
-  g.rows_layout() ? inference_rows(k, nt, g, a) : inference_runs(k, nt, g, a);
+  if (rows_layout(g)) {
+    const RowsPlan plan(g);
+    InferenceRows op(k, a, plan);
+    run_rows(plan, nt, op);
+  } else {
+    inference_runs(k, nt, RunsPlan(g), a);
+  }
 }
 
 void backward(const KernelTable& k, int threads, Geometry g, const BackwardArgs& a) {
@@ -359,7 +408,15 @@ void backward(const KernelTable& k, int threads, Geometry g, const BackwardArgs&
     return;
   }
   const int nt = threads_for(g.size(), threads);
-  g.rows_layout() ? backward_rows(k, nt, g, a) : backward_runs(k, nt, g, a);
+  if (rows_layout(g)) {
+    const RowsPlan plan(g);
+    BackwardRows op(k, a, plan);
+    run_rows(plan, nt, op);
+  } else {
+    const RunsPlan plan(g);
+    BackwardRuns op{k, a, plan, std::vector<DxCoeffs>(g.channels)};
+    run_runs<GradSums>(plan, nt, op);
+  }
 }
 
 }  // namespace bn

@@ -12,89 +12,82 @@ struct Geometry {
 
   int64_t per_channel() const { return outer * inner; }  // M
   int64_t size() const { return outer * channels * inner; }
-  // inner == 1 ([N, C], channels-last): vectorise across channels ("rows" kernels).
-  bool rows_layout() const { return inner == 1 && channels > 1; }
   // With one channel, the runs of all outer slices are contiguous: one long run.
-  Geometry canonical() const {
-    return channels == 1 ? Geometry{1, 1, outer * inner} : *this;
-  }
+  Geometry canonical() const { return channels == 1 ? Geometry{1, 1, outer * inner} : *this; }
 };
 
-// Elements per chunk in the runs layout: small enough to stay in L1 for a second pass and to
-// bound float accumulation, large enough to amortise the per-chunk work.
+// Runs shorter than this are handled by the rows kernels, with one column per (c, i).
+constexpr int64_t kShortRun = 64;
+// Longest piece of a run that is reduced in one go (it must sit in L1 for a second pass).
 constexpr int64_t kRunsChunk = 2048;
-// Target elements per chunk in the rows layout (a block of whole rows).
-constexpr int64_t kRowsChunk = 32768;
-// Rows chunks never split fewer rows than this, nor more channels than kRowsMaxWidth at once.
+// Runs at least this long are processed channel by channel when channels share out evenly:
+// the apply pass then re-reads a channel's slab from cache.
+constexpr int64_t kSlabRun = 1024;
+// Elements per parallel task in memory-order schedules.
+constexpr int64_t kTaskElements = 16384;
+// Rows layout: target elements per row chunk, fewest rows in one, widest column block.
+constexpr int64_t kRowsChunk = 262144;
 constexpr int64_t kRowsMinRows = 32;
-constexpr int64_t kRowsMaxWidth = 4096;
+constexpr int64_t kRowsMaxWidth = 1024;  // keeps a task's float accumulators in L1
 // Below this many elements per thread, threading costs more than it saves.
 constexpr int64_t kMinElementsPerThread = 65536;
 
-// One chunk of a channel in the runs layout: `count` runs of `len` floats, starting at
-// element `offset`, `stride` apart.
-struct RunsChunk {
-  int64_t offset, count, len, stride;
-  int64_t elements() const { return count * len; }
-};
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t min_of(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// Runs layout (inner > 1): a channel is `outer` runs of `inner` floats. Short runs are grouped
-// into one chunk; long runs are cut into pieces of kRunsChunk.
+// Runs layout (inner >= kShortRun): channel c holds `outer` runs of `inner` floats. A run
+// longer than kRunsChunk is cut into pieces; chunk k of a channel is piece (k % pieces) of
+// run (k / pieces). Partial results live at index k * C + c.
 struct RunsPlan {
   Geometry g;
-  int64_t runs_per_chunk;  // > 1 only for short runs
-  int64_t pieces_per_run;  // > 1 only for long runs
-  int64_t chunks_per_channel;
+  int64_t pieces;             // per run
+  int64_t chunks;             // per channel: outer * pieces
+  int64_t channels_per_task;  // memory-order tasks (pieces == 1): runs of one outer slice
 
-  explicit RunsPlan(Geometry geometry) : g(geometry) {
-    if (g.inner >= kRunsChunk) {
-      runs_per_chunk = 1;
-      pieces_per_run = (g.inner + kRunsChunk - 1) / kRunsChunk;
-      chunks_per_channel = g.outer * pieces_per_run;
-    } else {
-      runs_per_chunk = g.inner > 0 ? kRunsChunk / g.inner : 1;
-      pieces_per_run = 1;
-      chunks_per_channel = (g.outer + runs_per_chunk - 1) / runs_per_chunk;
-    }
+  explicit RunsPlan(Geometry geometry)
+      : g(geometry),
+        pieces(ceil_div(g.inner, kRunsChunk)),
+        chunks(g.outer * pieces),
+        channels_per_task(min_of(g.channels, 1 + kTaskElements / g.inner)) {}
+
+  struct Piece {
+    int64_t offset, len;
+  };
+  Piece piece(int64_t c, int64_t k) const {
+    const int64_t o = k / pieces, start = (k % pieces) * kRunsChunk;
+    return {(o * g.channels + c) * g.inner + start, min_of(kRunsChunk, g.inner - start)};
   }
 
-  RunsChunk chunk(int64_t c, int64_t k) const {
-    const int64_t stride = g.channels * g.inner;
-    if (pieces_per_run > 1) {
-      const int64_t o = k / pieces_per_run, start = (k % pieces_per_run) * kRunsChunk;
-      const int64_t len = g.inner - start < kRunsChunk ? g.inner - start : kRunsChunk;
-      return {(o * g.channels + c) * g.inner + start, 1, len, stride};
-    }
-    const int64_t o = k * runs_per_chunk;
-    const int64_t count = g.outer - o < runs_per_chunk ? g.outer - o : runs_per_chunk;
-    return {(o * g.channels + c) * g.inner, count, g.inner, stride};
-  }
+  // Memory-order tasks when runs are whole (pieces == 1): outer slice o, channels [c0, c0+n).
+  int64_t channel_blocks() const { return ceil_div(g.channels, channels_per_task); }
+  int64_t tasks() const { return pieces == 1 ? g.outer * channel_blocks() : g.channels * chunks; }
 };
 
-// Rows layout (inner == 1): blocks of whole rows, split across channels only when rows are
-// very wide. Row chunks are multiples of kRowsMinRows rows.
+// Rows layout (inner < kShortRun): `outer` rows of W = C * inner columns, column j belonging
+// to channel j / inner. Chunks are blocks of whole rows, split into column blocks only when
+// rows are very wide. Partial results live at index row_chunk * W + column.
 struct RowsPlan {
   Geometry g;
-  int64_t rows_per_chunk, row_chunks, width, column_blocks;
+  int64_t width;  // W
+  int64_t rows_per_chunk, row_chunks, block_width, column_blocks;
 
-  explicit RowsPlan(Geometry geometry) : g(geometry) {
-    const int64_t target_rows = (kRowsChunk + g.channels - 1) / g.channels;
-    rows_per_chunk = (target_rows + kRowsMinRows - 1) / kRowsMinRows * kRowsMinRows;
-    row_chunks = (g.outer + rows_per_chunk - 1) / rows_per_chunk;
-    width = g.channels < kRowsMaxWidth ? g.channels : kRowsMaxWidth;
-    column_blocks = (g.channels + width - 1) / width;
+  explicit RowsPlan(Geometry geometry) : g(geometry), width(g.channels * g.inner) {
+    rows_per_chunk = ceil_div(ceil_div(kRowsChunk, width), kRowsMinRows) * kRowsMinRows;
+    row_chunks = ceil_div(g.outer, rows_per_chunk);
+    block_width = min_of(width, kRowsMaxWidth);
+    column_blocks = ceil_div(width, block_width);
   }
 
-  int64_t first_row(int64_t k) const { return k * rows_per_chunk; }
-  int64_t rows(int64_t k) const {
-    const int64_t left = g.outer - first_row(k);
-    return left < rows_per_chunk ? left : rows_per_chunk;
+  struct Task {
+    int64_t row_chunk, first_row, rows, first_column, columns;
+  };
+  int64_t tasks() const { return row_chunks * column_blocks; }
+  Task task(int64_t t) const {
+    const int64_t rk = t / column_blocks, b = t % column_blocks;
+    return {rk, rk * rows_per_chunk, rows_in(rk), b * block_width,
+            min_of(block_width, width - b * block_width)};
   }
-  int64_t first_channel(int64_t b) const { return b * width; }
-  int64_t channels(int64_t b) const {
-    const int64_t left = g.channels - first_channel(b);
-    return left < width ? left : width;
-  }
+  int64_t rows_in(int64_t rk) const { return min_of(rows_per_chunk, g.outer - rk * rows_per_chunk); }
 };
 
 // Threads worth using for `elements` of work, given `requested`.

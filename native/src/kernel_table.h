@@ -2,12 +2,12 @@
 //
 // Tensors follow the (outer, C, inner) model: element (o, c, i) lives at (o*C + c)*inner + i.
 // Two loop shapes cover every layout:
-//   - "runs": inner > 1 (channels-first). One call handles one channel: `count` runs of `len`
-//     contiguous floats, run r starting at base + r*stride. All elements share the channel's
-//     coefficients; kernels vectorise along the run.
-//   - "rows": inner == 1 ([N, C] and channels-last). One call handles `rows` rows of `width`
-//     contiguous channels, row r starting at base + r*stride. Kernels vectorise across channels;
-//     per-channel coefficients are arrays indexed like the row.
+//   - "runs" (inner >= a few vectors, channels-first): a call handles `count` runs of `len`
+//     floats lying back to back (run r at x + r*len), each with its own coefficients and
+//     outputs, indexed by r. Kernels vectorise along each run.
+//   - "rows" (short or unit inner: [N, C], channels-last): a call handles `rows` rows of
+//     `width` columns (row r at x + r*stride), with per-column coefficient arrays and outputs.
+//     Kernels vectorise across columns.
 //
 // Every kernel is pure: no allocation, no threads, no state; the op layer (batchnorm_ops.cpp)
 // owns chunking, threading and the merging of partial results in double precision.
@@ -16,65 +16,67 @@
 
 namespace bn {
 
-// Mean and sum of squared deviations (M2) of one chunk, in double.
+// Mean and sum of squared deviations (M2) of one run or column, in double.
 struct Moments {
   double mean;
   double m2;
 };
 
-// Sums that backward needs: sum(dy) and sum(dy * (x - mean)).
+// Sums that backward needs: sum(dy) and sum(dy * (x - center)).
 struct GradSums {
   double dy;
   double dy_xc;
 };
 
-// y = ((x - mean_hi) - mean_lo) * scale + shift.
-// The mean is carried as a float pair hi + lo so that x - mean keeps the precision of a double
-// mean at float cost: x - hi is exact-then-small when the mean dwarfs the spread (Sterbenz).
+// y = (x - center) * scale + shift.
+// `center` is the float nearest the mean; the op layer folds the rest of the mean
+// (mean - center) into `shift`. x - center is then exact-then-small when the mean dwarfs the
+// spread (Sterbenz), which keeps double precision at float cost.
 struct Affine {
-  float mean_hi, mean_lo, scale, shift;
+  float center, scale, shift;
 };
 
-// dx = dy * k_dy + ((x - mean_hi) - mean_lo) * k_xc + k_const.
+// dx = dy * k_dy + (x - center) * k_xc + k_const.
 struct DxCoeffs {
-  float mean_hi, mean_lo, k_dy, k_xc, k_const;
+  float center, k_dy, k_xc, k_const;
 };
 
-// Per-channel arrays for the rows shape; each is indexed by channel within the row.
+// Per-column coefficient arrays for the rows shape.
 struct RowsAffine {
-  const float *mean_hi, *mean_lo, *scale, *shift;
+  const float *center, *scale, *shift;
 };
 struct RowsDxCoeffs {
-  const float *mean_hi, *mean_lo, *k_dy, *k_xc, *k_const;
+  const float *center, *k_dy, *k_xc, *k_const;
 };
+
+// Float scratch per column that the rows reductions need.
+constexpr int64_t kRowsScratch = 3;
 
 struct KernelTable {
   const char* isa;
 
-  // Runs shape (one channel per call).
-  Moments (*runs_moments)(const float* x, int64_t count, int64_t len, int64_t stride);
-  void (*runs_affine)(const float* x, float* y, int64_t count, int64_t len, int64_t stride,
-                      Affine a);
-  GradSums (*runs_grad_sums)(const float* dy, const float* x, int64_t count, int64_t len,
-                             int64_t stride, float mean_hi, float mean_lo);
+  // Runs shape: `count` runs of `len` floats, back to back; outputs and coefficients per run.
+  void (*runs_moments)(const float* x, int64_t count, int64_t len, Moments* out);
+  void (*runs_affine)(const float* x, float* y, int64_t count, int64_t len, const Affine* a);
+  void (*runs_grad_sums)(const float* dy, const float* x, int64_t count, int64_t len,
+                         const float* center, GradSums* out);
   void (*runs_dx)(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
-                  int64_t stride, DxCoeffs k);
+                  const DxCoeffs* k);
 
-  // Rows shape (width channels per call). Outputs are per-channel arrays of doubles, written
-  // (not accumulated).
+  // Rows shape: outputs are per-column arrays of doubles, written (not accumulated).
+  // Reductions take `scratch`: kRowsScratch floats per column, in the caller's thread.
   void (*rows_moments)(const float* x, int64_t rows, int64_t width, int64_t stride, double* mean,
-                       double* m2);
+                       double* m2, float* scratch);
   void (*rows_affine)(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
                       RowsAffine a);
   void (*rows_grad_sums)(const float* dy, const float* x, int64_t rows, int64_t width,
-                         int64_t stride, const float* mean_hi, const float* mean_lo,
-                         double* sum_dy, double* sum_dy_xc);
+                         int64_t stride, const float* center, double* sum_dy, double* sum_dy_xc,
+                         float* scratch);
   void (*rows_dx)(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
                   int64_t stride, RowsDxCoeffs k);
 };
 
 // One table per ISA, each defined in its own translation unit compiled with its own flags.
-// A table that the build did not compile for this architecture is declared but never linked:
 // dispatch.cpp only refers to the ones the target architecture has.
 extern const KernelTable kScalarKernels;
 #if defined(__x86_64__) || defined(_M_X64)

@@ -1,69 +1,71 @@
 // The scalar reference kernels: the plain statement of the math, accumulating in double.
 // They run where no SIMD kernel applies and are the yardstick the SIMD kernels are tested against.
-#include <cmath>
-
 #include "kernel_table.h"
 
 namespace bn {
 namespace {
 
-// Two passes in double: the mean, then the squared deviations from it.
-Moments runs_moments(const float* x, int64_t count, int64_t len, int64_t stride) {
+// Moments of `n` floats `step` apart: two passes in double, the mean, then the squared
+// deviations from it.
+Moments moments(const float* x, int64_t n, int64_t step) {
   double sum = 0.0;
-  for (int64_t r = 0; r < count; ++r)
-    for (int64_t i = 0; i < len; ++i) sum += x[r * stride + i];
-  const double n = static_cast<double>(count * len);
-  const double mean = sum / n;
+  for (int64_t i = 0; i < n; ++i) sum += x[i * step];
+  const double mean = sum / static_cast<double>(n);
   double m2 = 0.0;
-  for (int64_t r = 0; r < count; ++r)
-    for (int64_t i = 0; i < len; ++i) {
-      const double d = x[r * stride + i] - mean;
-      m2 += d * d;
-    }
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = x[i * step] - mean;
+    m2 += d * d;
+  }
   return {mean, m2};
 }
 
-// Scalar math: y = (x - mean) * scale + shift, with mean = hi + lo.
-void runs_affine(const float* x, float* y, int64_t count, int64_t len, int64_t stride, Affine a) {
-  const double mean = static_cast<double>(a.mean_hi) + a.mean_lo;
-  for (int64_t r = 0; r < count; ++r)
-    for (int64_t i = 0; i < len; ++i) {
-      const int64_t at = r * stride + i;
-      y[at] = static_cast<float>((x[at] - mean) * a.scale + a.shift);
-    }
+// Scalar math: y = (x - center) * scale + shift.
+float affine(float x, float center, float scale, float shift) {
+  return static_cast<float>((static_cast<double>(x) - center) * scale + shift);
 }
 
-GradSums runs_grad_sums(const float* dy, const float* x, int64_t count, int64_t len,
-                        int64_t stride, float mean_hi, float mean_lo) {
-  const double mean = static_cast<double>(mean_hi) + mean_lo;
+// Scalar math: dx = dy * k_dy + (x - center) * k_xc + k_const.
+float dx_of(float dy, float x, float center, float k_dy, float k_xc, float k_const) {
+  return static_cast<float>(static_cast<double>(dy) * k_dy +
+                            (static_cast<double>(x) - center) * k_xc + k_const);
+}
+
+GradSums grad_sums(const float* dy, const float* x, int64_t n, int64_t step, float center) {
   GradSums s{0.0, 0.0};
-  for (int64_t r = 0; r < count; ++r)
-    for (int64_t i = 0; i < len; ++i) {
-      const int64_t at = r * stride + i;
-      s.dy += dy[at];
-      s.dy_xc += dy[at] * (x[at] - mean);
-    }
+  for (int64_t i = 0; i < n; ++i) {
+    s.dy += dy[i * step];
+    s.dy_xc += static_cast<double>(dy[i * step]) * (static_cast<double>(x[i * step]) - center);
+  }
   return s;
 }
 
-// Scalar math: dx = dy * k_dy + (x - mean) * k_xc + k_const.
-void runs_dx(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
-             int64_t stride, DxCoeffs k) {
-  const double mean = static_cast<double>(k.mean_hi) + k.mean_lo;
-  for (int64_t r = 0; r < count; ++r)
-    for (int64_t i = 0; i < len; ++i) {
-      const int64_t at = r * stride + i;
-      dx[at] = static_cast<float>(dy[at] * static_cast<double>(k.k_dy) +
-                                  (x[at] - mean) * k.k_xc + k.k_const);
-    }
+void runs_moments(const float* x, int64_t count, int64_t len, Moments* out) {
+  for (int64_t r = 0; r < count; ++r) out[r] = moments(x + r * len, len, 1);
 }
 
-// The rows kernels reuse the runs kernels channel by channel: a channel of a row block is a
-// set of `rows` runs of length 1 at the row stride.
+void runs_affine(const float* x, float* y, int64_t count, int64_t len, const Affine* a) {
+  for (int64_t r = 0; r < count; ++r)
+    for (int64_t i = r * len; i < (r + 1) * len; ++i)
+      y[i] = affine(x[i], a[r].center, a[r].scale, a[r].shift);
+}
+
+void runs_grad_sums(const float* dy, const float* x, int64_t count, int64_t len,
+                    const float* center, GradSums* out) {
+  for (int64_t r = 0; r < count; ++r)
+    out[r] = grad_sums(dy + r * len, x + r * len, len, 1, center[r]);
+}
+
+void runs_dx(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
+             const DxCoeffs* k) {
+  for (int64_t r = 0; r < count; ++r)
+    for (int64_t i = r * len; i < (r + 1) * len; ++i)
+      dx[i] = dx_of(dy[i], x[i], k[r].center, k[r].k_dy, k[r].k_xc, k[r].k_const);
+}
+
 void rows_moments(const float* x, int64_t rows, int64_t width, int64_t stride, double* mean,
-                  double* m2) {
+                  double* m2, float* /*scratch*/) {
   for (int64_t c = 0; c < width; ++c) {
-    const Moments m = runs_moments(x + c, rows, 1, stride);
+    const Moments m = moments(x + c, rows, stride);
     mean[c] = m.mean;
     m2[c] = m.m2;
   }
@@ -71,15 +73,16 @@ void rows_moments(const float* x, int64_t rows, int64_t width, int64_t stride, d
 
 void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
                  RowsAffine a) {
-  for (int64_t c = 0; c < width; ++c)
-    runs_affine(x + c, y + c, rows, 1, stride,
-                Affine{a.mean_hi[c], a.mean_lo[c], a.scale[c], a.shift[c]});
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < width; ++c)
+      y[r * stride + c] = affine(x[r * stride + c], a.center[c], a.scale[c], a.shift[c]);
 }
 
 void rows_grad_sums(const float* dy, const float* x, int64_t rows, int64_t width, int64_t stride,
-                    const float* mean_hi, const float* mean_lo, double* sum_dy, double* sum_dy_xc) {
+                    const float* center, double* sum_dy, double* sum_dy_xc,
+                    float* /*scratch*/) {
   for (int64_t c = 0; c < width; ++c) {
-    const GradSums s = runs_grad_sums(dy + c, x + c, rows, 1, stride, mean_hi[c], mean_lo[c]);
+    const GradSums s = grad_sums(dy + c, x + c, rows, stride, center[c]);
     sum_dy[c] = s.dy;
     sum_dy_xc[c] = s.dy_xc;
   }
@@ -87,16 +90,18 @@ void rows_grad_sums(const float* dy, const float* x, int64_t rows, int64_t width
 
 void rows_dx(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
              int64_t stride, RowsDxCoeffs k) {
-  for (int64_t c = 0; c < width; ++c)
-    runs_dx(dy + c, x + c, dx + c, rows, 1, stride,
-            DxCoeffs{k.mean_hi[c], k.mean_lo[c], k.k_dy[c], k.k_xc[c], k.k_const[c]});
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < width; ++c) {
+      const int64_t at = r * stride + c;
+      dx[at] = dx_of(dy[at], x[at], k.center[c], k.k_dy[c], k.k_xc[c], k.k_const[c]);
+    }
 }
 
 }  // namespace
 
 const KernelTable kScalarKernels = {
-    "scalar",       runs_moments, runs_affine,    runs_grad_sums, runs_dx,
-    rows_moments,   rows_affine,  rows_grad_sums, rows_dx,
+    "scalar",     runs_moments, runs_affine,    runs_grad_sums, runs_dx,
+    rows_moments, rows_affine,  rows_grad_sums, rows_dx,
 };
 
 }  // namespace bn

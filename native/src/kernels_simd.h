@@ -2,20 +2,22 @@
 // (kernels_avx2.cpp, kernels_avx512.cpp, kernels_neon.cpp, each with its own flags).
 //
 // V provides: type `F` (a vector of W floats), `W`, zero(), set1(f), load(p), store(p, v),
-// load_tail(p, n, fill) (lanes >= n take `fill`), store_tail(p, v, n), add, sub, mul,
-// fma(a, b, c) = a*b + c, and sum_lanes(v) (the lanes summed in double).
+// load_tail(p, n, fill) (lanes >= n take `fill`, n in [0, W]), store_tail(p, v, n), add, sub,
+// mul, fma(a, b, c) = a*b + c, and sum_lanes(v) (the lanes summed in double).
 //
 // Precision plan (SPEC section 5): float accumulators only ever sum a bounded number of terms
-// (runs: one chunk of at most a few thousand elements spread over 4*W lanes; rows: a sub-block
-// of kRowsSubBlock rows), then everything is carried in double. Moments are taken about the
-// chunk's own float mean (a second pass over a chunk that sits in L1), so no cancellation
-// occurs even when the mean is 10^4 times the standard deviation.
+// (runs: one run or piece of at most kRunsChunk floats spread over 4*W lanes; rows: a
+// sub-block of kRowsSubBlock rows), then everything is carried in double. Moments are taken
+// about the float mean of that piece (a second pass over data still in L1), so nothing cancels
+// even when the mean is 10^4 times the standard deviation.
 //
 // Everything here has internal linkage (anonymous namespace) and avoids std:: inline helpers:
 // each ISA's translation unit must get its own copy, never one the linker merged from a TU
 // compiled with wider instructions than the CPU has.
 #pragma once
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 #include "kernel_table.h"
 
@@ -27,9 +29,49 @@ inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline double nonnegative(double v) { return v < 0.0 ? 0.0 : v; }
 inline bool is_finite(float v) { return v - v == 0.0f; }
 
-// Rows are processed in sub-blocks of this many rows, accumulated in float, then merged into
+// Rows are reduced in sub-blocks of this many rows, accumulated in float, then merged into
 // double; it bounds the number of float additions per lane.
 constexpr int64_t kRowsSubBlock = 32;
+
+// Calls fn(std::integral_constant<int, I>) for I = 0 .. N-1. Indexing small arrays of vectors
+// with these compile-time constants lets the compiler keep them in registers (a loop index
+// would leave them on the stack, one store-forwarding round trip per accumulation).
+template <class Fn, int... I>
+inline void unroll_impl(Fn&& fn, std::integer_sequence<int, I...>) {
+  (fn(std::integral_constant<int, I>{}), ...);
+}
+template <int N, class Fn>
+inline void unroll(Fn&& fn) {
+  unroll_impl(fn, std::make_integer_sequence<int, N>{});
+}
+
+// Chan's rule for merging a sub-block of n_b rows into n_old rows already merged, per column:
+//   delta = mean_b - mean;  mean += delta * n_b / n;  M2 += M2_b + delta^2 * n_old * n_b / n.
+// The sub-block arrives as sums of d = x - k (s1) and d^2 (s2) about a float shift k per
+// column. The weights are the same for every column, so they are computed once.
+struct MergeWeights {
+  double inv_nb, w_new, w_cross;
+  bool first;
+  MergeWeights(int64_t n_old, int64_t n_b)
+      : inv_nb(1.0 / static_cast<double>(n_b)),
+        w_new(static_cast<double>(n_b) / static_cast<double>(n_old + n_b)),
+        w_cross(static_cast<double>(n_old) * static_cast<double>(n_b) /
+                static_cast<double>(n_old + n_b)),
+        first(n_old == 0) {}
+
+  // Merges `cols` columns. Branch-free per column, so the compiler can vectorise it.
+  void merge(int64_t cols, const float* k, const float* s1, const float* s2, double* mean,
+             double* m2) const {
+    for (int64_t l = 0; l < cols; ++l) {
+      // Inf/NaN in the data make k non-finite and d meaningless: keep k, the IEEE value.
+      const double mean_b = is_finite(k[l]) ? k[l] + s1[l] * inv_nb : k[l];
+      const double m2_b = nonnegative(s2[l] - static_cast<double>(s1[l]) * s1[l] * inv_nb);
+      const double delta = first ? 0.0 : mean_b - mean[l];
+      mean[l] = first ? mean_b : mean[l] + delta * w_new;
+      m2[l] = (first ? 0.0 : m2[l]) + m2_b + delta * delta * w_cross;
+    }
+  }
+};
 
 template <class V>
 struct SimdKernels {
@@ -52,7 +94,10 @@ struct SimdKernels {
           [rest](float* p, F v) { V::store_tail(p, v, rest); });
   }
 
-  // Sum over a run with four independent accumulators (hides add latency), plus the tail.
+  // ---------------------------------------------------------------------------------------
+  // Runs.
+
+  // Sum over one run with four independent accumulators, plus the tail.
   // `term(offset, load)` returns the vector to accumulate at `offset`.
   template <class Term>
   static inline F sum_run(int64_t len, Term&& term) {
@@ -72,199 +117,200 @@ struct SimdKernels {
     return V::add(V::add(a0, a1), V::add(a2, a3));
   }
 
-  static Moments runs_moments(const float* x, int64_t count, int64_t len, int64_t stride) {
-    const double n = static_cast<double>(count * len);
+  static Moments run_moments(const float* run, int64_t len) {
+    const double n = static_cast<double>(len);
     // Pass 1: a float estimate K of the mean.
-    double sum = 0.0;
-    for (int64_t r = 0; r < count; ++r) {
-      const float* run = x + r * stride;
-      sum += V::sum_lanes(sum_run(len, [&](int64_t i, auto load) { return load(run + i, V::zero()); }));
-    }
+    const double sum =
+        V::sum_lanes(sum_run(len, [&](int64_t i, auto load) { return load(run + i, V::zero()); }));
     const float k = static_cast<float>(sum / n);
     // Pass 2 (from L1): shifted sums of d = x - K and d^2. Tail lanes load K, so d = 0 there.
     const F kv = V::set1(k);
-    double s1 = 0.0, s2 = 0.0;
-    for (int64_t r = 0; r < count; ++r) {
-      const float* run = x + r * stride;
-      F d1[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-      F d2[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-      int64_t i = 0;
-      for (; i + 4 * W <= len; i += 4 * W)
-        for (int u = 0; u < 4; ++u) {
-          const F d = V::sub(V::load(run + i + u * W), kv);
-          d1[u] = V::add(d1[u], d);
-          d2[u] = V::fma(d, d, d2[u]);
-        }
-      if (i < len)
-        for_vectors(len - i, [&](int64_t j, auto load, auto) {
-          const F d = V::sub(load(run + i + j, kv), kv);
-          d1[0] = V::add(d1[0], d);
-          d2[0] = V::fma(d, d, d2[0]);
-        });
-      s1 += V::sum_lanes(V::add(V::add(d1[0], d1[1]), V::add(d1[2], d1[3])));
-      s2 += V::sum_lanes(V::add(V::add(d2[0], d2[1]), V::add(d2[2], d2[3])));
-    }
+    F d1[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+    F d2[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+    int64_t i = 0;
+    for (; i + 4 * W <= len; i += 4 * W)
+      unroll<4>([&](auto u) {
+        const F d = V::sub(V::load(run + i + u * W), kv);
+        d1[u] = V::add(d1[u], d);
+        d2[u] = V::fma(d, d, d2[u]);
+      });
+    if (i < len)
+      for_vectors(len - i, [&](int64_t j, auto load, auto) {
+        const F d = V::sub(load(run + i + j, kv), kv);
+        d1[0] = V::add(d1[0], d);
+        d2[0] = V::fma(d, d, d2[0]);
+      });
+    const double s1 = V::sum_lanes(V::add(V::add(d1[0], d1[1]), V::add(d1[2], d1[3])));
+    const double s2 = V::sum_lanes(V::add(V::add(d2[0], d2[1]), V::add(d2[2], d2[3])));
     // Scalar math: mean = K + mean(d); M2 = sum(d^2) - sum(d)^2 / n. A non-finite K (Inf or
     // NaN in the data) leaves d meaningless; the plain sum then carries the IEEE result.
-    const double mean = is_finite(k) ? k + s1 / n : sum / n;
-    return {mean, nonnegative(s2 - s1 * s1 / n)};
+    return {is_finite(k) ? k + s1 / n : sum / n, nonnegative(s2 - s1 * s1 / n)};
   }
 
-  // Scalar math: y = ((x - hi) - lo) * scale + shift.
-  static void runs_affine(const float* x, float* y, int64_t count, int64_t len, int64_t stride,
-                          Affine a) {
-    const F hi = V::set1(a.mean_hi), lo = V::set1(a.mean_lo);
-    const F scale = V::set1(a.scale), shift = V::set1(a.shift);
+  static void runs_moments(const float* x, int64_t count, int64_t len, Moments* out) {
+    for (int64_t r = 0; r < count; ++r) out[r] = run_moments(x + r * len, len);
+  }
+
+  // Scalar math: y = (x - center) * scale + shift.
+  static void runs_affine(const float* x, float* y, int64_t count, int64_t len,
+                          const Affine* a) {
     for (int64_t r = 0; r < count; ++r) {
-      const float* in = x + r * stride;
-      float* out = y + r * stride;
+      const float* in = x + r * len;
+      float* out = y + r * len;
+      const F center = V::set1(a[r].center), scale = V::set1(a[r].scale);
+      const F shift = V::set1(a[r].shift);
       for_vectors(len, [&](int64_t i, auto load, auto store) {
-        const F xc = V::sub(V::sub(load(in + i, hi), hi), lo);
-        store(out + i, V::fma(xc, scale, shift));
+        store(out + i, V::fma(V::sub(load(in + i, center), center), scale, shift));
       });
     }
   }
 
-  // Scalar math: sum(dy), sum(dy * ((x - hi) - lo)). Tail lanes load dy = 0, x = hi.
-  static GradSums runs_grad_sums(const float* dy, const float* x, int64_t count, int64_t len,
-                                 int64_t stride, float mean_hi, float mean_lo) {
-    const F hi = V::set1(mean_hi), lo = V::set1(mean_lo);
-    GradSums s{0.0, 0.0};
+  // Scalar math: sum(dy), sum(dy * (x - center)). Tail lanes load dy = 0, x = center.
+  static void runs_grad_sums(const float* dy, const float* x, int64_t count, int64_t len,
+                             const float* center, GradSums* out) {
     for (int64_t r = 0; r < count; ++r) {
-      const float* g = dy + r * stride;
-      const float* in = x + r * stride;
-      s.dy += V::sum_lanes(sum_run(len, [&](int64_t i, auto load) { return load(g + i, V::zero()); }));
-      s.dy_xc += V::sum_lanes(sum_run(len, [&](int64_t i, auto load) {
-        const F xc = V::sub(V::sub(load(in + i, hi), hi), lo);
-        return V::mul(load(g + i, V::zero()), xc);
+      const float* g = dy + r * len;
+      const float* in = x + r * len;
+      const F c = V::set1(center[r]);
+      out[r].dy = V::sum_lanes(sum_run(len, [&](int64_t i, auto load) { return load(g + i, V::zero()); }));
+      out[r].dy_xc = V::sum_lanes(sum_run(len, [&](int64_t i, auto load) {
+        return V::mul(load(g + i, V::zero()), V::sub(load(in + i, c), c));
       }));
     }
-    return s;
   }
 
-  // Scalar math: dx = dy * k_dy + ((x - hi) - lo) * k_xc + k_const.
+  // Scalar math: dx = dy * k_dy + (x - center) * k_xc + k_const.
   static void runs_dx(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
-                      int64_t stride, DxCoeffs k) {
-    const F hi = V::set1(k.mean_hi), lo = V::set1(k.mean_lo);
-    const F k_dy = V::set1(k.k_dy), k_xc = V::set1(k.k_xc), k_const = V::set1(k.k_const);
+                      const DxCoeffs* k) {
     for (int64_t r = 0; r < count; ++r) {
-      const float* g = dy + r * stride;
-      const float* in = x + r * stride;
-      float* out = dx + r * stride;
+      const float* g = dy + r * len;
+      const float* in = x + r * len;
+      float* out = dx + r * len;
+      const F center = V::set1(k[r].center), k_dy = V::set1(k[r].k_dy);
+      const F k_xc = V::set1(k[r].k_xc), k_const = V::set1(k[r].k_const);
       for_vectors(len, [&](int64_t i, auto load, auto store) {
-        const F xc = V::sub(V::sub(load(in + i, hi), hi), lo);
+        const F xc = V::sub(load(in + i, center), center);
         store(out + i, V::fma(xc, k_xc, V::fma(load(g + i, V::zero()), k_dy, k_const)));
       });
     }
   }
 
-  // Rows: for each group of W channels (a column strip), each sub-block of rows is read twice
-  // (float mean, then shifted sums; the second read hits L1) and merged into double by Chan's
-  // rule, lane by lane:
-  //   delta = mean_b - mean;  mean += delta * n_b / n';  M2 += M2_b + delta^2 * n * n_b / n'.
-  static void rows_moments(const float* x, int64_t rows, int64_t width, int64_t stride,
-                           double* mean, double* m2) {
-    for_vectors(width, [&](int64_t c, auto load, auto) {
-      double* mean_c = mean + c;
-      double* m2_c = m2 + c;
-      const int64_t lanes = min_i64(W, width - c);
-      for (int64_t r0 = 0; r0 < rows; r0 += kRowsSubBlock) {
-        const int64_t nb = min_i64(kRowsSubBlock, rows - r0);
-        const float* block = x + r0 * stride + c;
-        F sum = V::zero();
-        for (int64_t r = 0; r < nb; ++r) sum = V::add(sum, load(block + r * stride, V::zero()));
-        const F kv = V::mul(sum, V::set1(1.0f / static_cast<float>(nb)));
-        F s1a = V::zero(), s1b = V::zero(), s2a = V::zero(), s2b = V::zero();
-        int64_t r = 0;
-        for (; r + 2 <= nb; r += 2) {
-          const F da = V::sub(load(block + r * stride, V::zero()), kv);
-          const F db = V::sub(load(block + (r + 1) * stride, V::zero()), kv);
-          s1a = V::add(s1a, da);
-          s1b = V::add(s1b, db);
-          s2a = V::fma(da, da, s2a);
-          s2b = V::fma(db, db, s2b);
-        }
-        if (r < nb) {
-          const F d = V::sub(load(block + r * stride, V::zero()), kv);
-          s1a = V::add(s1a, d);
-          s2a = V::fma(d, d, s2a);
-        }
-        alignas(64) float k[W], s1[W], s2[W];
-        V::store(k, kv);
-        V::store(s1, V::add(s1a, s1b));
-        V::store(s2, V::add(s2a, s2b));
-        const double n_b = static_cast<double>(nb), n_old = static_cast<double>(r0);
-        for (int64_t l = 0; l < lanes; ++l) {
-          const double mean_b = is_finite(k[l]) ? k[l] + s1[l] / n_b : k[l];
-          const double m2_b = nonnegative(s2[l] - static_cast<double>(s1[l]) * s1[l] / n_b);
-          if (r0 == 0) {
-            mean_c[l] = mean_b;
-            m2_c[l] = m2_b;
-          } else {
-            const double n_new = n_old + n_b;
-            const double delta = mean_b - mean_c[l];
-            mean_c[l] += delta * n_b / n_new;
-            m2_c[l] += m2_b + delta * delta * n_old * n_b / n_new;
-          }
-        }
-      }
-    });
+  // ---------------------------------------------------------------------------------------
+  // Rows. Every pass sweeps rows in memory order, kRowsPerStep rows at a time, so each load
+  // of a per-column coefficient or accumulator serves several rows. Reductions keep their
+  // float accumulators in `scratch` (one row of each, in L1) and merge them into double once
+  // per sub-block of kRowsSubBlock rows.
+
+  static constexpr int64_t kRowsPerStep = 4;
+
+  template <class Step>
+  static void for_row_steps(int64_t rows, Step&& step) {
+    int64_t r = 0;
+    for (; r + kRowsPerStep <= rows; r += kRowsPerStep) step(r, kRowsPerStep);
+    for (; r < rows; ++r) step(r, 1);
   }
 
-  static void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
-                          RowsAffine a) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* in = x + r * stride;
-      float* out = y + r * stride;
-      for_vectors(width, [&](int64_t c, auto load, auto store) {
-        const F hi = load(a.mean_hi + c, V::zero());
-        const F xc = V::sub(V::sub(load(in + c, V::zero()), hi), load(a.mean_lo + c, V::zero()));
-        store(out + c, V::fma(xc, load(a.scale + c, V::zero()), load(a.shift + c, V::zero())));
+  static void fill(float* p, int64_t n, float value) {
+    for (int64_t i = 0; i < n; ++i) p[i] = value;
+  }
+
+  // The first sub-block shifts by its own float mean (a first sweep, re-read from L1/L2);
+  // later ones shift by the running mean, so each row is read once and d = x - k stays small.
+  static void rows_moments(const float* x, int64_t rows, int64_t width, int64_t stride,
+                           double* mean, double* m2, float* scratch) {
+    float* k = scratch;
+    float* s1 = scratch + width;
+    float* s2 = scratch + 2 * width;
+    for (int64_t r0 = 0; r0 < rows; r0 += kRowsSubBlock) {
+      const int64_t nb = min_i64(kRowsSubBlock, rows - r0);
+      const MergeWeights w(r0, nb);
+      const float* sub = x + r0 * stride;
+      if (w.first) {
+        fill(k, width, 0.0f);
+        for_row_steps(nb, [&](int64_t r1, int64_t n) {
+          for_vectors(width, [&](int64_t c, auto load, auto store) {
+            F sum = load(k + c, V::zero());
+            for (int64_t r = r1; r < r1 + n; ++r) sum = V::add(sum, load(sub + r * stride + c, V::zero()));
+            store(k + c, sum);
+          });
+        });
+        for (int64_t l = 0; l < width; ++l) k[l] /= static_cast<float>(nb);
+      } else {
+        for (int64_t l = 0; l < width; ++l) k[l] = static_cast<float>(mean[l]);
+      }
+      fill(s1, 2 * width, 0.0f);
+      for_row_steps(nb, [&](int64_t r1, int64_t n) {
+        for_vectors(width, [&](int64_t c, auto load, auto store) {
+          const F kv = load(k + c, V::zero());
+          F a = load(s1 + c, V::zero()), b = load(s2 + c, V::zero());
+          for (int64_t r = r1; r < r1 + n; ++r) {
+            const F d = V::sub(load(sub + r * stride + c, V::zero()), kv);
+            a = V::add(a, d);
+            b = V::fma(d, d, b);
+          }
+          store(s1 + c, a);
+          store(s2 + c, b);
+        });
       });
+      w.merge(width, k, s1, s2, mean, m2);
     }
   }
 
   static void rows_grad_sums(const float* dy, const float* x, int64_t rows, int64_t width,
-                             int64_t stride, const float* mean_hi, const float* mean_lo,
-                             double* sum_dy, double* sum_dy_xc) {
-    for_vectors(width, [&](int64_t c, auto load, auto) {
-      const int64_t lanes = min_i64(W, width - c);
-      const F hi = load(mean_hi + c, V::zero()), lo = load(mean_lo + c, V::zero());
-      for (int64_t l = 0; l < lanes; ++l) sum_dy[c + l] = sum_dy_xc[c + l] = 0.0;
-      for (int64_t r0 = 0; r0 < rows; r0 += kRowsSubBlock) {
-        const int64_t nb = min_i64(kRowsSubBlock, rows - r0);
-        F sdy = V::zero(), sdyx = V::zero();
-        for (int64_t r = r0; r < r0 + nb; ++r) {
-          const F g = load(dy + r * stride + c, V::zero());
-          const F xc = V::sub(V::sub(load(x + r * stride + c, V::zero()), hi), lo);
-          sdy = V::add(sdy, g);
-          sdyx = V::fma(g, xc, sdyx);
-        }
-        alignas(64) float a[W], b[W];
-        V::store(a, sdy);
-        V::store(b, sdyx);
-        for (int64_t l = 0; l < lanes; ++l) {
-          sum_dy[c + l] += a[l];
-          sum_dy_xc[c + l] += b[l];
-        }
+                             int64_t stride, const float* center, double* sum_dy,
+                             double* sum_dy_xc, float* scratch) {
+    float* a = scratch;
+    float* b = scratch + width;
+    for (int64_t r0 = 0; r0 < rows; r0 += kRowsSubBlock) {
+      const int64_t nb = min_i64(kRowsSubBlock, rows - r0);
+      fill(a, 2 * width, 0.0f);
+      for_row_steps(nb, [&](int64_t r1, int64_t n) {
+        for_vectors(width, [&](int64_t c, auto load, auto store) {
+          const F cv = load(center + c, V::zero());
+          F sa = load(a + c, V::zero()), sb = load(b + c, V::zero());
+          for (int64_t r = r0 + r1; r < r0 + r1 + n; ++r) {
+            const F g = load(dy + r * stride + c, V::zero());
+            sa = V::add(sa, g);
+            sb = V::fma(g, V::sub(load(x + r * stride + c, V::zero()), cv), sb);
+          }
+          store(a + c, sa);
+          store(b + c, sb);
+        });
+      });
+      for (int64_t l = 0; l < width; ++l) {
+        sum_dy[l] = (r0 == 0 ? 0.0 : sum_dy[l]) + a[l];
+        sum_dy_xc[l] = (r0 == 0 ? 0.0 : sum_dy_xc[l]) + b[l];
       }
+    }
+  }
+
+  static void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
+                          RowsAffine a) {
+    for_row_steps(rows, [&](int64_t r0, int64_t n) {
+      for_vectors(width, [&](int64_t c, auto load, auto store) {
+        const F center = load(a.center + c, V::zero()), scale = load(a.scale + c, V::zero());
+        const F shift = load(a.shift + c, V::zero());
+        for (int64_t r = r0; r < r0 + n; ++r) {
+          const int64_t at = r * stride + c;
+          store(y + at, V::fma(V::sub(load(x + at, V::zero()), center), scale, shift));
+        }
+      });
     });
   }
 
   static void rows_dx(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
                       int64_t stride, RowsDxCoeffs k) {
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* g = dy + r * stride;
-      const float* in = x + r * stride;
-      float* out = dx + r * stride;
+    for_row_steps(rows, [&](int64_t r0, int64_t n) {
       for_vectors(width, [&](int64_t c, auto load, auto store) {
-        const F xc = V::sub(V::sub(load(in + c, V::zero()), load(k.mean_hi + c, V::zero())),
-                            load(k.mean_lo + c, V::zero()));
-        const F base = V::fma(load(g + c, V::zero()), load(k.k_dy + c, V::zero()),
-                              load(k.k_const + c, V::zero()));
-        store(out + c, V::fma(xc, load(k.k_xc + c, V::zero()), base));
+        const F center = load(k.center + c, V::zero()), k_dy = load(k.k_dy + c, V::zero());
+        const F k_xc = load(k.k_xc + c, V::zero()), k_const = load(k.k_const + c, V::zero());
+        for (int64_t r = r0; r < r0 + n; ++r) {
+          const int64_t at = r * stride + c;
+          const F xc = V::sub(load(x + at, V::zero()), center);
+          store(dx + at, V::fma(xc, k_xc, V::fma(load(dy + at, V::zero()), k_dy, k_const)));
+        }
       });
-    }
+    });
   }
 
   static constexpr KernelTable table(const char* isa) {

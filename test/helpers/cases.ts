@@ -7,9 +7,10 @@ export interface ShapeCase {
 }
 
 /**
- * Fixed cases, each aimed at one code path: runs (inner > 1) short, grouped, and cut into
- * pieces; rows (inner == 1) narrow, with vector tails, and wider than one column block; one
- * channel; negative axes; 2-D to 5-D; and M from 2 up to 10^6.
+ * Fixed cases, each aimed at one code path (see native/src/chunking.h): runs walked in memory
+ * order, channel by channel, and cut into pieces; rows (inner == 1, or short runs as columns)
+ * narrow, with vector tails, over many sub-blocks and row chunks, and wider than one column
+ * block; one channel; negative axes; 2-D to 5-D; and M from 2 up to 10^6.
  */
 export const FIXED_CASES: ShapeCase[] = [
   { shape: [2, 3], axis: 1 }, // M = 2, rows
@@ -29,6 +30,10 @@ export const FIXED_CASES: ShapeCase[] = [
   { shape: [100, 70, 2], axis: 1 }, // runs of 2
   { shape: [96, 31], axis: -1 },
   { shape: [2, 37, 3, 3], axis: -3 },
+  { shape: [6, 10, 100], axis: 1 }, // runs in memory order (not channel by channel)
+  { shape: [4, 9, 1500], axis: 1 }, // runs long enough to go channel by channel
+  { shape: [70, 3, 63], axis: 1 }, // the longest runs still handled as rows
+  { shape: [9, 5, 64], axis: 1 }, // the shortest runs handled as runs
 ];
 
 /** Seeded random shapes, rank 2 to 5, with at least 2 values per channel. */
