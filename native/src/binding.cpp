@@ -13,6 +13,7 @@
 #include "batchnorm_ops.h"
 #include "binding_args.h"
 #include "dispatch.h"
+#include "stream_probe.h"
 
 namespace bn {
 namespace {
@@ -75,6 +76,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("configure", &Addon::Configure),
         InstanceMethod("info", &Addon::Info),
         InstanceMethod("setNumThreads", &Addon::SetNumThreads),
+        InstanceMethod("streamBandwidth", &Addon::StreamBandwidth),
         InstanceMethod("forwardTrain", &Addon::Sync<&Addon::ForwardTrain>),
         InstanceMethod("forwardTrainAsync", &Addon::Async<&Addon::ForwardTrain>),
         InstanceMethod("forwardInference", &Addon::Sync<&Addon::ForwardInference>),
@@ -121,6 +123,29 @@ class Addon : public Napi::Addon<Addon> {
     threads_ = static_cast<int>(n);
 #endif
     return info.Env().Undefined();
+  }
+
+  // streamBandwidth(kernel: 'copy' | 'triad', floats, threads, reps) -> GB/s (median).
+  Napi::Value StreamBandwidth(const Napi::CallbackInfo& info) {
+    const Napi::Env env = info.Env();
+    if (!info[0].IsString())
+      throw_error(env, true, "ERR_BATCHNORM_INVALID_TYPE", "Expected 'copy' or 'triad' for kernel");
+    const std::string name = info[0].As<Napi::String>().Utf8Value();
+    if (name != "copy" && name != "triad")
+      throw_error(env, false, "ERR_BATCHNORM_INVALID_TYPE", "Expected 'copy' or 'triad' for kernel");
+    ArgReader args(info);
+    const int64_t floats = args.count(1, "floats"), threads = args.count(2, "threads");
+    const int64_t reps = args.count(3, "reps");
+    if (floats < 1 || threads < 1 || threads > 4096 || reps < 1)
+      throw_error(env, false, "ERR_BATCHNORM_INVALID_SHAPE",
+                  "Expected floats >= 1, threads in [1, 4096] and reps >= 1");
+    try {
+      return Napi::Number::New(
+          env, stream_bandwidth(name == "copy" ? StreamKernel::kCopy : StreamKernel::kTriad,
+                                floats, static_cast<int>(threads), static_cast<int>(reps)));
+    } catch (const std::bad_alloc&) {
+      throw_error(env, false, "ERR_BATCHNORM_OUT_OF_MEMORY", "streamBandwidth: out of memory");
+    }
   }
 
   template <Parser parse>

@@ -1,0 +1,40 @@
+/** The interface every benchmarked backend implements. */
+import type { Case, Op } from '../workload';
+
+/** Read-only inputs shared by every backend in a cell. */
+export interface Inputs {
+  x: Float32Array;
+  dy: Float32Array;
+  gamma: Float32Array;
+  beta: Float32Array;
+  runningMean: Float32Array;
+  runningVar: Float32Array;
+  /** Batch statistics of x (from the native forwardTrain), for backward. */
+  saveMean: Float32Array;
+  saveInvStd: Float32Array;
+  eps: number;
+}
+
+export interface Cell {
+  op: Op;
+  c: Case;
+  threads: number;
+  inputs: Inputs;
+}
+
+/** One backend set up for one cell: run() is what is timed. */
+export interface Prepared {
+  run(): void | Promise<void>;
+  /** The main output of the last run (y, or dx for backward), for the correctness check. */
+  output(): Float32Array;
+  dispose(): void;
+}
+
+export interface BenchBackend {
+  name: string;
+  /** Why this backend cannot run the cell, or undefined when it can. */
+  unsupported(cell: Cell): string | undefined;
+  prepare(cell: Cell): Promise<Prepared>;
+  /** Threads it really uses at a requested count (peers may be single-threaded). */
+  threadsUsed(requested: number): number;
+}

@@ -1,0 +1,206 @@
+/**
+ * `npm run bench`: native (every ISA) against the JavaScript backend and the peers a Node user
+ * would otherwise pick, against the memory bandwidth measured in the same process.
+ * Writes bench/results/latest.{json,md,svg}; prints a table (or JSON with --json).
+ */
+import { mkdirSync, writeFileSync } from 'fs';
+import { cpus } from 'os';
+import { join } from 'path';
+
+import { SingleBar } from 'cli-progress';
+
+import { backendInfo } from '../lib/index';
+import { jsBackend } from '../lib/js-backend';
+import { packageRoot } from '../lib/loader';
+import { planForwardTrain } from '../lib/validate';
+import { jsBench, loadNative, nativeBackends } from './backends/batchnorm';
+import { onnxruntimeBackend } from './backends/onnxruntime';
+import { tfjsBackend } from './backends/tfjs';
+import type { BenchBackend, Cell, Inputs, Prepared } from './backends/types';
+import { parseArgs, type Options } from './cli';
+import { consoleTable, markdown, roofText, svgChart, type BackendResult, type CellResult, type Report } from './report';
+import { lastLevelCacheBytes, measureRoof, type Roof } from './roofline';
+import { relativeError, summarize, timeInterleaved } from './timing';
+import { BYTES_PER_ELEMENT, findCases, type Case } from './workload';
+
+/** Ours must match the reference within twice SPEC's y/dx tolerance; float32 peers within 1e-3. */
+const TOLERANCE = { ours: 4e-5, peer: 1e-3 };
+
+function log(message: string) {
+  process.stderr.write(`${message}\n`);
+}
+
+/** Deterministic pseudo-random data, fast enough for 100 MB tensors. */
+function noise(n: number, seed: number, offset: number, scale: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = offset + scale * (s / 4294967296 - 0.5);
+  }
+  return a;
+}
+
+function inputsFor(c: Case): Inputs {
+  const C = c.shape[c.axis < 0 ? c.shape.length + c.axis : c.axis];
+  const x = noise(c.elements, 1, 0.5, 6);
+  const base = {
+    x,
+    dy: noise(c.elements, 2, 0, 2),
+    gamma: noise(C, 3, 1, 0.5),
+    beta: noise(C, 4, 0, 1),
+    runningMean: noise(C, 5, 0.5, 0.2),
+    runningVar: noise(C, 6, 3, 1),
+    eps: 1e-5,
+  };
+  const stats = planForwardTrain(x, c.shape, { axis: c.axis });
+  jsBackend.forwardTrain(stats);
+  return { ...base, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd };
+}
+
+/** Peers that are installed; each missing one is reported once and skipped. */
+async function peerBackends(wanted: string[]): Promise<BenchBackend[]> {
+  const out: BenchBackend[] = [];
+  if (wanted.includes('onnxruntime')) {
+    try {
+      out.push(onnxruntimeBackend(await import('onnxruntime-node')));
+    } catch (e) {
+      log(`onnxruntime: skipped (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  const tfWanted = (['wasm', 'cpu'] as const).filter((w) => wanted.includes(`tfjs-${w}`));
+  if (tfWanted.length) {
+    try {
+      const tf = await import('@tensorflow/tfjs');
+      if (tfWanted.includes('wasm')) await import('@tensorflow/tfjs-backend-wasm');
+      for (const w of tfWanted) out.push(tfjsBackend(tf, w));
+    } catch (e) {
+      log(`tfjs: skipped (${(e as Error).message.split('\n')[0]})`);
+    }
+  }
+  return out;
+}
+
+async function runCell(cell: Cell, backends: BenchBackend[], tick: () => void): Promise<CellResult> {
+  const results: BackendResult[] = [];
+  const active: { b: BenchBackend; p: Prepared; r: BackendResult }[] = [];
+  for (const b of backends) {
+    const why = b.unsupported(cell);
+    const r: BackendResult = { name: b.name, status: 'skipped', note: why, threadsUsed: b.threadsUsed(cell.threads) };
+    results.push(r);
+    if (why) continue;
+    try {
+      const p = await b.prepare(cell);
+      await p.run(); // warm-up, and the output checked below
+      active.push({ b, p, r });
+    } catch (e) {
+      Object.assign(r, { status: 'error', note: (e as Error).message.split('\n')[0] });
+    }
+  }
+  // The first backend is the reference: the fastest native ISA, else the JS backend.
+  const reference = active[0];
+  for (const a of active) {
+    a.r.error = relativeError(a.p.output(), reference.p.output());
+    const ours = a.b.name.startsWith('native-') || a.b.name === 'js';
+    a.r.status = a.r.error <= (ours ? TOLERANCE.ours : TOLERANCE.peer) ? 'ok' : 'wrong';
+    if (a.r.status === 'wrong') a.r.note = `output differs from ${reference.b.name} by ${a.r.error.toExponential(2)}`;
+  }
+  const samples = await timeInterleaved(active.map((a) => a.p), tick);
+  const bytes = BYTES_PER_ELEMENT[cell.op] * cell.c.elements;
+  active.forEach((a, k) => {
+    a.r.summary = summarize(samples[k]);
+    a.r.gbps = bytes / a.r.summary.median / 1e6;
+    a.p.dispose();
+  });
+  const ref = reference?.r;
+  const speedups: Record<string, number> = {};
+  if (ref && reference.b.name.startsWith('native-')) {
+    for (const r of results) {
+      if (r.status === 'ok' && !r.name.startsWith('native-')) speedups[r.name] = r.summary!.median / ref.summary!.median;
+    }
+  }
+  return {
+    op: cell.op,
+    case: cell.c.name,
+    layout: cell.c.layout,
+    shape: cell.c.shape,
+    threads: cell.threads,
+    elements: cell.c.elements,
+    bytesPerElement: BYTES_PER_ELEMENT[cell.op],
+    backends: results,
+    reference: reference?.b.name,
+    speedups,
+  };
+}
+
+async function main(opts: Options) {
+  const native = loadNative();
+  const backends: BenchBackend[] = [];
+  let roofs: Roof[] = [];
+  const llc = lastLevelCacheBytes();
+  if ('reason' in native) {
+    log(`native backend unavailable (${native.reason}): running the rest`);
+  } else {
+    const wanted = (name: string) => opts.backends.includes('native') || opts.backends.includes(name);
+    backends.push(...nativeBackends(native.binding, native.backend).filter((b) => wanted(b.name)));
+    log('measuring memory bandwidth ...');
+    roofs = opts.threads.map((t) => measureRoof(native.binding, t, llc));
+  }
+  if (opts.backends.includes('js')) backends.push(jsBench);
+  backends.push(...(await peerBackends(opts.backends)));
+
+  const cases = findCases(opts.shapes);
+  const bar = new SingleBar({ stream: process.stderr, format: 'bench [{bar}] {value}/{total} cells | {cell}', hideCursor: true });
+  bar.start(cases.length * opts.ops.length * opts.threads.length, 0, { cell: '' });
+  const cells: CellResult[] = [];
+  for (const c of cases) {
+    const inputs = inputsFor(c);
+    for (const threads of opts.threads) {
+      for (const op of opts.ops) {
+        bar.update({ cell: `${op} ${c.name} T=${threads}` });
+        const result = await runCell({ op, c, threads, inputs }, backends, () => bar.update({}));
+        const roof = roofs.find((r) => r.threads === threads);
+        const ref = result.backends.find((b) => b.name === result.reference);
+        if (roof && ref?.gbps && result.reference?.startsWith('native-')) result.fractionOfTriad = ref.gbps / roof.dramTriad;
+        cells.push(result);
+        bar.increment();
+      }
+    }
+  }
+  bar.stop();
+
+  const info = backendInfo();
+  const report: Report = {
+    meta: {
+      date: new Date().toISOString(),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: cpus().length,
+      lastLevelCacheBytes: llc,
+      isas: 'reason' in native ? 'none (native unavailable)' : native.binding.info().supportedIsas,
+      node: process.version,
+      version: info.version,
+      threads: opts.threads,
+      options: opts,
+    },
+    roofs,
+    cells,
+  };
+  const dir = join(packageRoot(), 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
+  writeFileSync(join(dir, 'latest.json'), JSON.stringify(report, null, 2));
+  writeFileSync(join(dir, 'latest.md'), markdown(report, command) + '\n');
+  writeFileSync(join(dir, 'latest.svg'), svgChart(report) + '\n');
+  if (opts.json) {
+    console.log(JSON.stringify(report, null, 2));
+  } else {
+    console.log(roofText(roofs));
+    console.log(consoleTable(report));
+    console.log(`\nwritten: bench/results/latest.{json,md,svg}`);
+  }
+}
+
+main(parseArgs(process.argv.slice(2))).catch((e) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

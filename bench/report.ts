@@ -1,0 +1,167 @@
+/** Benchmark results as a console table, a Markdown summary, JSON and an SVG chart. */
+import type { Roof } from './roofline';
+import type { Summary } from './timing';
+import type { Layout, Op } from './workload';
+
+export interface BackendResult {
+  name: string;
+  status: 'ok' | 'skipped' | 'wrong' | 'error';
+  note?: string;
+  threadsUsed?: number;
+  summary?: Summary;
+  gbps?: number;
+  /** max |out - native| / max(1, max |native|) on the first repetition. */
+  error?: number;
+}
+
+export interface CellResult {
+  op: Op;
+  case: string;
+  layout: Layout;
+  shape: number[];
+  threads: number;
+  elements: number;
+  bytesPerElement: number;
+  backends: BackendResult[];
+  /** The fastest-ISA native backend the speedups are taken from. */
+  reference?: string;
+  /** Its GB/s as a fraction of the DRAM triad at this thread count. */
+  fractionOfTriad?: number;
+  /** other backend's median / reference median. */
+  speedups: Record<string, number>;
+}
+
+export interface Report {
+  meta: Record<string, unknown>;
+  roofs: Roof[];
+  cells: CellResult[];
+}
+
+const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v >= 1 ? v.toFixed(2) : v.toFixed(3));
+
+function cellText(b: BackendResult | undefined): string {
+  if (!b) return '';
+  if (b.status === 'skipped') return 'n/s';
+  if (b.status === 'error') return 'error';
+  const ms = fmt(b.summary!.median);
+  return b.status === 'wrong' ? `WRONG ${ms}` : ms;
+}
+
+/** Header and rows shared by the console table and the Markdown summary. */
+function rows(report: Report): { header: string[]; body: string[][] } {
+  const names = [...new Set(report.cells.flatMap((c) => c.backends.map((b) => b.name)))];
+  const others = names.filter((n) => !n.startsWith('native-'));
+  const header = ['op', 'case', 'T', ...names.map((n) => `${n} ms`), 'GB/s', 'of triad', ...others.map((n) => `x ${n}`)];
+  const body = report.cells.map((c) => {
+    const by = (n: string) => c.backends.find((b) => b.name === n);
+    const ref = c.reference ? by(c.reference) : undefined;
+    return [
+      c.op,
+      c.case,
+      String(c.threads),
+      ...names.map((n) => cellText(by(n))),
+      ref?.gbps ? fmt(ref.gbps) : '',
+      c.fractionOfTriad ? `${Math.round(c.fractionOfTriad * 100)}%` : '',
+      ...others.map((n) => (c.speedups[n] ? `${fmt(c.speedups[n])}x` : '')),
+    ];
+  });
+  return { header, body };
+}
+
+export function consoleTable(report: Report): string {
+  const { header, body } = rows(report);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((v, i) => (i < 2 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+export function roofText(roofs: Roof[]): string {
+  return roofs
+    .map((r) => `${r.threads} thread(s): DRAM triad ${fmt(r.dramTriad)} GB/s, copy ${fmt(r.dramCopy)} GB/s; in-cache triad ${fmt(r.cacheTriad)} GB/s`)
+    .join('\n');
+}
+
+export function markdown(report: Report, command: string): string {
+  const { header, body } = rows(report);
+  const m = report.meta;
+  return [
+    `# Benchmark: ${String(m.date)}`,
+    '',
+    `CPU: ${String(m.cpu)} (${String(m.cores)} logical cores), ISAs: ${String(m.isas)}; Node ${String(m.node)}; batchnorm ${String(m.version)}.`,
+    `Command: \`${command}\``,
+    '',
+    'Memory bandwidth measured in the same run:',
+    '',
+    ...report.roofs.map((r) => `- ${r.threads} thread(s): DRAM triad ${fmt(r.dramTriad)} GB/s, copy ${fmt(r.dramCopy)} GB/s; in-cache triad ${fmt(r.cacheTriad)} GB/s`),
+    '',
+    'Median ms per call (n/s: the backend cannot run that case). GB/s and "of triad" are the fastest',
+    'native ISA under the minimal-traffic model (forwardTrain 12 B/element, inference 8, backward 20)',
+    'against the DRAM triad at the same thread count; "x name" is how many times faster it is than `name`.',
+    '',
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...body.map((r) => `| ${r.join(' | ')} |`),
+    '',
+    ...(report.cells.some((c) => c.backends.some((b) => b.note && b.status !== 'ok'))
+      ? ['Notes: ' + [...new Set(report.cells.flatMap((c) => c.backends.filter((b) => b.note && b.status !== 'ok').map((b) => `${b.name}: ${b.note}`)))].join('; ') + '.']
+      : []),
+  ].join('\n');
+}
+
+const COLORS = ['#1b5e20', '#43a047', '#a5d6a7', '#1565c0', '#ef6c00', '#8e24aa', '#6d4c41', '#c62828'];
+
+/** Grouped bars of GB/s per backend per case, one panel per thread count, with the roofs. */
+export function svgChart(report: Report): string {
+  const names = [...new Set(report.cells.flatMap((c) => c.backends.map((b) => b.name)))];
+  const threadCounts = [...new Set(report.cells.map((c) => c.threads))];
+  const bar = 7;
+  const group = names.length * bar + 14;
+  const left = 50;
+  const panelHeight = 230;
+  const labelSpace = 120;
+  const maxCells = Math.max(...threadCounts.map((t) => report.cells.filter((c) => c.threads === t).length));
+  const width = left + maxCells * group + 20;
+  const height = threadCounts.length * (panelHeight + labelSpace + 30) + 40;
+  const top = Math.max(
+    ...report.cells.flatMap((c) => c.backends.map((b) => b.gbps ?? 0)),
+    ...report.roofs.map((r) => r.dramTriad),
+  );
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="10">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+  ];
+  names.forEach((n, i) => {
+    out.push(`<rect x="${left + i * 110}" y="8" width="10" height="10" fill="${COLORS[i % COLORS.length]}"/>`);
+    out.push(`<text x="${left + i * 110 + 14}" y="17">${n}</text>`);
+  });
+  threadCounts.forEach((t, p) => {
+    const y0 = 40 + p * (panelHeight + labelSpace + 30);
+    const base = y0 + panelHeight;
+    const scale = (v: number) => (v / top) * (panelHeight - 20);
+    out.push(`<text x="${left}" y="${y0 + 8}" font-size="12">${t} thread(s): effective GB/s (minimal traffic)</text>`);
+    out.push(`<line x1="${left}" y1="${base}" x2="${width - 10}" y2="${base}" stroke="black"/>`);
+    for (let v = 0; v <= top; v += top > 100 ? 50 : top > 40 ? 20 : 10) {
+      out.push(`<text x="${left - 6}" y="${base - scale(v) + 3}" text-anchor="end">${v}</text>`);
+    }
+    const roof = report.roofs.find((r) => r.threads === t);
+    if (roof) {
+      const y = base - scale(roof.dramTriad);
+      out.push(`<line x1="${left}" y1="${y}" x2="${width - 10}" y2="${y}" stroke="#c62828" stroke-dasharray="5,3"/>`);
+      out.push(`<text x="${width - 12}" y="${y - 3}" text-anchor="end" fill="#c62828">DRAM triad ${fmt(roof.dramTriad)} GB/s</text>`);
+    }
+    report.cells
+      .filter((c) => c.threads === t)
+      .forEach((c, g) => {
+        const gx = left + 8 + g * group;
+        names.forEach((n, i) => {
+          const b = c.backends.find((r) => r.name === n);
+          if (!b?.gbps || b.status !== 'ok') return;
+          const h = scale(b.gbps);
+          out.push(`<rect x="${gx + i * bar}" y="${base - h}" width="${bar - 1}" height="${h}" fill="${COLORS[i % COLORS.length]}"><title>${n} ${c.op} ${c.case}: ${fmt(b.gbps)} GB/s</title></rect>`);
+        });
+        out.push(`<text transform="translate(${gx + 3},${base + 6}) rotate(60)">${c.op.replace('forward', 'fwd')} ${c.case}</text>`);
+      });
+  });
+  out.push('</svg>');
+  return out.join('\n');
+}

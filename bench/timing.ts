@@ -1,0 +1,59 @@
+/**
+ * Timing: every backend of a cell runs round-robin, one repetition at a time, so drift of the
+ * machine hits all of them alike. A backend is done after 10 timed repetitions or 0.5 s of
+ * timed runs, whichever comes first, and never before 3 repetitions.
+ */
+import type { Prepared } from './backends/types';
+
+export const MIN_REPS = 3;
+export const TARGET_REPS = 10;
+export const TARGET_SECONDS = 0.5;
+
+export interface Summary {
+  median: number; // ms
+  p10: number;
+  p90: number;
+  reps: number;
+}
+
+export function summarize(ms: number[]): Summary {
+  const s = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))];
+  return { median: at(0.5), p10: at(0.1), p90: at(0.9), reps: s.length };
+}
+
+async function timeOnce(p: Prepared): Promise<number> {
+  const start = process.hrtime.bigint();
+  await p.run();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/** Times the prepared backends interleaved; returns each one's samples in ms. */
+export async function timeInterleaved(prepared: Prepared[], onRep: () => void): Promise<number[][]> {
+  const samples: number[][] = prepared.map(() => []);
+  const spent = prepared.map(() => 0);
+  const done = (k: number) =>
+    samples[k].length >= MIN_REPS && (samples[k].length >= TARGET_REPS || spent[k] >= TARGET_SECONDS * 1000);
+  while (!prepared.every((_, k) => done(k))) {
+    for (let k = 0; k < prepared.length; k++) {
+      if (done(k)) continue;
+      const ms = await timeOnce(prepared[k]);
+      samples[k].push(ms);
+      spent[k] += ms;
+      onRep();
+    }
+  }
+  return samples;
+}
+
+/** Largest |a - b| relative to max(1, max |b|): the SPEC section 5 form of the y/dx check. */
+export function relativeError(a: Float32Array, b: Float32Array): number {
+  let worst = 0;
+  let scale = 1;
+  for (let k = 0; k < b.length; k++) {
+    scale = Math.max(scale, Math.abs(b[k]));
+    const e = Math.abs(a[k] - b[k]);
+    if (!(e <= worst)) worst = e; // NaN counts as the worst
+  }
+  return worst / scale;
+}
