@@ -120,7 +120,7 @@ export function svgChart(report: Report): string {
   const panelHeight = 230;
   const labelSpace = 120;
   const maxCells = Math.max(...threadCounts.map((t) => report.cells.filter((c) => c.threads === t).length));
-  const width = left + maxCells * group + 20;
+  const width = Math.max(left + maxCells * group + 20, left + names.length * 110);
   const height = threadCounts.length * (panelHeight + labelSpace + 30) + 40;
   const top = Math.max(
     ...report.cells.flatMap((c) => c.backends.map((b) => b.gbps ?? 0)),
