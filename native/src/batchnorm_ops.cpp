@@ -378,7 +378,7 @@ void forward_train(const KernelTable& k, int threads, Geometry g, const TrainArg
   if (g.size() == 0) return;
   const int nt = threads_for(g.size(), threads);
   if (rows_layout(g)) {
-    const RowsPlan plan(g);
+    const RowsPlan plan(g, nt);
     TrainRows op(k, a, plan);
     run_rows(plan, nt, op);
   } else {
@@ -393,7 +393,7 @@ void forward_inference(const KernelTable& k, int threads, Geometry g, const Infe
   if (g.size() == 0) return;
   const int nt = threads_for(g.size(), threads);
   if (rows_layout(g)) {
-    const RowsPlan plan(g);
+    const RowsPlan plan(g, nt);
     InferenceRows op(k, a, plan);
     run_rows(plan, nt, op);
   } else {
@@ -409,7 +409,7 @@ void backward(const KernelTable& k, int threads, Geometry g, const BackwardArgs&
   }
   const int nt = threads_for(g.size(), threads);
   if (rows_layout(g)) {
-    const RowsPlan plan(g);
+    const RowsPlan plan(g, nt);
     BackwardRows op(k, a, plan);
     run_rows(plan, nt, op);
   } else {

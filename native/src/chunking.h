@@ -25,10 +25,15 @@ constexpr int64_t kRunsChunk = 2048;
 constexpr int64_t kSlabRun = 1024;
 // Elements per parallel task in memory-order schedules.
 constexpr int64_t kTaskElements = 16384;
-// Rows layout: target elements per row chunk, fewest rows in one, widest column block.
+// Rows layout: at most this many elements per row chunk, and as many as this many row chunks
+// (for parallelism) as long as each keeps at least kRowsMinRows rows.
 constexpr int64_t kRowsChunk = 262144;
+constexpr int64_t kRowsTargetChunks = 64;
 constexpr int64_t kRowsMinRows = 32;
-constexpr int64_t kRowsMaxWidth = 1024;  // keeps a task's float accumulators in L1
+// Column blocks: at most this wide (a task's float accumulators stay in L1), and split in
+// multiples of a cache line of floats.
+constexpr int64_t kColumnAlign = 16;
+constexpr int64_t kRowsMaxWidth = 1024;
 // Below this many elements per thread, threading costs more than it saves.
 constexpr int64_t kMinElementsPerThread = 65536;
 
@@ -64,17 +69,22 @@ struct RunsPlan {
 };
 
 // Rows layout (inner < kShortRun): `outer` rows of W = C * inner columns, column j belonging
-// to channel j / inner. Chunks are blocks of whole rows, split into column blocks only when
-// rows are very wide. Partial results live at index row_chunk * W + column.
+// to channel j / inner. Row chunks (the unit of partial results) depend on the geometry only;
+// column blocks only split independent columns, so they may follow the thread count without
+// changing a single bit. Partials of row chunk rk live at rk * W + column.
 struct RowsPlan {
   Geometry g;
   int64_t width;  // W
   int64_t rows_per_chunk, row_chunks, block_width, column_blocks;
 
-  explicit RowsPlan(Geometry geometry) : g(geometry), width(g.channels * g.inner) {
-    rows_per_chunk = ceil_div(ceil_div(kRowsChunk, width), kRowsMinRows) * kRowsMinRows;
+  RowsPlan(Geometry geometry, int threads) : g(geometry), width(g.channels * g.inner) {
+    const int64_t rows = min_of(ceil_div(kRowsChunk, width), ceil_div(g.outer, kRowsTargetChunks));
+    rows_per_chunk = ceil_div(rows, kRowsMinRows) * kRowsMinRows;
     row_chunks = ceil_div(g.outer, rows_per_chunk);
-    block_width = min_of(width, kRowsMaxWidth);
+    // Enough tasks for every thread: split columns, in whole cache lines, when row chunks are few.
+    const int64_t wanted_blocks = ceil_div(2 * threads, row_chunks);
+    const int64_t split = ceil_div(ceil_div(width, wanted_blocks), kColumnAlign) * kColumnAlign;
+    block_width = min_of(width, min_of(kRowsMaxWidth, split < kColumnAlign ? kColumnAlign : split));
     column_blocks = ceil_div(width, block_width);
   }
 

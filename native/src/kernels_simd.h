@@ -201,13 +201,17 @@ struct SimdKernels {
   // float accumulators in `scratch` (one row of each, in L1) and merge them into double once
   // per sub-block of kRowsSubBlock rows.
 
-  static constexpr int64_t kRowsPerStep = 4;
+  static constexpr int kRowsPerStep = 4;
 
+  // Calls step(first_row, rows) with rows = kRowsPerStep (then 1 for the rest) as a
+  // compile-time constant: the row loop inside a step unrolls, so every load instruction walks
+  // its own row with a constant stride, which the hardware prefetchers follow.
   template <class Step>
   static void for_row_steps(int64_t rows, Step&& step) {
     int64_t r = 0;
-    for (; r + kRowsPerStep <= rows; r += kRowsPerStep) step(r, kRowsPerStep);
-    for (; r < rows; ++r) step(r, 1);
+    for (; r + kRowsPerStep <= rows; r += kRowsPerStep)
+      step(r, std::integral_constant<int, kRowsPerStep>{});
+    for (; r < rows; ++r) step(r, std::integral_constant<int, 1>{});
   }
 
   static void fill(float* p, int64_t n, float value) {
@@ -227,10 +231,10 @@ struct SimdKernels {
       const float* sub = x + r0 * stride;
       if (w.first) {
         fill(k, width, 0.0f);
-        for_row_steps(nb, [&](int64_t r1, int64_t n) {
+        for_row_steps(nb, [&](int64_t r1, auto n) {
           for_vectors(width, [&](int64_t c, auto load, auto store) {
             F sum = load(k + c, V::zero());
-            for (int64_t r = r1; r < r1 + n; ++r) sum = V::add(sum, load(sub + r * stride + c, V::zero()));
+            unroll<n>([&](auto r) { sum = V::add(sum, load(sub + (r1 + r) * stride + c, V::zero())); });
             store(k + c, sum);
           });
         });
@@ -239,15 +243,15 @@ struct SimdKernels {
         for (int64_t l = 0; l < width; ++l) k[l] = static_cast<float>(mean[l]);
       }
       fill(s1, 2 * width, 0.0f);
-      for_row_steps(nb, [&](int64_t r1, int64_t n) {
+      for_row_steps(nb, [&](int64_t r1, auto n) {
         for_vectors(width, [&](int64_t c, auto load, auto store) {
           const F kv = load(k + c, V::zero());
           F a = load(s1 + c, V::zero()), b = load(s2 + c, V::zero());
-          for (int64_t r = r1; r < r1 + n; ++r) {
-            const F d = V::sub(load(sub + r * stride + c, V::zero()), kv);
+          unroll<n>([&](auto r) {
+            const F d = V::sub(load(sub + (r1 + r) * stride + c, V::zero()), kv);
             a = V::add(a, d);
             b = V::fma(d, d, b);
-          }
+          });
           store(s1 + c, a);
           store(s2 + c, b);
         });
@@ -264,15 +268,16 @@ struct SimdKernels {
     for (int64_t r0 = 0; r0 < rows; r0 += kRowsSubBlock) {
       const int64_t nb = min_i64(kRowsSubBlock, rows - r0);
       fill(a, 2 * width, 0.0f);
-      for_row_steps(nb, [&](int64_t r1, int64_t n) {
+      for_row_steps(nb, [&](int64_t r1, auto n) {
         for_vectors(width, [&](int64_t c, auto load, auto store) {
           const F cv = load(center + c, V::zero());
           F sa = load(a + c, V::zero()), sb = load(b + c, V::zero());
-          for (int64_t r = r0 + r1; r < r0 + r1 + n; ++r) {
-            const F g = load(dy + r * stride + c, V::zero());
+          unroll<n>([&](auto i) {
+            const int64_t at = (r0 + r1 + i) * stride + c;
+            const F g = load(dy + at, V::zero());
             sa = V::add(sa, g);
-            sb = V::fma(g, V::sub(load(x + r * stride + c, V::zero()), cv), sb);
-          }
+            sb = V::fma(g, V::sub(load(x + at, V::zero()), cv), sb);
+          });
           store(a + c, sa);
           store(b + c, sb);
         });
@@ -286,29 +291,29 @@ struct SimdKernels {
 
   static void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
                           RowsAffine a) {
-    for_row_steps(rows, [&](int64_t r0, int64_t n) {
+    for_row_steps(rows, [&](int64_t r0, auto n) {
       for_vectors(width, [&](int64_t c, auto load, auto store) {
         const F center = load(a.center + c, V::zero()), scale = load(a.scale + c, V::zero());
         const F shift = load(a.shift + c, V::zero());
-        for (int64_t r = r0; r < r0 + n; ++r) {
-          const int64_t at = r * stride + c;
+        unroll<n>([&](auto r) {
+          const int64_t at = (r0 + r) * stride + c;
           store(y + at, V::fma(V::sub(load(x + at, V::zero()), center), scale, shift));
-        }
+        });
       });
     });
   }
 
   static void rows_dx(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
                       int64_t stride, RowsDxCoeffs k) {
-    for_row_steps(rows, [&](int64_t r0, int64_t n) {
+    for_row_steps(rows, [&](int64_t r0, auto n) {
       for_vectors(width, [&](int64_t c, auto load, auto store) {
         const F center = load(k.center + c, V::zero()), k_dy = load(k.k_dy + c, V::zero());
         const F k_xc = load(k.k_xc + c, V::zero()), k_const = load(k.k_const + c, V::zero());
-        for (int64_t r = r0; r < r0 + n; ++r) {
-          const int64_t at = r * stride + c;
+        unroll<n>([&](auto r) {
+          const int64_t at = (r0 + r) * stride + c;
           const F xc = V::sub(load(x + at, V::zero()), center);
           store(dx + at, V::fma(xc, k_xc, V::fma(load(dy + at, V::zero()), k_dy, k_const)));
-        }
+        });
       });
     });
   }
