@@ -10,7 +10,8 @@ export const USAGE = `npm run bench -- [flags]
   --threads=1,N          thread counts (default: 1 and all cores)
   --backends=a,b         native (every ISA), native-<isa>, js, onnxruntime, tfjs-wasm, tfjs-cpu
                          (default: all but tfjs-cpu, which takes seconds per call)
-  --json                 print the JSON report to stdout instead of the table`;
+  --json                 print the JSON report to stdout instead of the table
+  --out=DIR              where to write latest.{json,md,svg} (default: bench/results)`;
 
 export interface Options {
   ops: Op[];
@@ -18,6 +19,7 @@ export interface Options {
   threads: number[];
   backends: string[];
   json: boolean;
+  out?: string;
 }
 
 const DEFAULT_BACKENDS = ['native', 'js', 'onnxruntime', 'tfjs-wasm'];
@@ -31,7 +33,7 @@ export function parseArgs(argv: string[]): Options {
     flags.set(m[1], m[2] ?? '');
   }
   for (const key of flags.keys()) {
-    if (!['full', 'ops', 'shapes', 'threads', 'backends', 'json', 'help'].includes(key)) throw new Error(`unknown flag --${key}\n${USAGE}`);
+    if (!['full', 'ops', 'shapes', 'threads', 'backends', 'json', 'out', 'help'].includes(key)) throw new Error(`unknown flag --${key}\n${USAGE}`);
   }
   if (flags.has('help')) {
     console.log(USAGE);
@@ -50,5 +52,6 @@ export function parseArgs(argv: string[]): Options {
     threads,
     backends: list('backends') ?? (full ? ALL_BACKENDS : DEFAULT_BACKENDS),
     json: flags.has('json'),
+    out: flags.get('out') || undefined,
   };
 }

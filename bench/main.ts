@@ -185,7 +185,7 @@ async function main(opts: Options) {
     roofs,
     cells,
   };
-  const dir = join(packageRoot(), 'bench', 'results');
+  const dir = opts.out ?? join(packageRoot(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const command = `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(report, null, 2));
@@ -196,7 +196,7 @@ async function main(opts: Options) {
   } else {
     console.log(roofText(roofs));
     console.log(consoleTable(report));
-    console.log(`\nwritten: bench/results/latest.{json,md,svg}`);
+    console.log(`\nwritten: ${join(dir, 'latest.{json,md,svg}')}`);
   }
 }
 

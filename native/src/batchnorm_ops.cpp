@@ -240,6 +240,28 @@ struct ColumnArrays {
   float* field(int i) { return data.data() + i * width; }
 };
 
+// Per-column Affine coefficients: each channel's value repeated over its `inner` columns.
+struct AffineColumns {
+  ColumnArrays arrays;
+  int64_t inner;
+  explicit AffineColumns(const RowsPlan& p) : arrays(3, p.width), inner(p.g.inner) {}
+
+  void set(int64_t c, const Affine& f) {
+    for (int64_t j = c * inner; j < (c + 1) * inner; ++j) {
+      arrays.field(0)[j] = f.center;
+      arrays.field(1)[j] = f.scale;
+      arrays.field(2)[j] = f.shift;
+    }
+  }
+  // y = affine(x) over one task.
+  void apply(const KernelTable& k, const RowsPlan& plan, const RowsPlan::Task& t, const float* x,
+             float* y) {
+    const int64_t at = plan.offset(t), j = t.first_column;
+    k.rows_affine(x + at, y + at, t.rows, t.columns, plan.width,
+                  RowsAffine{arrays.field(0) + j, arrays.field(1) + j, arrays.field(2) + j});
+  }
+};
+
 // Runs reduce(task, scratch), finish(c) and apply(task) as three parallel phases; each thread
 // gets its own kernel scratch.
 template <class Op>
@@ -264,16 +286,15 @@ struct TrainRows {
   const TrainArgs& a;
   const RowsPlan& plan;
   std::vector<double> mean, m2;
-  ColumnArrays coeff;  // center, scale, shift
+  AffineColumns affine;
 
   TrainRows(const KernelTable& kt, const TrainArgs& args, const RowsPlan& p)
       : k(kt), a(args), plan(p), mean(p.row_chunks * p.width), m2(p.row_chunks * p.width),
-        coeff(3, p.width) {}
+        affine(p) {}
 
   void reduce(const RowsPlan::Task& t, float* scratch) {
-    const int64_t at = t.first_row * plan.width + t.first_column;
-    const int64_t partial = t.row_chunk * plan.width + t.first_column;
-    k.rows_moments(a.x + at, t.rows, t.columns, plan.width, mean.data() + partial,
+    const int64_t partial = plan.partial(t);
+    k.rows_moments(a.x + plan.offset(t), t.rows, t.columns, plan.width, mean.data() + partial,
                    m2.data() + partial, scratch);
   }
   void finish(int64_t c) {
@@ -282,18 +303,23 @@ struct TrainRows {
       const int64_t rk = i / inner, at = rk * plan.width + first + i % inner;
       return ChunkMoments{plan.rows_in(rk), Moments{mean[at], m2[at]}};
     });
-    const Affine f = finish_train_channel(a, c, m, plan.g.per_channel());
-    for (int64_t j = first; j < first + inner; ++j) {
-      coeff.field(0)[j] = f.center;
-      coeff.field(1)[j] = f.scale;
-      coeff.field(2)[j] = f.shift;
-    }
+    affine.set(c, finish_train_channel(a, c, m, plan.g.per_channel()));
   }
-  void apply(const RowsPlan::Task& t) {
-    const int64_t at = t.first_row * plan.width + t.first_column, j = t.first_column;
-    k.rows_affine(a.x + at, a.y + at, t.rows, t.columns, plan.width,
-                  RowsAffine{coeff.field(0) + j, coeff.field(1) + j, coeff.field(2) + j});
-  }
+  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y); }
+};
+
+struct InferenceRows {
+  const KernelTable& k;
+  const InferenceArgs& a;
+  const RowsPlan& plan;
+  AffineColumns affine;
+
+  InferenceRows(const KernelTable& kt, const InferenceArgs& args, const RowsPlan& p)
+      : k(kt), a(args), plan(p), affine(p) {}
+
+  void reduce(const RowsPlan::Task&, float*) {}
+  void finish(int64_t c) { affine.set(c, inference_channel(a, c)); }
+  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y); }
 };
 
 struct BackwardRows {
@@ -311,8 +337,7 @@ struct BackwardRows {
   }
 
   void reduce(const RowsPlan::Task& t, float* scratch) {
-    const int64_t at = t.first_row * plan.width + t.first_column;
-    const int64_t partial = t.row_chunk * plan.width + t.first_column;
+    const int64_t at = plan.offset(t), partial = plan.partial(t);
     k.rows_grad_sums(a.dy + at, a.x + at, t.rows, t.columns, plan.width,
                      coeff.field(0) + t.first_column, sum_dy.data() + partial,
                      sum_dy_xc.data() + partial, scratch);
@@ -332,7 +357,7 @@ struct BackwardRows {
     }
   }
   void apply(const RowsPlan::Task& t) {
-    const int64_t at = t.first_row * plan.width + t.first_column, j = t.first_column;
+    const int64_t at = plan.offset(t), j = t.first_column;
     float* const f[4] = {coeff.field(0) + j, coeff.field(1) + j, coeff.field(2) + j,
                          coeff.field(3) + j};
     if (a.use_global_stats)  // dx = dy * k_dy; center and k_const are 0 here
@@ -341,31 +366,6 @@ struct BackwardRows {
     else
       k.rows_dx(a.dy + at, a.x + at, a.dx + at, t.rows, t.columns, plan.width,
                 RowsDxCoeffs{f[0], f[1], f[2], f[3]});
-  }
-};
-
-struct InferenceRows {
-  const KernelTable& k;
-  const InferenceArgs& a;
-  const RowsPlan& plan;
-  ColumnArrays coeff;  // center, scale, shift
-
-  InferenceRows(const KernelTable& kt, const InferenceArgs& args, const RowsPlan& p)
-      : k(kt), a(args), plan(p), coeff(3, p.width) {}
-
-  void reduce(const RowsPlan::Task&, float*) {}
-  void finish(int64_t c) {
-    const Affine f = inference_channel(a, c);
-    for (int64_t j = c * plan.g.inner; j < (c + 1) * plan.g.inner; ++j) {
-      coeff.field(0)[j] = f.center;
-      coeff.field(1)[j] = f.scale;
-      coeff.field(2)[j] = f.shift;
-    }
-  }
-  void apply(const RowsPlan::Task& t) {
-    const int64_t at = t.first_row * plan.width + t.first_column, j = t.first_column;
-    k.rows_affine(a.x + at, a.y + at, t.rows, t.columns, plan.width,
-                  RowsAffine{coeff.field(0) + j, coeff.field(1) + j, coeff.field(2) + j});
   }
 };
 

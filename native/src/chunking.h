@@ -98,6 +98,9 @@ struct RowsPlan {
             min_of(block_width, width - b * block_width)};
   }
   int64_t rows_in(int64_t rk) const { return min_of(rows_per_chunk, g.outer - rk * rows_per_chunk); }
+  // Where a task's data starts, and where its partial results go.
+  int64_t offset(const Task& t) const { return t.first_row * width + t.first_column; }
+  int64_t partial(const Task& t) const { return t.row_chunk * width + t.first_column; }
 };
 
 // Threads worth using for `elements` of work, given `requested`.
