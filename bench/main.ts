@@ -58,6 +58,19 @@ function inputsFor(c: Case): Inputs {
   return { ...base, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd };
 }
 
+/** Installed versions of the peer packages, for the report. */
+function peerVersions(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ['onnxruntime-node', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm']) {
+    try {
+      out[name] = (require(`${name}/package.json`) as { version: string }).version;
+    } catch {
+      out[name] = 'not installed';
+    }
+  }
+  return out;
+}
+
 /** Peers that are installed; each missing one is reported once and skipped. */
 async function peerBackends(wanted: string[]): Promise<BenchBackend[]> {
   const out: BenchBackend[] = [];
@@ -179,6 +192,7 @@ async function main(opts: Options) {
       isas: 'reason' in native ? 'none (native unavailable)' : native.binding.info().supportedIsas,
       node: process.version,
       version: info.version,
+      peers: peerVersions(),
       threads: opts.threads,
       options: opts,
     },
