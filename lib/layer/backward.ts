@@ -22,7 +22,7 @@ export function* layerBackward(state: BackwardState, saved: Saved, dyArg: unknow
   const dx = new Float32Array(x.length);
   const grads = [];
   for (const s of saved.segments) {
-    const end = s.offset + dx.length / saved.segments.length;
+    const end = s.offset + s.length;
     const opts = { axis, gamma: s.gamma ?? undefined, saveMean: s.saveMean, saveInvStd: s.saveInvStd, useGlobalStats, dx: dx.subarray(s.offset, end) };
     grads.push({ segment: s, ...(yield* call(backwardCall(dy.subarray(s.offset, end), x.subarray(s.offset, end), s.shape, opts))) });
   }

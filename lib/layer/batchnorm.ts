@@ -207,8 +207,9 @@ export class BatchNorm {
     const lo = numberOption(min, 'min');
     const hi = numberOption(max, 'max');
     if (!(lo <= hi)) throw new BatchNormRangeError('ERR_BATCHNORM_INVALID_OPTION', expected(`a number >= min (${lo})`, 'max', String(hi)));
-    if (!this.gamma) throw new BatchNormRangeError('ERR_BATCHNORM_INVALID_OPTION', expected('a layer with gamma', 'clipGamma', 'one without (affine or scale off)'));
-    this.#exclusive(() => this.gamma?.forEach((g, c, gamma) => (gamma[c] = Math.min(hi, Math.max(lo, g)))));
+    const gamma = this.gamma;
+    if (!gamma) throw new BatchNormRangeError('ERR_BATCHNORM_INVALID_OPTION', expected('a layer with gamma', 'clipGamma', 'one without (affine or scale off)'));
+    this.#exclusive(() => gamma.forEach((g, c) => (gamma[c] = Math.min(hi, Math.max(lo, g)))));
   }
 
   /** PyTorch's `state_dict()`: copies under `weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`. */
@@ -239,7 +240,7 @@ export class BatchNorm {
   #forwardSteps(x: Float32Array, shape: readonly number[]): Steps<{ y: Float32Array; saved: Saved }> {
     const { runningMean, runningVar } = this;
     if (!this.#training && runningMean && runningVar) return evalForward(this, { mean: runningMean, variance: runningVar }, x, shape);
-    return trainForward(this, x, shape, this.#training);
+    return trainForward(this, x, shape);
   }
 
   #finishForward(result: { y: Float32Array; saved: Saved }): Float32Array {

@@ -29,6 +29,7 @@ export interface ForwardState {
 /** One normalised block of the input (the whole batch, or one ghost batch) and its statistics. */
 export interface Segment {
   offset: number;
+  length: number;
   shape: number[];
   saveMean: Float32Array;
   saveInvStd: Float32Array;
@@ -78,8 +79,8 @@ function momentumFor(state: ForwardState): number {
 }
 
 /**
- * Training-mode forward (and eval mode without running statistics): batch statistics,
- * running statistics updated when the layer has them.
+ * Training-mode forward (and eval mode without running statistics, where there are none to
+ * update): batch statistics, running statistics updated when the layer has them.
  *
  * Ghost batches: the leading axis is the outermost, so each ghost batch is a contiguous block
  * of `x`. Each is normalised with its own statistics and updates the running statistics in
@@ -88,13 +89,13 @@ function momentumFor(state: ForwardState): number {
  * calls that an approximation) and groups samples with a stride; we prefer the exact
  * sequential form, whose running statistics match training at the ghost batch size.
  */
-export function* trainForward(state: ForwardState, x: Float32Array, shape: readonly number[], updateRunning: boolean): Steps<{ y: Float32Array; saved: Saved }> {
+export function* trainForward(state: ForwardState, x: Float32Array, shape: readonly number[]): Steps<{ y: Float32Array; saved: Saved }> {
   const dims = checkInput(state, x, shape);
   const segShape = segmentShape(state, dims);
   const count = dims[0] === 0 ? 1 : dims[0] / segShape[0];
   const segLength = x.length / count;
   const { runningMean, runningVar } = state;
-  const tracking = updateRunning && runningMean !== null && runningVar !== null;
+  const tracking = runningMean !== null && runningVar !== null;
   const common = { axis: state.axis, eps: state.eps, unbiased: state.unbiased };
   const y = new Float32Array(x.length);
   const segments: Segment[] = [];
@@ -114,7 +115,7 @@ export function* trainForward(state: ForwardState, x: Float32Array, shape: reado
     const running = tracking ? { runningMean, runningVar, momentum: momentumFor(state) } : {};
     const stats = yield* call(trainCall(xs, segShape, { ...common, ...running, gamma, beta, out: ys }));
     if (tracking) state.numBatchesTracked++;
-    segments.push({ offset, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm });
+    segments.push({ offset, length: segLength, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm });
   }
   return { y, saved: { x, axis: state.axis, useGlobalStats: false, segments } };
 }
@@ -126,6 +127,6 @@ export function* evalForward(state: ForwardState, running: { mean: Float32Array;
   const affine = { gamma: state.gamma ?? undefined, beta: state.beta ?? undefined };
   const y = yield* call(inferenceCall(x, dims, { axis: state.axis, ...affine, eps, runningMean: running.mean, runningVar: running.variance }));
   const saveInvStd = running.variance.map((v) => 1 / Math.sqrt(v + eps));
-  const segment = { offset: 0, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: state.gamma, renorm: null };
+  const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: state.gamma, renorm: null };
   return { y, saved: { x, axis: state.axis, useGlobalStats: true, segments: [segment] } };
 }
