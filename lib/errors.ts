@@ -18,7 +18,11 @@ export type BatchNormErrorCode =
   | 'ERR_BATCHNORM_OVERLAP'
   | 'ERR_BATCHNORM_INVALID_THREADS'
   | 'ERR_BATCHNORM_NATIVE_UNAVAILABLE'
-  | 'ERR_BATCHNORM_OUT_OF_MEMORY';
+  | 'ERR_BATCHNORM_OUT_OF_MEMORY'
+  | 'ERR_BATCHNORM_INVALID_OPTION'
+  | 'ERR_BATCHNORM_INVALID_STATE_DICT'
+  | 'ERR_BATCHNORM_NO_FORWARD'
+  | 'ERR_BATCHNORM_BUSY';
 
 /** A `TypeError` with a batchnorm error code. */
 export class BatchNormTypeError extends TypeError {
@@ -31,6 +35,18 @@ export class BatchNormTypeError extends TypeError {
 
 /** A `RangeError` with a batchnorm error code. */
 export class BatchNormRangeError extends RangeError {
+  readonly code: BatchNormErrorCode;
+  constructor(code: BatchNormErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * An `Error` for a call that is valid in itself but not in the layer's current state: a
+ * `backward` with no `forward` before it, or a call while an async call is still running.
+ */
+export class BatchNormStateError extends Error {
   readonly code: BatchNormErrorCode;
   constructor(code: BatchNormErrorCode, message: string) {
     super(message);

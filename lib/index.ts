@@ -21,6 +21,8 @@ import { join } from 'path';
 
 export * from './types';
 export { BatchNormRangeError, BatchNormTypeError, type BatchNormErrorCode } from './errors';
+export { BatchNormStateError } from './errors';
+export * from './layer';
 
 const loaded = load();
 const { backend } = loaded;

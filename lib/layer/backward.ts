@@ -1,0 +1,43 @@
+/**
+ * The layer's backward pass as steps (see kernel-calls.ts): one kernel call per segment the
+ * forward normalised, each with that segment's saved statistics, then PyTorch `.grad`
+ * semantics: gradients are added to the layer's `gradGamma` / `gradBeta`.
+ */
+import { float32Array } from './checks';
+import type { Saved } from './forward';
+import { backwardCall, call, type Steps } from './kernel-calls';
+
+/** The layer's parameters and gradients as backward sees them. */
+export interface BackwardState {
+  readonly gamma: Float32Array | null;
+  readonly gradGamma: Float32Array | null;
+  readonly gradBeta: Float32Array | null;
+  readonly l1: number;
+}
+
+/** dx for `dy`; adds dL/dgamma (plus the L1 term) and dL/dbeta to the layer's gradients. */
+export function* layerBackward(state: BackwardState, saved: Saved, dyArg: unknown): Steps<Float32Array> {
+  const { x, axis, useGlobalStats } = saved;
+  const dy = float32Array(dyArg, 'dy', x.length);
+  const dx = new Float32Array(x.length);
+  const grads = [];
+  for (const s of saved.segments) {
+    const end = s.offset + s.length;
+    const opts = { axis, gamma: s.gamma ?? undefined, saveMean: s.saveMean, saveInvStd: s.saveInvStd, useGlobalStats, dx: dx.subarray(s.offset, end) };
+    grads.push({ segment: s, ...(yield* call(backwardCall(dy.subarray(s.offset, end), x.subarray(s.offset, end), s.shape, opts))) });
+  }
+  const { gradGamma, gradBeta, gamma, l1 } = state;
+  for (const { segment, dgamma, dbeta } of grads) {
+    for (let c = 0; c < dbeta.length; c++) {
+      // Under renorm the kernel's dgamma is sum(dy * xhat); dL/dgamma = r * that + d * sum(dy).
+      const r = segment.renorm ? segment.renorm.r[c] : 1;
+      const d = segment.renorm ? segment.renorm.d[c] : 0;
+      if (gradGamma) gradGamma[c] += r * dgamma[c] + d * dbeta[c];
+      if (gradBeta) gradBeta[c] += dbeta[c];
+    }
+  }
+  if (gradGamma && gamma && l1 > 0) {
+    for (let c = 0; c < gamma.length; c++) gradGamma[c] += l1 * Math.sign(gamma[c]);
+  }
+  return dx;
+}

@@ -1,0 +1,279 @@
+/**
+ * `BatchNorm`: a batch normalisation layer for training pipelines, with PyTorch's conventions
+ * (`new BatchNorm(C, {...})`, like `torch.nn.BatchNorm2d`) or Keras's
+ * (`BatchNorm.fromKeras(C, {...})`, like `keras.layers.BatchNormalization`).
+ */
+import { BatchNormRangeError, BatchNormStateError, expected } from '../errors';
+import { layerBackward } from './backward';
+import { numberOption } from './checks';
+import { evalForward, trainForward, type Saved } from './forward';
+import { runAsync, runSync, type Steps } from './kernel-calls';
+import {
+  checkL1Allowed,
+  checkRenormAllowed,
+  kerasToTorchOptions,
+  l1Option,
+  renormOption,
+  resolveOptions,
+  type BatchNormOptions,
+  type KerasBatchNormOptions,
+  type LayerConfig,
+  type RenormClipping,
+} from './options';
+import { seededRandom } from './random';
+import { getKerasWeights, kerasWeightNames, loadStateDict, setKerasWeights, toStateDict, type StateDict } from './state-dict';
+
+/** A learnable parameter and its gradient, for an optimizer to update in place. */
+export interface Parameter {
+  name: 'gamma' | 'beta';
+  value: Float32Array;
+  grad: Float32Array;
+}
+
+/** A per-channel array initialised by `init`. */
+function initialised(C: number, init: LayerConfig['gammaInit'], seed: number): Float32Array {
+  if (init === 'ones') return new Float32Array(C).fill(1);
+  if (init === 'zeros') return new Float32Array(C);
+  const random = seededRandom(seed);
+  return Float32Array.from({ length: C }, () => 1 + 0.02 * random.normal()); // N(1, 0.02), as DCGAN
+}
+
+/**
+ * A batch normalisation layer over channel axis `axis` of dense row-major `Float32Array`
+ * tensors.
+ *
+ * - `train()` mode (the default) normalises with batch statistics and updates the running
+ *   ones; `eval()` mode uses the running statistics (batch statistics when the layer does not
+ *   track them).
+ * - `forward(x, shape)` returns `y`; `backward(dy)` returns `dx` for the last forward and adds
+ *   the parameter gradients to `gradGamma` / `gradBeta` (PyTorch's `.grad`; `zeroGrad()`).
+ *   `x` must not change between the two.
+ * - One call at a time: a call while an async call on the same layer runs throws.
+ */
+export class BatchNorm {
+  /** Number of channels C. */
+  readonly numFeatures: number;
+  /** Channel axis; negative counts from the end. */
+  readonly axis: number;
+  /** Added to the variance. */
+  readonly eps: number;
+  /** PyTorch convention; `null` is the cumulative average. */
+  readonly momentum: number | null;
+  /** Whether the layer keeps running statistics. */
+  readonly trackRunningStats: boolean;
+  /** Whether the running variance takes the unbiased batch variance (PyTorch) or the biased one (Keras). */
+  readonly unbiased: boolean;
+  /** Ghost batch size along the leading axis, or null. */
+  readonly virtualBatchSize: number | null;
+  /** Scale, `weight` in PyTorch; null without one. */
+  readonly gamma: Float32Array | null;
+  /** Shift, `bias` in PyTorch; null without one. */
+  readonly beta: Float32Array | null;
+  /** Accumulated dL/dgamma (plus the L1 term); null without gamma. */
+  readonly gradGamma: Float32Array | null;
+  /** Accumulated dL/dbeta; null without beta. */
+  readonly gradBeta: Float32Array | null;
+  /** Running mean (Keras `moving_mean`); null when not tracked. */
+  readonly runningMean: Float32Array | null;
+  /** Running variance (Keras `moving_variance`); null when not tracked. */
+  readonly runningVar: Float32Array | null;
+  /** Training batches seen (each ghost batch counts); drives `momentum: null`. */
+  numBatchesTracked = 0;
+
+  readonly #config: LayerConfig;
+  #training = true;
+  #l1: number;
+  #renorm: RenormClipping | null;
+  #saved: Saved | null = null;
+  #busy = false;
+
+  /**
+   * @param numFeatures the channel count C
+   * @param options PyTorch's names and defaults: `axis = 1`, `eps = 1e-5`, `momentum = 0.1`
+   *   (`null`: cumulative average), `affine = true`, `trackRunningStats = true`,
+   *   `gammaInit = 'ones'`; and `l1`, `virtualBatchSize`, `renorm`
+   * @throws TypeError / RangeError with a `code` for an invalid option
+   */
+  constructor(numFeatures: number, options?: BatchNormOptions) {
+    const config = resolveOptions(numFeatures, options);
+    const C = config.numFeatures;
+    this.#config = config;
+    this.numFeatures = C;
+    this.axis = config.axis;
+    this.eps = config.eps;
+    this.momentum = config.momentum;
+    this.trackRunningStats = config.trackRunningStats;
+    this.unbiased = config.unbiased;
+    this.virtualBatchSize = config.virtualBatchSize;
+    this.gamma = config.scale ? initialised(C, config.gammaInit, config.seed) : null;
+    this.beta = config.center ? new Float32Array(C) : null;
+    this.gradGamma = config.scale ? new Float32Array(C) : null;
+    this.gradBeta = config.center ? new Float32Array(C) : null;
+    this.runningMean = config.trackRunningStats ? new Float32Array(C) : null;
+    this.runningVar = config.trackRunningStats ? new Float32Array(C).fill(1) : null;
+    this.#l1 = config.l1;
+    this.#renorm = config.renorm;
+  }
+
+  /**
+   * A layer with Keras's semantics: `axis = -1`, `momentum = 0.99` meaning
+   * `moving = momentum * moving + (1 - momentum) * batch`, `epsilon = 1e-3`, `center`,
+   * `scale`, `gammaInitializer`, and a moving variance updated with the biased batch variance.
+   */
+  static fromKeras(numFeatures: number, options?: KerasBatchNormOptions): BatchNorm {
+    return new BatchNorm(numFeatures, kerasToTorchOptions(options));
+  }
+
+  /** The resolved options: `new BatchNorm(n, layer.options())` builds a layer like this one. */
+  options(): BatchNormOptions {
+    const { numFeatures: _, ...options } = this.#config;
+    return { ...options, l1: this.#l1, renorm: this.#renorm };
+  }
+
+  /** Whether the layer is in training mode. */
+  get training(): boolean {
+    return this.#training;
+  }
+
+  /** Sets training mode (`true`, the default) or eval mode; returns the layer. */
+  train(mode = true): this {
+    this.#training = mode;
+    return this;
+  }
+
+  /** Sets eval mode; returns the layer. */
+  eval(): this {
+    return this.train(false);
+  }
+
+  /** L1 strength on gamma: each `backward` adds `l1 * sign(gamma)` to `gradGamma`. */
+  get l1(): number {
+    return this.#l1;
+  }
+
+  set l1(value: number) {
+    const l1 = l1Option(value, 'l1');
+    checkL1Allowed(l1, this.gamma !== null);
+    this.#l1 = l1;
+  }
+
+  /** Batch renormalisation's clipping, or null (off); may change during training, as the paper's schedule does. */
+  get renorm(): RenormClipping | null {
+    return this.#renorm;
+  }
+
+  set renorm(value: RenormClipping | null) {
+    const renorm = renormOption(value, 'renorm');
+    checkRenormAllowed(renorm, this.trackRunningStats);
+    this.#renorm = renorm;
+  }
+
+  /** Normalises `x` (dense, of `shape`, channel axis `axis`) and returns `y`. */
+  forward(x: Float32Array, shape: readonly number[]): Float32Array {
+    return this.#exclusive(() => this.#finishForward(runSync(this.#forwardSteps(x, shape))));
+  }
+
+  /** {@link forward} with the kernels off the JavaScript thread (on the native backend). */
+  async forwardAsync(x: Float32Array, shape: readonly number[]): Promise<Float32Array> {
+    return this.#exclusiveAsync(async () => this.#finishForward(await runAsync(this.#forwardSteps(x, shape))));
+  }
+
+  /** dx for the last forward's `x`; adds the parameter gradients to `gradGamma` / `gradBeta`. */
+  backward(dy: Float32Array): Float32Array {
+    return this.#exclusive(() => this.#finishBackward(runSync(layerBackward(this, this.#lastForward(), dy))));
+  }
+
+  /** {@link backward} with the kernels off the JavaScript thread (on the native backend). */
+  async backwardAsync(dy: Float32Array): Promise<Float32Array> {
+    return this.#exclusiveAsync(async () => this.#finishBackward(await runAsync(layerBackward(this, this.#lastForward(), dy))));
+  }
+
+  /** The learnable parameters with their gradients (none when `affine` is off). */
+  parameters(): Parameter[] {
+    const params: Parameter[] = [];
+    if (this.gamma && this.gradGamma) params.push({ name: 'gamma', value: this.gamma, grad: this.gradGamma });
+    if (this.beta && this.gradBeta) params.push({ name: 'beta', value: this.beta, grad: this.gradBeta });
+    return params;
+  }
+
+  /** Sets `gradGamma` and `gradBeta` to zero. */
+  zeroGrad(): void {
+    this.gradGamma?.fill(0);
+    this.gradBeta?.fill(0);
+  }
+
+  /** Clamps gamma into [min, max] in place (e.g. to keep |gamma| small while slimming). */
+  clipGamma(min: number, max: number): void {
+    const lo = numberOption(min, 'min');
+    const hi = numberOption(max, 'max');
+    if (!(lo <= hi)) throw new BatchNormRangeError('ERR_BATCHNORM_INVALID_OPTION', expected(`a number >= min (${lo})`, 'max', String(hi)));
+    const gamma = this.gamma;
+    if (!gamma) throw new BatchNormRangeError('ERR_BATCHNORM_INVALID_OPTION', expected('a layer with gamma', 'clipGamma', 'one without (affine or scale off)'));
+    this.#exclusive(() => gamma.forEach((g, c) => (gamma[c] = Math.min(hi, Math.max(lo, g)))));
+  }
+
+  /** PyTorch's `state_dict()`: copies under `weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`. */
+  stateDict(): StateDict {
+    return toStateDict(this);
+  }
+
+  /** PyTorch's `load_state_dict()` (strict); nothing is written when a key or a length is wrong. */
+  loadStateDict(state: StateDict): void {
+    this.#exclusive(() => loadStateDict(this, state));
+  }
+
+  /** Keras's weight names in Keras's order: `gamma`, `beta`, `moving_mean`, `moving_variance` (those the layer has). */
+  weightNames(): string[] {
+    return kerasWeightNames(this);
+  }
+
+  /** Keras's `get_weights()`: copies, in the order of {@link weightNames}. */
+  getWeights(): Float32Array[] {
+    return getKerasWeights(this);
+  }
+
+  /** Keras's `set_weights()`: arrays in the order of {@link weightNames}; nothing is written when one is wrong. */
+  setWeights(weights: Float32Array[]): void {
+    this.#exclusive(() => setKerasWeights(this, weights));
+  }
+
+  #forwardSteps(x: Float32Array, shape: readonly number[]): Steps<{ y: Float32Array; saved: Saved }> {
+    const { runningMean, runningVar } = this;
+    if (!this.#training && runningMean && runningVar) return evalForward(this, { mean: runningMean, variance: runningVar }, x, shape);
+    return trainForward(this, x, shape);
+  }
+
+  #finishForward(result: { y: Float32Array; saved: Saved }): Float32Array {
+    this.#saved = result.saved;
+    return result.y;
+  }
+
+  #lastForward(): Saved {
+    if (!this.#saved) throw new BatchNormStateError('ERR_BATCHNORM_NO_FORWARD', expected('a forward call before', 'backward', 'none since the last backward'));
+    return this.#saved;
+  }
+
+  #finishBackward(dx: Float32Array): Float32Array {
+    this.#saved = null; // as PyTorch frees the graph: one backward per forward
+    return dx;
+  }
+
+  #exclusive<T>(body: () => T): T {
+    this.#checkIdle();
+    return body();
+  }
+
+  async #exclusiveAsync<T>(body: () => Promise<T>): Promise<T> {
+    this.#checkIdle();
+    this.#busy = true;
+    try {
+      return await body();
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #checkIdle(): void {
+    if (this.#busy) throw new BatchNormStateError('ERR_BATCHNORM_BUSY', expected('no call in flight on this layer', 'the layer', 'a call while an async one is still running'));
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Argument checks for the layer API, in the package's error style (lib/errors.ts): a
+ * `TypeError` for a value of the wrong type, a `RangeError` for one out of range, each with a
+ * code and an "Expected <what> for <name> but received <value>" message.
+ */
+import { describe, rangeError, typeError } from '../errors';
+
+/** An options object (or `undefined`, read as `{}`). */
+export function optionsObject<T extends object>(value: T | undefined, name: string): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'an options object', name, value);
+  }
+  return value;
+}
+
+/** A number, or `fallback` when `undefined` (required when there is no fallback). */
+export function numberOption(value: unknown, name: string, fallback?: number): number {
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'number') throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a number', name, value);
+  return value;
+}
+
+/** A boolean, or `fallback` when `undefined`. */
+export function booleanOption(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a boolean', name, value);
+  return value;
+}
+
+/** A number in [lo, hi] (NaN is out of range); required when there is no fallback. */
+export function numberIn(value: unknown, name: string, fallback: number | undefined, lo: number, hi: number): number {
+  const n = numberOption(value, name, fallback);
+  if (!(n >= lo && n <= hi)) {
+    const what = hi === Infinity ? `a number >= ${lo}` : `a number in [${lo}, ${hi}]`;
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', what, name, describe(n));
+  }
+  return n;
+}
+
+/** A safe integer >= `min`. */
+export function integerAtLeast(value: unknown, name: string, min: number): number {
+  if (typeof value !== 'number') throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'an integer', name, value);
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', `an integer >= ${min}`, name, describe(value));
+  }
+  return value;
+}
+
+/** One of the listed strings, or `fallback` when `undefined`. */
+export function oneOf<T extends string>(value: unknown, name: string, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!choices.includes(value as T)) {
+    const what = choices.map((c) => `'${c}'`).join(' or ');
+    if (typeof value !== 'string') throw typeError('ERR_BATCHNORM_INVALID_TYPE', what, name, value);
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', what, name, describe(value));
+  }
+  return value as T;
+}
+
+/** A Float32Array, of exactly `length` elements when a length is given. */
+export function float32Array(value: unknown, name: string, length?: number): Float32Array {
+  if (!(value instanceof Float32Array)) {
+    throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a Float32Array', name, value);
+  }
+  if (length !== undefined && value.length !== length) {
+    throw rangeError('ERR_BATCHNORM_LENGTH_MISMATCH', `a Float32Array of length ${length}`, name, `length ${value.length}`);
+  }
+  return value;
+}

@@ -1,0 +1,132 @@
+/**
+ * The layer's forward pass as steps (see kernel-calls.ts): training mode over the whole batch
+ * or per ghost batch, with or without batch renormalisation, and eval mode. It records what
+ * backward needs.
+ */
+import { rangeError } from '../errors';
+import { geometry } from '../validate';
+import { float32Array } from './checks';
+import { call, inferenceCall, trainCall, type Steps } from './kernel-calls';
+import type { RenormClipping } from './options';
+import { renormTerms } from './renorm';
+
+/** What the forward pass reads and updates on the layer. */
+export interface ForwardState {
+  readonly numFeatures: number;
+  readonly axis: number;
+  readonly eps: number;
+  readonly momentum: number | null;
+  readonly unbiased: boolean;
+  readonly gamma: Float32Array | null;
+  readonly beta: Float32Array | null;
+  readonly runningMean: Float32Array | null;
+  readonly runningVar: Float32Array | null;
+  numBatchesTracked: number;
+  readonly virtualBatchSize: number | null;
+  readonly renorm: RenormClipping | null;
+}
+
+/** One normalised block of the input (the whole batch, or one ghost batch) and its statistics. */
+export interface Segment {
+  offset: number;
+  length: number;
+  shape: number[];
+  saveMean: Float32Array;
+  saveInvStd: Float32Array;
+  /** The gamma the forward used (gamma * r under renorm); null means 1. */
+  gamma: Float32Array | null;
+  /** Renorm's corrections, when it was on. */
+  renorm: { r: Float32Array; d: Float32Array } | null;
+}
+
+/** What a forward call leaves for backward. */
+export interface Saved {
+  x: Float32Array;
+  axis: number;
+  /** Eval mode with running statistics: they were constants. */
+  useGlobalStats: boolean;
+  segments: Segment[];
+}
+
+/** Checks `x` and `shape` against the layer before any work, and returns the shape as numbers. */
+function checkInput(state: ForwardState, x: unknown, shape: unknown): number[] {
+  const data = float32Array(x, 'x');
+  const g = geometry(shape, state.axis, data.length);
+  const dims = Array.from(shape as number[]);
+  if (g.channels !== state.numFeatures) {
+    throw rangeError('ERR_BATCHNORM_SHAPE_MISMATCH', `a shape with numFeatures = ${state.numFeatures} channels on axis ${state.axis}`, 'shape', `[${dims.join(', ')}]`);
+  }
+  return dims;
+}
+
+/** The ghost batches' shape, or the whole shape when there are none. */
+function segmentShape(state: ForwardState, dims: number[]): number[] {
+  const v = state.virtualBatchSize;
+  if (v === null || dims[0] === 0) return dims; // an empty batch: forwardTrain reports it
+  const axis = state.axis < 0 ? state.axis + dims.length : state.axis;
+  if (axis === 0) {
+    throw rangeError('ERR_BATCHNORM_INVALID_AXIS', 'a channel axis other than the leading (batch) axis with virtualBatchSize', 'opts.axis', String(state.axis));
+  }
+  if (dims[0] % v !== 0) {
+    throw rangeError('ERR_BATCHNORM_SHAPE_MISMATCH', `a leading dimension divisible by virtualBatchSize ${v}`, 'shape[0]', String(dims[0]));
+  }
+  return [v, ...dims.slice(1)];
+}
+
+/** This batch's running-average factor: `momentum`, or 1/n for the cumulative average. */
+function momentumFor(state: ForwardState): number {
+  return state.momentum ?? 1 / (state.numBatchesTracked + 1);
+}
+
+/**
+ * Training-mode forward (and eval mode without running statistics, where there are none to
+ * update): batch statistics, running statistics updated when the layer has them.
+ *
+ * Ghost batches: the leading axis is the outermost, so each ghost batch is a contiguous block
+ * of `x`. Each is normalised with its own statistics and updates the running statistics in
+ * turn, as a loop over smaller batches would (Hoffer et al. 2017). Keras's virtual_batch_size
+ * instead averages the ghost batches' statistics into one update per call (its own comment
+ * calls that an approximation) and groups samples with a stride; we prefer the exact
+ * sequential form, whose running statistics match training at the ghost batch size.
+ */
+export function* trainForward(state: ForwardState, x: Float32Array, shape: readonly number[]): Steps<{ y: Float32Array; saved: Saved }> {
+  const dims = checkInput(state, x, shape);
+  const segShape = segmentShape(state, dims);
+  const count = dims[0] === 0 ? 1 : dims[0] / segShape[0];
+  const segLength = x.length / count;
+  const { runningMean, runningVar } = state;
+  const tracking = runningMean !== null && runningVar !== null;
+  const common = { axis: state.axis, eps: state.eps, unbiased: state.unbiased };
+  const y = new Float32Array(x.length);
+  const segments: Segment[] = [];
+  for (let offset = 0; segments.length < count; offset += segLength) {
+    const xs = x.subarray(offset, offset + segLength);
+    const ys = y.subarray(offset, offset + segLength);
+    let gamma = state.gamma ?? undefined;
+    let beta = state.beta ?? undefined;
+    let renorm: Segment['renorm'] = null;
+    if (state.renorm && runningMean && runningVar) {
+      // A statistics pass first: r and d need the batch statistics before the normalisation.
+      const batch = yield* call(trainCall(xs, segShape, { ...common, out: ys }));
+      const terms = renormTerms(batch, { mean: runningMean, variance: runningVar, eps: state.eps }, state, state.renorm);
+      ({ gamma, beta } = terms);
+      renorm = { r: terms.r, d: terms.d };
+    }
+    const running = tracking ? { runningMean, runningVar, momentum: momentumFor(state) } : {};
+    const stats = yield* call(trainCall(xs, segShape, { ...common, ...running, gamma, beta, out: ys }));
+    if (tracking) state.numBatchesTracked++;
+    segments.push({ offset, length: segLength, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm });
+  }
+  return { y, saved: { x, axis: state.axis, useGlobalStats: false, segments } };
+}
+
+/** Eval-mode forward with the running statistics, which backward then treats as constants. */
+export function* evalForward(state: ForwardState, running: { mean: Float32Array; variance: Float32Array }, x: Float32Array, shape: readonly number[]): Steps<{ y: Float32Array; saved: Saved }> {
+  const dims = checkInput(state, x, shape);
+  const { eps } = state;
+  const affine = { gamma: state.gamma ?? undefined, beta: state.beta ?? undefined };
+  const y = yield* call(inferenceCall(x, dims, { axis: state.axis, ...affine, eps, runningMean: running.mean, runningVar: running.variance }));
+  const saveInvStd = running.variance.map((v) => 1 / Math.sqrt(v + eps));
+  const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: state.gamma, renorm: null };
+  return { y, saved: { x, axis: state.axis, useGlobalStats: true, segments: [segment] } };
+}

@@ -1,0 +1,195 @@
+/**
+ * The layer's options, PyTorch's and Keras's, checked and resolved into one plain
+ * configuration. Both conventions end up as the same numbers: Keras's `momentum` m is
+ * PyTorch's 1 - m, and Keras updates its moving variance with the biased batch variance.
+ */
+import { describe, rangeError } from '../errors';
+import { booleanOption, integerAtLeast, numberIn, numberOption, oneOf, optionsObject } from './checks';
+
+/** How gamma starts: 1 (PyTorch, Keras), 0 (zero-init of a residual branch's last BN) or N(1, 0.02). */
+export type GammaInit = 'ones' | 'zeros' | 'normal';
+
+/** Batch renormalisation (Ioffe 2017): the clipping of `r` to [1/rmax, rmax] and `d` to [-dmax, dmax]. */
+export interface RenormClipping {
+  /** >= 1; 1 makes `r` always 1 (plain batch norm). */
+  rmax: number;
+  /** >= 0; 0 makes `d` always 0 (plain batch norm). */
+  dmax: number;
+}
+
+/** Options of the layer beyond PyTorch's and Keras's own, shared by both constructors. */
+export interface BatchNormExtensions {
+  /** L1 penalty on gamma (network slimming): `backward` adds `l1 * sign(gamma)` to `gradGamma`. Default 0. */
+  l1?: number;
+  /**
+   * Ghost batch normalisation: statistics per sub-batch of this many samples along the leading
+   * axis (which must divide the batch). Default: the whole batch.
+   */
+  virtualBatchSize?: number | null;
+  /** Batch renormalisation with this clipping; needs running statistics. Default off. */
+  renorm?: RenormClipping | null;
+}
+
+/** Options of `new BatchNorm(numFeatures, options)`, PyTorch's conventions and defaults. */
+export interface BatchNormOptions extends BatchNormExtensions {
+  /** Channel axis; negative counts from the end. Default 1 (NCHW, `[N, C]`). */
+  axis?: number;
+  /** Added to the variance. Default 1e-5. */
+  eps?: number;
+  /**
+   * `running = (1 - momentum) * running + momentum * batch`. Default 0.1. `null`: the
+   * cumulative average, momentum `1 / numBatchesTracked`.
+   */
+  momentum?: number | null;
+  /** Learnable gamma and beta. Default true. */
+  affine?: boolean;
+  /** Learnable gamma only (Keras `scale`); defaults to `affine`. */
+  scale?: boolean;
+  /** Learnable beta only (Keras `center`); defaults to `affine`. */
+  center?: boolean;
+  /** Keep running statistics for eval mode. Default true; without them eval mode uses batch statistics. */
+  trackRunningStats?: boolean;
+  /** `true` (PyTorch): the running variance takes the unbiased batch variance; `false` the biased one. */
+  unbiased?: boolean;
+  /** How gamma starts. Default 'ones'. */
+  gammaInit?: GammaInit;
+  /** Seed for `gammaInit: 'normal'`; random when absent. */
+  seed?: number;
+}
+
+/** Options of `BatchNorm.fromKeras`, Keras's names and defaults. */
+export interface KerasBatchNormOptions extends BatchNormExtensions {
+  /** Channel axis. Default -1 (channels last). */
+  axis?: number;
+  /** Keras convention: `moving = momentum * moving + (1 - momentum) * batch`. Default 0.99. */
+  momentum?: number;
+  /** Added to the variance. Default 1e-3. */
+  epsilon?: number;
+  /** Learnable beta. Default true. */
+  center?: boolean;
+  /** Learnable gamma. Default true. */
+  scale?: boolean;
+  /** How gamma starts. Default 'ones'. */
+  gammaInitializer?: 'ones' | 'zeros';
+}
+
+/** A resolved, checked configuration. */
+export interface LayerConfig {
+  numFeatures: number;
+  axis: number;
+  eps: number;
+  momentum: number | null;
+  scale: boolean;
+  center: boolean;
+  trackRunningStats: boolean;
+  unbiased: boolean;
+  gammaInit: GammaInit;
+  seed: number;
+  l1: number;
+  virtualBatchSize: number | null;
+  renorm: RenormClipping | null;
+}
+
+/** `eps` / `epsilon`: finite and > 0, as the functional API requires. */
+function epsOption(value: unknown, name: string, fallback: number): number {
+  const e = numberOption(value, name, fallback);
+  if (!(e > 0 && Number.isFinite(e))) {
+    throw rangeError('ERR_BATCHNORM_INVALID_EPS', 'a finite number > 0', name, describe(e));
+  }
+  return e;
+}
+
+/** A momentum in [0, 1], the code the functional API uses for it. */
+function momentumOption(value: unknown, name: string, fallback: number): number {
+  const m = numberOption(value, name, fallback);
+  if (!(m >= 0 && m <= 1)) {
+    throw rangeError('ERR_BATCHNORM_INVALID_MOMENTUM', 'a number in [0, 1]', name, describe(m));
+  }
+  return m;
+}
+
+/** A channel axis: any integer here; it is checked against the rank of each input. */
+function axisOption(value: unknown, name: string, fallback: number): number {
+  const axis = numberOption(value, name, fallback);
+  if (!Number.isSafeInteger(axis)) {
+    throw rangeError('ERR_BATCHNORM_INVALID_AXIS', 'an integer', name, describe(axis));
+  }
+  return axis;
+}
+
+/** The L1 strength: finite and >= 0. */
+export function l1Option(value: unknown, name: string): number {
+  const l1 = numberIn(value, name, 0, 0, Infinity);
+  if (l1 === Infinity) throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'a finite number >= 0', name, describe(l1));
+  return l1;
+}
+
+/** Renorm clipping: `null`/absent (off) or `{ rmax >= 1, dmax >= 0 }`. */
+export function renormOption(value: unknown, name: string): RenormClipping | null {
+  if (value === undefined || value === null) return null;
+  const o = optionsObject(value as RenormClipping, name);
+  return {
+    rmax: numberIn(o.rmax, `${name}.rmax`, undefined, 1, Infinity),
+    dmax: numberIn(o.dmax, `${name}.dmax`, undefined, 0, Infinity),
+  };
+}
+
+/** Renorm needs running statistics: r and d compare the batch with them. */
+export function checkRenormAllowed(renorm: RenormClipping | null, trackRunningStats: boolean): void {
+  if (renorm && !trackRunningStats) {
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'no renorm on a layer without running statistics', 'opts.renorm', `{ rmax: ${renorm.rmax}, dmax: ${renorm.dmax} }`);
+  }
+}
+
+/** An L1 penalty needs a gamma to act on. */
+export function checkL1Allowed(l1: number, hasGamma: boolean): void {
+  if (l1 > 0 && !hasGamma) {
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', '0 on a layer without gamma', 'opts.l1', describe(l1));
+  }
+}
+
+/** Resolves and checks the options of `new BatchNorm(numFeatures, options)`. */
+export function resolveOptions(numFeatures: unknown, options: BatchNormOptions | undefined): LayerConfig {
+  const C = integerAtLeast(numFeatures, 'numFeatures', 1);
+  const o = optionsObject(options, 'opts');
+  const affine = booleanOption(o.affine, 'opts.affine', true);
+  const vbs = o.virtualBatchSize;
+  const config: LayerConfig = {
+    numFeatures: C,
+    axis: axisOption(o.axis, 'opts.axis', 1),
+    eps: epsOption(o.eps, 'opts.eps', 1e-5),
+    momentum: o.momentum === null ? null : momentumOption(o.momentum, 'opts.momentum', 0.1),
+    scale: booleanOption(o.scale, 'opts.scale', affine),
+    center: booleanOption(o.center, 'opts.center', affine),
+    trackRunningStats: booleanOption(o.trackRunningStats, 'opts.trackRunningStats', true),
+    unbiased: booleanOption(o.unbiased, 'opts.unbiased', true),
+    gammaInit: oneOf(o.gammaInit, 'opts.gammaInit', ['ones', 'zeros', 'normal'] as const, 'ones'),
+    seed: numberOption(o.seed, 'opts.seed', Math.floor(Math.random() * 2 ** 32)),
+    l1: l1Option(o.l1, 'opts.l1'),
+    virtualBatchSize: vbs === undefined || vbs === null ? null : integerAtLeast(vbs, 'opts.virtualBatchSize', 1),
+    renorm: renormOption(o.renorm, 'opts.renorm'),
+  };
+  checkRenormAllowed(config.renorm, config.trackRunningStats);
+  checkL1Allowed(config.l1, config.scale);
+  return config;
+}
+
+/**
+ * Keras's options as PyTorch-style ones: momentum m becomes 1 - m, and the moving variance
+ * takes the biased batch variance, as Keras's does.
+ */
+export function kerasToTorchOptions(options: KerasBatchNormOptions | undefined): BatchNormOptions {
+  const o = optionsObject(options, 'opts');
+  return {
+    axis: axisOption(o.axis, 'opts.axis', -1),
+    eps: epsOption(o.epsilon, 'opts.epsilon', 1e-3),
+    momentum: 1 - momentumOption(o.momentum, 'opts.momentum', 0.99),
+    scale: booleanOption(o.scale, 'opts.scale', true),
+    center: booleanOption(o.center, 'opts.center', true),
+    unbiased: false,
+    gammaInit: oneOf(o.gammaInitializer, 'opts.gammaInitializer', ['ones', 'zeros'] as const, 'ones'),
+    l1: o.l1,
+    virtualBatchSize: o.virtualBatchSize,
+    renorm: o.renorm,
+  };
+}
