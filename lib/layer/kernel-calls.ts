@@ -10,7 +10,7 @@ import {
   forwardInferenceAsync,
   forwardTrain,
   forwardTrainAsync,
-} from '../index';
+} from '../api';
 import type { BackwardOptions, BackwardResult, ForwardInferenceOptions, ForwardTrainOptions, ForwardTrainResult } from '../types';
 
 /** One kernel call, runnable on the calling thread or off it. */

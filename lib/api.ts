@@ -1,0 +1,100 @@
+/**
+ * The functional API of SPEC section 3.
+ *
+ * Every function validates its arguments first (lib/validate.ts), identically for both
+ * backends, and then runs the native kernels or, where the addon cannot load, the TypeScript
+ * ones. Returned arrays are new unless a destination was given, in which case that very array
+ * is returned.
+ */
+import { load, packageRoot } from './loader';
+import { planBackward, planForwardInference, planForwardTrain, threadCount } from './validate';
+import type {
+  BackendInfo,
+  BackwardOptions,
+  BackwardResult,
+  ForwardInferenceOptions,
+  ForwardTrainOptions,
+  ForwardTrainResult,
+} from './types';
+import { readFileSync } from 'fs';
+import { join } from 'path';
+
+
+const loaded = load();
+const { backend } = loaded;
+const version: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
+
+/**
+ * Training-mode forward: normalises `x` with its batch statistics, returns them, and updates
+ * `runningMean`/`runningVar` in place when given.
+ *
+ * @param x dense row-major data of `shape`
+ * @param shape at least two dimensions; `opts.axis` (default 1) is the channel axis
+ * @throws TypeError / RangeError with a `code`, before anything is written (SPEC section 4)
+ */
+export function forwardTrain(x: Float32Array, shape: readonly number[], opts?: ForwardTrainOptions): ForwardTrainResult {
+  const p = planForwardTrain(x, shape, opts);
+  backend.forwardTrain(p);
+  return { y: p.y, saveMean: p.saveMean, saveInvStd: p.saveInvStd };
+}
+
+/** {@link forwardTrain} computed off the JavaScript thread (on the native backend). */
+export async function forwardTrainAsync(x: Float32Array, shape: readonly number[], opts?: ForwardTrainOptions): Promise<ForwardTrainResult> {
+  const p = planForwardTrain(x, shape, opts);
+  await backend.forwardTrainAsync(p);
+  return { y: p.y, saveMean: p.saveMean, saveInvStd: p.saveInvStd };
+}
+
+/**
+ * Inference-mode forward: `y = gamma * (x - runningMean) / sqrt(runningVar + eps) + beta`.
+ *
+ * @throws TypeError / RangeError with a `code`, before anything is written (SPEC section 4)
+ */
+export function forwardInference(x: Float32Array, shape: readonly number[], opts: ForwardInferenceOptions): Float32Array {
+  const p = planForwardInference(x, shape, opts);
+  backend.forwardInference(p);
+  return p.y;
+}
+
+/** {@link forwardInference} computed off the JavaScript thread (on the native backend). */
+export async function forwardInferenceAsync(x: Float32Array, shape: readonly number[], opts: ForwardInferenceOptions): Promise<Float32Array> {
+  const p = planForwardInference(x, shape, opts);
+  await backend.forwardInferenceAsync(p);
+  return p.y;
+}
+
+/**
+ * Backward pass from the statistics saved by {@link forwardTrain}: gradients of `x`, `gamma`
+ * and `beta` given the upstream gradient `dy`.
+ *
+ * @throws TypeError / RangeError with a `code`, before anything is written (SPEC section 4)
+ */
+export function backward(dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): BackwardResult {
+  const p = planBackward(dy, x, shape, opts);
+  backend.backward(p);
+  return { dx: p.dx, dgamma: p.dgamma, dbeta: p.dbeta };
+}
+
+/** {@link backward} computed off the JavaScript thread (on the native backend). */
+export async function backwardAsync(dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): Promise<BackwardResult> {
+  const p = planBackward(dy, x, shape, opts);
+  await backend.backwardAsync(p);
+  return { dx: p.dx, dgamma: p.dgamma, dbeta: p.dbeta };
+}
+
+/** Which backend and kernels are in use, and why the JavaScript backend is, when it is. */
+export function backendInfo(): BackendInfo {
+  if (!loaded.native) return { backend: 'js', isa: 'js', threads: 1, version, fallbackReason: loaded.fallbackReason };
+  const info = loaded.native.info();
+  return { backend: 'native', isa: info.isa, threads: info.threads, version };
+}
+
+/**
+ * Sets how many threads the native kernels may use (default: BATCHNORM_NUM_THREADS, else
+ * OMP_NUM_THREADS, else the available parallelism). Small tensors always run on one thread.
+ * Results do not depend on it. No effect on the JavaScript backend.
+ */
+export function setNumThreads(n: number): void {
+  const threads = threadCount(n);
+  loaded.native?.setNumThreads(threads);
+}
