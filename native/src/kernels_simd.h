@@ -8,8 +8,9 @@
 // Precision plan (SPEC section 5): float accumulators only ever sum a bounded number of terms
 // (runs: one run or piece of at most kRunsChunk floats spread over 4*W lanes; rows: a
 // sub-block of kRowsSubBlock rows), then everything is carried in double. Moments are taken
-// about the float mean of that piece (a second pass over data still in L1), so nothing cancels
-// even when the mean is 10^4 times the standard deviation.
+// about a float shift close to the mean (runs: the piece's own mean, from a first pass over
+// data still in L1; rows: the first sub-block's own mean, then the running mean), so nothing
+// cancels even when the mean is 10^4 times the standard deviation.
 //
 // Everything here has internal linkage (anonymous namespace) and avoids std:: inline helpers:
 // each ISA's translation unit must get its own copy, never one the linker merged from a TU
