@@ -2,6 +2,7 @@
 'use strict';
 // check-package.js <package dir>: loads batchnorm from that folder, as a user would, and prints
 // one JSON line that the distribution tests and scripts assert on:
+//   glibc       the C library's version this process runs on
 //   info        backendInfo()
 //   libraries   the batchnorm and libgomp files this process mapped (/proc/self/maps)
 //   ompThreads  threads this process gained while a large call ran (the OpenMP pool)
@@ -108,6 +109,7 @@ function nativeError() {
 
 console.log(
   JSON.stringify({
+    glibc: process.report.getReport().header.glibcVersionRuntime,
     info: bn.backendInfo(),
     libraries: mappedLibraries(),
     maxError: maxApiError(),

