@@ -40,6 +40,12 @@ export interface Loaded {
   fallbackReason?: string;
 }
 
+/** Why the install-time build failed, as scripts/install.js recorded it, or ''. */
+function installFailure(root: string): string {
+  const file = join(root, 'build', 'install-failure.txt');
+  return existsSync(file) ? `; building it at install failed: ${readFileSync(file, 'utf8').trim()}` : '';
+}
+
 function loadNative(root: string): NativeBinding {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
@@ -49,12 +55,13 @@ function loadNative(root: string): NativeBinding {
 export function load(env: NodeJS.ProcessEnv = process.env): Loaded {
   const mode = env.BATCHNORM_BACKEND;
   if (mode === 'js') return { backend: jsBackend, native: null, fallbackReason: 'BATCHNORM_BACKEND=js' };
+  const root = packageRoot();
   try {
-    const native = loadNative(packageRoot());
+    const native = loadNative(root);
     native.configure(env.BATCHNORM_ISA ?? '', defaultThreads(env));
     return { backend: nativeBackend(native), native };
   } catch (e) {
-    const reason = `native addon could not be loaded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+    const reason = `native addon could not be loaded: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}${installFailure(root)}`;
     if (mode === 'native') {
       throw new BatchNormRangeError('ERR_BATCHNORM_NATIVE_UNAVAILABLE', `BATCHNORM_BACKEND=native but the ${reason}`);
     }

@@ -10,9 +10,9 @@ list() { node scripts/sources.js "$@"; }
 common=$(list common | tr ' ' '\n' | grep -v -e binding.cpp)
 objects=()
 for isa in avx2 avx512; do
-  for src in $(list sources $isa); do
+  for src in $(list isa $isa sources); do
     obj="$out/$(basename "$src" .cpp).o"
-    g++ -std=c++17 -O3 -fopenmp $(list flags $isa) -c "$src" -o "$obj"
+    g++ -std=c++17 -O3 -fopenmp $(list isa $isa flags) -c "$src" -o "$obj"
     objects+=("$obj")
   done
 done
