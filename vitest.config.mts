@@ -36,7 +36,7 @@ export default defineConfig({
           extends: true,
           test: { name: `isa-${isa}`, include: PER_BACKEND, env: { BATCHNORM_BACKEND: 'native', BATCHNORM_ISA: isa } },
         })),
-      { extends: true, test: { name: 'js', include: [...PER_BACKEND, 'test/errors.test.ts'], env: { BATCHNORM_BACKEND: 'js' } } },
+      { extends: true, test: { name: 'js', include: [...PER_BACKEND, 'test/errors.test.ts', 'test/sizes.test.ts'], env: { BATCHNORM_BACKEND: 'js' } } },
     ],
   },
 });
