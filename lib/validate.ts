@@ -16,6 +16,23 @@ const lengthOf = intrinsic('length') as (this: Float32Array) => number;
 const byteOffsetOf = intrinsic('byteOffset') as (this: Float32Array) => number;
 const bufferOf = intrinsic('buffer') as (this: Float32Array) => ArrayBufferLike;
 
+// ArrayBuffer.prototype.resizable (Node 20+); it throws for a SharedArrayBuffer.
+const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
+
+/**
+ * Whether the array's buffer is a resizable ArrayBuffer: one that can shrink, and its memory
+ * be decommitted, while an async call computes on it. (Growable SharedArrayBuffers only grow,
+ * in place, and are fine.)
+ */
+function isResizable(a: Float32Array): boolean {
+  if (!resizableOf) return false;
+  try {
+    return resizableOf.call(bufferOf.call(a)) === true;
+  } catch {
+    return false; // a SharedArrayBuffer
+  }
+}
+
 function isFloat32Array(v: unknown): v is Float32Array {
   return ArrayBuffer.isView(v) && tagOf.call(v) === 'Float32Array';
 }
@@ -45,6 +62,12 @@ function float32(value: unknown, name: string, optional: boolean): Float32Array 
     throw new BatchNormTypeError(
       'ERR_BATCHNORM_DETACHED',
       `Expected an attached Float32Array for ${name} but received one whose buffer is detached`,
+    );
+  }
+  if (isResizable(value)) {
+    throw new BatchNormTypeError(
+      'ERR_BATCHNORM_INVALID_TYPE',
+      `Expected a Float32Array on a fixed-length buffer for ${name} but received one on a resizable ArrayBuffer`,
     );
   }
   return value;

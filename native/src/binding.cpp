@@ -20,6 +20,8 @@ namespace {
 using Job = std::function<void()>;
 
 // Runs a job on the libuv pool and settles a promise; the references keep the arrays alive.
+// They cannot stop JavaScript from detaching (transferring) a buffer while the job runs: N-API
+// cannot pin a backing store. lib/ rejects resizable buffers; README documents the rest.
 class JobWorker : public Napi::AsyncWorker {
  public:
   JobWorker(Napi::Env env, Job job, const std::vector<Napi::Float32Array>& arrays)
