@@ -22,7 +22,7 @@ function supportedIsas(): string[] {
   }
 }
 
-const PER_BACKEND = ['test/numerics.test.ts', 'test/gradcheck.test.ts', 'test/conformance.test.ts', 'test/special-cases.test.ts'];
+const PER_BACKEND = ['test/numerics.test.ts', 'test/gradcheck.test.ts', 'test/conformance.test.ts', 'test/special-cases.test.ts', 'test/bad-numbers.test.ts'];
 
 export default defineConfig({
   test: {
