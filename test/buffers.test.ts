@@ -11,12 +11,17 @@ import { cleanExit, runChild } from './helpers/child';
 import { rng } from './helpers/random';
 import { expectSameBits } from './helpers/reference';
 
+// The ES2024 constructors with maxByteLength (Node 20 has them; this TypeScript lib does not).
+type GrowableOptions = { maxByteLength: number };
+const ResizableArrayBuffer = ArrayBuffer as unknown as new (bytes: number, options: GrowableOptions) => ArrayBuffer;
+const GrowableSharedArrayBuffer = SharedArrayBuffer as unknown as new (bytes: number, options: GrowableOptions) => SharedArrayBuffer;
+
 const shape = [4, 3, 10];
 const x = rng(5).normals(120, 2, 3);
 
 describe('resizable ArrayBuffers are rejected', () => {
   const resizable = () => {
-    const buffer = new ArrayBuffer(4 * 120, { maxByteLength: 4 * 240 });
+    const buffer = new ResizableArrayBuffer(4 * 120, { maxByteLength: 4 * 240 });
     new Float32Array(buffer).set(x);
     return buffer;
   };
@@ -40,7 +45,7 @@ describe('resizable ArrayBuffers are rejected', () => {
 });
 
 test('growable SharedArrayBuffers work, through length-tracking views', async () => {
-  const buffer = new SharedArrayBuffer(4 * 120, { maxByteLength: 4 * 240 });
+  const buffer = new GrowableSharedArrayBuffer(4 * 120, { maxByteLength: 4 * 240 });
   const view = new Float32Array(buffer);
   view.set(x);
   const expected = forwardTrain(x, shape);

@@ -21,7 +21,7 @@ interface Summary {
   failures: number;
 }
 
-describe.each([
+describe.each<{ name: string; script: string; env: Record<string, string>; seed: number }>([
   { name: 'the public API on the native backend', script: 'fuzz-api.js', env: {}, seed: SEED },
   { name: 'the public API on the JS backend', script: 'fuzz-api.js', env: { BATCHNORM_BACKEND: 'js' }, seed: SEED + 1 },
   { name: 'the raw addon', script: 'fuzz-binding.js', env: {}, seed: SEED + 2 },
