@@ -7,6 +7,8 @@ import type { Backend, BackwardPlan, Geometry, InferencePlan, TrainPlan } from '
 
 /** Calls body(c, start) for every run of `inner` contiguous values, in memory order. */
 function forEachRun(g: Geometry, body: (c: number, start: number) => void) {
+  // No elements: nothing to visit, however large the other dimensions ([2^40, 0, 2^40]).
+  if (g.outer * g.channels * g.inner === 0) return;
   for (let o = 0; o < g.outer; o++) {
     for (let c = 0; c < g.channels; c++) body(c, (o * g.channels + c) * g.inner);
   }

@@ -3,10 +3,11 @@
  * matching prebuild in prebuilds/, else the local build in build/. When neither loads, the
  * JavaScript backend takes over and `fallbackReason` says why; importing never throws for
  * that, unless BATCHNORM_BACKEND=native asked for the native backend explicitly.
+ * BATCHNORM_BINARY=path/to/addon.node loads that binary instead (tests of other builds).
  */
 import { existsSync, readFileSync } from 'fs';
 import { availableParallelism } from 'os';
-import { dirname, join } from 'path';
+import { dirname, join, resolve } from 'path';
 
 import { BatchNormRangeError } from './errors';
 import { jsBackend } from './js-backend';
@@ -46,7 +47,14 @@ function installFailure(root: string): string {
   return existsSync(file) ? `; building it at install failed: ${readFileSync(file, 'utf8').trim()}` : '';
 }
 
-function loadNative(root: string): NativeBinding {
+/**
+ * The addon: the .node file that BATCHNORM_BINARY names when it is set (relative to the working
+ * directory; for testing other builds, such as the sanitizer build of `npm run test:asan`),
+ * else the one node-gyp-build finds.
+ */
+function loadNative(root: string, binary: string | undefined): NativeBinding {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  if (binary) return require(resolve(binary)) as NativeBinding;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
   return nodeGypBuild(root) as NativeBinding;
@@ -57,7 +65,7 @@ export function load(env: NodeJS.ProcessEnv = process.env): Loaded {
   if (mode === 'js') return { backend: jsBackend, native: null, fallbackReason: 'BATCHNORM_BACKEND=js' };
   const root = packageRoot();
   try {
-    const native = loadNative(root);
+    const native = loadNative(root, env.BATCHNORM_BINARY);
     native.configure(env.BATCHNORM_ISA ?? '', defaultThreads(env));
     return { backend: nativeBackend(native), native };
   } catch (e) {

@@ -16,6 +16,23 @@ const lengthOf = intrinsic('length') as (this: Float32Array) => number;
 const byteOffsetOf = intrinsic('byteOffset') as (this: Float32Array) => number;
 const bufferOf = intrinsic('buffer') as (this: Float32Array) => ArrayBufferLike;
 
+// ArrayBuffer.prototype.resizable (Node 20+); it throws for a SharedArrayBuffer.
+const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
+
+/**
+ * Whether the array's buffer is a resizable ArrayBuffer: one that can shrink, and its memory
+ * be decommitted, while an async call computes on it. (Growable SharedArrayBuffers only grow,
+ * in place, and are fine.)
+ */
+function isResizable(a: Float32Array): boolean {
+  if (!resizableOf) return false;
+  try {
+    return resizableOf.call(bufferOf.call(a)) === true;
+  } catch {
+    return false; // a SharedArrayBuffer
+  }
+}
+
 function isFloat32Array(v: unknown): v is Float32Array {
   return ArrayBuffer.isView(v) && tagOf.call(v) === 'Float32Array';
 }
@@ -45,6 +62,12 @@ function float32(value: unknown, name: string, optional: boolean): Float32Array 
     throw new BatchNormTypeError(
       'ERR_BATCHNORM_DETACHED',
       `Expected an attached Float32Array for ${name} but received one whose buffer is detached`,
+    );
+  }
+  if (isResizable(value)) {
+    throw new BatchNormTypeError(
+      'ERR_BATCHNORM_INVALID_TYPE',
+      `Expected a Float32Array on a fixed-length buffer for ${name} but received one on a resizable ArrayBuffer`,
     );
   }
   return value;
@@ -89,7 +112,7 @@ function eps(value: unknown, name: string): number {
 /** Reads the listed keys of an options object once each, into a plain snapshot. */
 function readOptions(opts: unknown, keys: readonly string[]): Record<string, unknown> {
   if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object' || Array.isArray(opts)) {
+  if (opts === null || typeof opts !== 'object' || isArray(opts)) {
     throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'an options object', 'opts', opts);
   }
   const snapshot: Record<string, unknown> = {};
@@ -108,25 +131,60 @@ function readOptions(opts: unknown, keys: readonly string[]): Record<string, unk
   return snapshot;
 }
 
-/** Checks `shape` and `axis` against the data length and returns the geometry. */
-export function geometry(shape: unknown, axisOption: unknown, length: number): Geometry {
-  if (!Array.isArray(shape)) {
+/**
+ * The most dimensions a shape may have (NumPy's limit too). It bounds the reads a hostile shape
+ * can demand: a sparse array or a Proxy may claim 2^32 - 1 elements.
+ */
+const MAX_RANK = 64;
+
+/** Array.isArray, false for a revoked Proxy (where Array.isArray throws). */
+function isArray(value: unknown): value is unknown[] {
+  try {
+    return Array.isArray(value);
+  } catch {
+    return false;
+  }
+}
+
+/** Reads `shape` once, its length and then each element, checking each as it is read. */
+function readShape(shape: unknown): number[] {
+  const unreadable = (cause: unknown) =>
+    typeError('ERR_BATCHNORM_INVALID_SHAPE', 'a readable array of non-negative integers', 'shape', cause);
+  if (!isArray(shape)) {
     throw typeError('ERR_BATCHNORM_INVALID_SHAPE', 'an array of non-negative integers', 'shape', shape);
   }
-  let dims: unknown[];
+  let rank: unknown;
   try {
-    dims = Array.from(shape as unknown[]); // one read of each element
+    rank = shape.length;
   } catch (cause) {
-    throw typeError('ERR_BATCHNORM_INVALID_SHAPE', 'a readable array of non-negative integers', 'shape', cause);
+    throw unreadable(cause);
   }
-  dims.forEach((d, i) => {
+  if (typeof rank !== 'number') throw unreadable(rank);
+  if (!(rank <= MAX_RANK)) {
+    throw rangeError('ERR_BATCHNORM_INVALID_SHAPE', `a shape of rank 2 to ${MAX_RANK}`, 'shape', `rank ${rank}`);
+  }
+  const dims: number[] = [];
+  for (let i = 0; i < rank; i++) {
+    let d: unknown;
+    try {
+      d = shape[i];
+    } catch (cause) {
+      throw unreadable(cause);
+    }
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
       throw typeError('ERR_BATCHNORM_INVALID_SHAPE', 'a non-negative safe integer', `shape[${i}]`, d);
     }
-  });
-  if (dims.length < 2) {
-    throw rangeError('ERR_BATCHNORM_INVALID_SHAPE', 'a shape of rank >= 2', 'shape', `rank ${dims.length}`);
+    dims.push(d);
   }
+  if (dims.length < 2) {
+    throw rangeError('ERR_BATCHNORM_INVALID_SHAPE', `a shape of rank 2 to ${MAX_RANK}`, 'shape', `rank ${dims.length}`);
+  }
+  return dims;
+}
+
+/** Checks `shape` and `axis` against the data length and returns the geometry. */
+export function geometry(shape: unknown, axisOption: unknown, length: number): Geometry {
+  const dims = readShape(shape);
   const axisValue = number(axisOption, 'opts.axis', 1);
   const rank = dims.length;
   if (!Number.isInteger(axisValue) || axisValue < -rank || axisValue >= rank) {
@@ -134,7 +192,7 @@ export function geometry(shape: unknown, axisOption: unknown, length: number): G
   }
   const axis = axisValue < 0 ? axisValue + rank : axisValue;
   const product = (ds: number[]) => ds.reduce((p, d) => p * d, 1);
-  const size = product(dims as number[]);
+  const size = product(dims);
   if (size !== length) {
     throw rangeError(
       'ERR_BATCHNORM_SHAPE_MISMATCH',
@@ -144,9 +202,9 @@ export function geometry(shape: unknown, axisOption: unknown, length: number): G
     );
   }
   return {
-    outer: product(dims.slice(0, axis) as number[]),
-    channels: dims[axis] as number,
-    inner: product(dims.slice(axis + 1) as number[]),
+    outer: product(dims.slice(0, axis)),
+    channels: dims[axis]!,
+    inner: product(dims.slice(axis + 1)),
   };
 }
 
@@ -211,7 +269,7 @@ export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTra
       'ERR_BATCHNORM_TOO_FEW_VALUES',
       'more than 1 value per channel when training',
       'x',
-      `${g.outer * g.inner} value(s) per channel (shape [${(shape as number[]).join(', ')}])`,
+      `${g.outer * g.inner} value(s) per channel (${g.outer} outer x ${g.inner} inner)`,
     );
   }
   checkOverlaps(

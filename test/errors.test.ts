@@ -2,6 +2,7 @@
  * Every error of SPEC section 4, sync and async: the right class, code and message, and
  * nothing written. Runs on the native and the JS backend (same validation for both).
  */
+import { types } from 'util';
 import { describe, expect, test } from 'vitest';
 
 import * as bn from '../lib/index';
@@ -28,6 +29,18 @@ const detached = () => {
 const stats = () => ({ saveMean: f32(2, 0), saveInvStd: f32(2) });
 const running = () => ({ runningMean: f32(2, 0), runningVar: f32(2) });
 const shared = (n: number) => new Float32Array(n + 2);
+const revoked = (target: object) => {
+  const { proxy, revoke } = Proxy.revocable(target, {});
+  revoke();
+  return proxy;
+};
+/** An "array" of 2^32 - 1 ones: cheap to make, ruinous to copy. */
+const hugeProxy = () => new Proxy([], { get: (t, k) => (k === 'length' ? 2 ** 32 - 1 : typeof k === 'string' ? 1 : undefined) });
+/** A valid shape whose length reads as 2^32 - 1 after the first read. */
+const growing = (dims: number[]) => {
+  let reads = 0;
+  return new Proxy(dims, { get: (t, k) => (k === 'length' && reads++ > 0 ? 2 ** 32 - 1 : t[k as keyof typeof t]) });
+};
 
 const T = TypeError;
 const R = RangeError;
@@ -50,12 +63,20 @@ const CASES: Case[] = [
   { name: 'shape rank 1', op: 'forwardTrain', args: () => [f32(4), [4]], type: R, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'rank 1' },
   { name: 'shape product mismatch', op: 'forwardTrain', args: () => [f32(4), [2, 3]], type: R, code: 'ERR_BATCHNORM_SHAPE_MISMATCH', mentions: 'product 6' },
   { name: 'shape overflowing product', op: 'forwardTrain', args: () => [f32(4), [2 ** 40, 2 ** 40]], type: R, code: 'ERR_BATCHNORM_SHAPE_MISMATCH', mentions: 'shape' },
+  // hostile shapes: each must be read once and cheaply (a Proxy or sparse array may claim 2^32 - 1 elements)
+  { name: 'shape a sparse array of length 2^31', op: 'forwardTrain', args: () => [f32(4), Object.assign(new Array(2 ** 31), [2, 2])], type: R, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'rank 2147483648' },
+  { name: 'shape a sparse array with a hole', op: 'forwardTrain', args: () => [f32(4), Object.assign(new Array(3), [2, 2])], type: T, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'shape[2]' },
+  { name: 'shape a Proxy of length 2^32 - 1', op: 'forwardTrain', args: () => [f32(4), hugeProxy()], type: R, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'rank 4294967295' },
+  { name: 'shape of rank 65', op: 'forwardInference', args: () => [f32(4), [2, 2, ...Array(63).fill(1)], running()], type: R, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'rank 2 to 64' },
+  { name: 'shape a revoked Proxy', op: 'forwardTrain', args: () => [f32(4), revoked([2, 2])], type: T, code: 'ERR_BATCHNORM_INVALID_SHAPE', mentions: 'shape' },
+  { name: 'shape whose length grows after the first read', op: 'forwardTrain', args: () => [f32(3), growing([1, 3])], type: R, code: 'ERR_BATCHNORM_TOO_FEW_VALUES', mentions: '1 outer x 1 inner' },
   { name: 'axis a string', op: 'forwardTrain', args: () => [f32(4), [2, 2], { axis: '1' }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.axis' },
   { name: 'axis fractional', op: 'forwardTrain', args: () => [f32(4), [2, 2], { axis: 0.5 }], type: R, code: 'ERR_BATCHNORM_INVALID_AXIS', mentions: 'opts.axis' },
   { name: 'axis too large', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { axis: 2, ...stats() }], type: R, code: 'ERR_BATCHNORM_INVALID_AXIS', mentions: '[-2, 1]' },
   { name: 'axis too negative', op: 'forwardTrain', args: () => [f32(4), [2, 2], { axis: -3 }], type: R, code: 'ERR_BATCHNORM_INVALID_AXIS', mentions: 'opts.axis' },
   // options object and per-channel arrays
   { name: 'opts a number', op: 'forwardTrain', args: () => [f32(4), [2, 2], 5], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts' },
+  { name: 'opts a revoked Proxy', op: 'forwardTrain', args: () => [f32(4), [2, 2], revoked({})], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts' },
   { name: 'opts missing for inference', op: 'forwardInference', args: () => [f32(4), [2, 2]], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.runningMean' },
   { name: 'gamma wrong length', op: 'forwardTrain', args: () => [f32(4), [2, 2], { gamma: f32(3) }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'opts.gamma' },
   { name: 'beta as plain array', op: 'forwardInference', args: () => [f32(4), [2, 2], { ...running(), beta: [1, 2] }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.beta' },
@@ -111,6 +132,7 @@ const CASES: Case[] = [
 function arraysIn(args: unknown[]): Float32Array[] {
   const found: Float32Array[] = [];
   for (const a of args) {
+    if (types.isProxy(a)) continue; // hostile shapes and options: no arrays to watch
     if (a instanceof Float32Array) found.push(a);
     else if (a && typeof a === 'object' && !Array.isArray(a)) {
       for (const key of Object.keys(a)) {

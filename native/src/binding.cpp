@@ -21,6 +21,8 @@ namespace {
 using Job = std::function<void()>;
 
 // Runs a job on the libuv pool and settles a promise; the references keep the arrays alive.
+// They cannot stop JavaScript from detaching (transferring) a buffer while the job runs: N-API
+// cannot pin a backing store. lib/ rejects resizable buffers; README documents the rest.
 class JobWorker : public Napi::AsyncWorker {
  public:
   JobWorker(Napi::Env env, Job job, const std::vector<Napi::Float32Array>& arrays)
@@ -193,7 +195,10 @@ class Addon : public Napi::Addon<Addon> {
     if (!(a.momentum >= 0.0 && a.momentum <= 1.0))
       throw_error(env, false, "ERR_BATCHNORM_INVALID_MOMENTUM",
                   "Expected momentum to be a number in [0, 1]");
-    if (g.per_channel() < 2)
+    // With no channels, outer * inner may pass int64 (the size is 0 whatever they are); a
+    // product that overflows is certainly more than one value per channel.
+    int64_t per_channel = 0;
+    if (!__builtin_mul_overflow(g.outer, g.inner, &per_channel) && per_channel < 2)
       throw_error(env, false, "ERR_BATCHNORM_TOO_FEW_VALUES",
                   "Expected more than 1 value per channel when training");
     args.check_overlaps("out", "x");

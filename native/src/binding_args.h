@@ -2,6 +2,10 @@
 // these checks exist so that a wrong call straight into the binding throws a JS error
 // instead of reading or writing out of bounds. Nothing trusts JavaScript.
 #pragma once
+// A worker thread may be terminated while async calls are in flight; settling their promises
+// then fails, and node-addon-api's default reaction is to abort the whole process. With this,
+// errors that can no longer reach JavaScript (the environment is going away) are dropped.
+#define NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS
 #include <napi.h>
 
 #include <cstdint>

@@ -1,0 +1,144 @@
+'use strict';
+// Fuzzes the public API as users load it (dist/; the backend follows BATCHNORM_BACKEND): each
+// round builds a valid call of one operation, replaces 0 to 3 of its arguments or options with
+// hostile values (fuzz-hostile.js) or aliases an output onto another argument, and makes it sync
+// and async; setNumThreads and backendInfo get hostile calls too. fuzz-harness.js judges every
+// outcome. Usage: node fuzz-api.js <rounds> <seed>
+const { join } = require('path');
+
+const bn = require(join(__dirname, '..', '..'));
+const hostile = require('./fuzz-hostile');
+const { fuzz } = require('./fuzz-harness');
+
+/** A Float32Array of any realm (a destination given from another realm is returned as is). */
+const isF32 = (v) => ArrayBuffer.isView(v) && Object.prototype.toString.call(v) === '[object Float32Array]';
+
+// Each option's kind: 'C' a per-channel array, 'n' an array like x, or a number or boolean.
+const OPS = {
+  forwardTrain: {
+    data: ['x'],
+    options: { axis: 'number', gamma: 'C', beta: 'C', eps: 'number', momentum: 'number', runningMean: 'C', runningVar: 'C', unbiased: 'boolean', out: 'n', saveMean: 'C', saveInvStd: 'C' },
+    required: [],
+    check: (v) => v && isF32(v.y) && isF32(v.saveMean) && isF32(v.saveInvStd),
+  },
+  forwardInference: {
+    data: ['x'],
+    options: { axis: 'number', gamma: 'C', beta: 'C', eps: 'number', runningMean: 'C', runningVar: 'C', out: 'n' },
+    required: ['runningMean', 'runningVar'],
+    check: (v) => isF32(v),
+  },
+  backward: {
+    data: ['dy', 'x'],
+    options: { axis: 'number', gamma: 'C', beta: 'C', saveMean: 'C', saveInvStd: 'C', useGlobalStats: 'boolean', dx: 'n', dgamma: 'C', dbeta: 'C' },
+    required: ['saveMean', 'saveInvStd'],
+    check: (v) => v && isF32(v.dx) && isF32(v.dgamma) && isF32(v.dbeta),
+  },
+};
+const OUTPUTS = ['out', 'saveMean', 'saveInvStd', 'runningMean', 'runningVar', 'dx', 'dgamma', 'dbeta'];
+const VALID = { eps: 1e-3, momentum: 0.1, unbiased: false, useGlobalStats: false };
+
+/** `len` values in [-2, 2), in a buffer with a spare float on each side (room for overlapping views). */
+function data(r, len) {
+  const a = new Float32Array(new ArrayBuffer(4 * (len + 2)), 4, len);
+  for (let i = 0; i < len; i++) a[i] = r.next() * 4 - 2;
+  return a;
+}
+
+/** A valid call: a small random shape and axis, and a random subset of the options. */
+function validCall(r, name) {
+  const op = OPS[name];
+  const rank = r.int(2, 4);
+  const shape = Array.from({ length: rank }, () => r.int(1, 5));
+  shape[0] = r.int(2, 6); // more than one value per channel, mostly
+  const axis = r.int(-rank, rank - 1);
+  const n = shape.reduce((p, d) => p * d, 1);
+  const C = shape[axis < 0 ? axis + rank : axis];
+  const values = Object.fromEntries(op.data.map((key) => [key, data(r, n)]));
+  const opts = { axis };
+  for (const [key, kind] of Object.entries(op.options)) {
+    if (key === 'axis' || !(op.required.includes(key) || r.chance(0.4))) continue;
+    if (kind === 'C') opts[key] = Float32Array.from(data(r, C), Math.abs);
+    else if (kind === 'n') opts[key] = new Float32Array(n);
+    else opts[key] = VALID[key];
+  }
+  return { name, op, shape, n, C, values, opts, padded: values.x };
+}
+
+/** Sets an option, replacing any getter an earlier mutation installed. */
+const setOption = (opts, key, value) => Object.defineProperty(opts, key, { value, writable: true, enumerable: true, configurable: true });
+
+/** One hostile replacement, applied to `call`; returns its label. */
+function mutate(r, call) {
+  const { op, opts } = call;
+  const where = r.pick([...op.data, 'shape', 'opts', 'option', 'option', 'alias']);
+  if (op.data.includes(where)) {
+    const [label, make] = r.pick(hostile.arrays(call.n));
+    call.values[where] = make();
+    return `${where}: ${label}`;
+  }
+  if (where === 'shape') {
+    const [label, make] = r.pick(hostile.shapes(call.shape));
+    call.shapeArg = make();
+    return `shape: ${label}`;
+  }
+  if (where === 'opts') {
+    const [label, make] = r.pick(hostile.optionObjects(opts));
+    call.optsArg = make();
+    return `opts: ${label}`;
+  }
+  if (where === 'alias') {
+    const key = r.pick(OUTPUTS.filter((k) => k in op.options));
+    const x = call.padded; // the valid x, with room for a shifted view
+    const [label, make] = r.pick([
+      ['x itself', () => x],
+      ['an identical view of x', () => new Float32Array(x.buffer, x.byteOffset, x.length)],
+      ['a view of x shifted by one float', () => new Float32Array(x.buffer, x.byteOffset + 4, x.length)],
+      ['another option array', () => Object.values(Object.getOwnPropertyDescriptors(opts)).map((d) => d.value).find(isF32) || x],
+      ['dy', () => call.values.dy || x],
+    ]);
+    setOption(opts, key, make());
+    return `opts.${key}: alias, ${label}`;
+  }
+  const key = r.pick(Object.keys(op.options));
+  const kind = op.options[key];
+  const list = kind === 'number' ? hostile.numbers() : kind === 'boolean' ? hostile.booleans() : hostile.arrays(kind === 'C' ? call.C : call.n);
+  const [label, make] = r.pick(list);
+  if (r.chance(0.2)) {
+    const current = Object.getOwnPropertyDescriptor(opts, key);
+    const [how, apply] = r.pick(hostile.optionGetters(current && current.value, make()));
+    apply(opts, key);
+    return `opts.${key}: ${how}`;
+  }
+  setOption(opts, key, make());
+  return `opts.${key}: ${label}`;
+}
+
+function argsOf(call) {
+  const shape = 'shapeArg' in call ? call.shapeArg : call.shape;
+  const opts = 'optsArg' in call ? call.optsArg : call.opts;
+  return [...call.op.data.map((k) => call.values[k]), shape, opts];
+}
+
+const threadCalls = (r) => {
+  const [label, make] = r.pick(hostile.numbers());
+  return [
+    { label: `setNumThreads(${label})`, run: () => bn.setNumThreads(make()), check: (v) => (v === undefined ? null : 'returned a value') },
+    { label: 'backendInfo()', run: () => bn.backendInfo(), check: (v) => (v && typeof v.backend === 'string' ? null : 'no backend') },
+  ];
+};
+
+function makeCalls(r, round) {
+  const name = r.pick(Object.keys(OPS));
+  const call = validCall(r, name);
+  const labels = Array.from({ length: r.pick([0, 1, 1, 2, 3]) }, () => mutate(r, call));
+  const label = `round ${round}, ${name}(${labels.join('; ') || 'valid'})`;
+  const check = (v) => (call.op.check(v) ? null : `returned ${typeof v}`);
+  const args = argsOf(call);
+  return [
+    { label, run: () => bn[name](...args), check },
+    { label: `${label} async`, run: () => bn[`${name}Async`](...args), check },
+    ...(round % 10 === 0 ? threadCalls(r) : []),
+  ];
+}
+
+fuzz(Number(process.argv[2] || 2000), Number(process.argv[3] || 1), makeCalls).finally(() => bn.setNumThreads(2));

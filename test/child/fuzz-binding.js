@@ -1,0 +1,144 @@
+'use strict';
+// Fuzzes the raw addon, bypassing lib/'s validation (the binary the package loads, found by
+// dist/loader.js; BATCHNORM_BINARY points it at another build). Each round builds a valid raw
+// call, then replaces 0 to 3 arguments with hostile values (fuzz-hostile.js), reshapes its
+// geometry, aliases a written array onto another argument, or drops or adds arguments; it is
+// made sync and async. configure, info and setNumThreads get hostile calls too (valid configure
+// calls switch the kernels' ISA, so every ISA is fuzzed). fuzz-harness.js judges every outcome.
+// Usage: node fuzz-binding.js <rounds> <seed>
+const { join } = require('path');
+
+const { native } = require(join(__dirname, '..', '..', 'dist', 'loader.js')).load();
+const hostile = require('./fuzz-hostile');
+const { fuzz } = require('./fuzz-harness');
+
+// Argument lists of native/src/binding.cpp: name:kind, where kind is n (an array like x), C (a
+// per-channel array), count, number or boolean; '?' marks what may be null.
+const OPS = {
+  forwardTrain: ['x:n', 'outer:count', 'channels:count', 'inner:count', 'y:n', 'gamma:C?', 'beta:C?', 'eps:number', 'momentum:number', 'runningMean:C?', 'runningVar:C?', 'unbiased:boolean', 'saveMean:C', 'saveInvStd:C'],
+  forwardInference: ['x:n', 'outer:count', 'channels:count', 'inner:count', 'y:n', 'gamma:C?', 'beta:C?', 'eps:number', 'runningMean:C', 'runningVar:C'],
+  backward: ['dy:n', 'x:n', 'outer:count', 'channels:count', 'inner:count', 'dx:n', 'gamma:C?', 'saveMean:C', 'saveInvStd:C', 'useGlobalStats:boolean', 'dgamma:C', 'dbeta:C'],
+};
+const WRITTEN = ['y', 'runningMean', 'runningVar', 'saveMean', 'saveInvStd', 'dx', 'dgamma', 'dbeta'];
+const VALID = { eps: 1e-3, momentum: 0.1, unbiased: true, useGlobalStats: false };
+const ISAS = ['', 'avx512', 'avx2', 'neon', 'scalar', 'sse9', 'AVX2'];
+
+const params = (name) => OPS[name].map((p) => {
+  const [param, kind] = p.split(':');
+  return { param, kind: kind.replace('?', ''), optional: kind.endsWith('?') };
+});
+
+/** `len` values in [-2, 2), in a buffer with a spare float on each side (room for overlapping views). */
+function data(r, len) {
+  const a = new Float32Array(new ArrayBuffer(4 * (len + 2)), 4, len);
+  for (let i = 0; i < len; i++) a[i] = r.next() * 4 - 2;
+  return a;
+}
+
+/** A valid call: geometry for both loop shapes (short inner as rows, long inner as runs and pieces). */
+function validCall(r, name) {
+  const geometry = { outer: r.int(1, 5), channels: r.int(1, 6), inner: r.pick([1, 2, 7, 63, 64, 100, 2100]) };
+  const n = geometry.outer * geometry.channels * geometry.inner;
+  const args = params(name).map(({ param, kind, optional }) => {
+    if (kind === 'count') return geometry[param];
+    if (kind === 'number' || kind === 'boolean') return VALID[param];
+    if (optional && r.chance(0.3)) return null;
+    return kind === 'n' ? data(r, n) : Float32Array.from(data(r, geometry.channels), Math.abs);
+  });
+  return { name, args, n, C: geometry.channels, padded: args[0] };
+}
+
+const indexOf = (call, param) => params(call.name).findIndex((p) => p.param === param);
+
+/** Rewrites the geometry arguments; some rewrites keep the product, none keeps every length. */
+function regeometry(r, call) {
+  const [label, dims] = r.pick([
+    ['everything in outer', [call.n, 1, 1]],
+    ['outer and inner swapped', [call.args[indexOf(call, 'inner')], call.C, call.args[indexOf(call, 'outer')]]],
+    ['2^53 each', [2 ** 53, 2 ** 53, 2 ** 53]],
+    ['product past int64', [2 ** 32, 2 ** 32, 2 ** 32]],
+    ['product 2^64 + n', [2 ** 32, 2 ** 32, 1]],
+    ['zero channels, huge outer and inner', [2 ** 40, 0, 2 ** 40]],
+  ]);
+  ['outer', 'channels', 'inner'].forEach((p, k) => (call.args[indexOf(call, p)] = dims[k]));
+  return `geometry: ${label}`;
+}
+
+/** Every array argument emptied, with zero channels and huge outer and inner: a valid call. */
+function emptyHuge(call) {
+  params(call.name).forEach(({ kind }, i) => {
+    if (kind === 'n' || kind === 'C') call.args[i] = new Float32Array(0);
+  });
+  ['outer', 'channels', 'inner'].forEach((p, k) => (call.args[indexOf(call, p)] = [2 ** 33 + 1, 0, 2 ** 31][k]));
+  return 'empty, zero channels, outer * inner past 2^63';
+}
+
+function alias(r, call) {
+  const written = params(call.name).map((p, i) => [p.param, i]).filter(([p]) => WRITTEN.includes(p));
+  const [param, at] = r.pick(written);
+  const source = call.padded; // the valid first array, with room for a shifted view
+  const [label, make] = r.pick([
+    ['the first array', () => source],
+    ['an identical view of the first array', () => new Float32Array(source.buffer, source.byteOffset, source.length)],
+    ['a view of the first array shifted by one float', () => new Float32Array(source.buffer, source.byteOffset + 4, source.length)],
+    ['another written array', () => call.args[r.pick(written)[1]]],
+    ['x', () => call.args[indexOf(call, 'x')]],
+  ]);
+  call.args[at] = make();
+  return `${param}: alias, ${label}`;
+}
+
+/** One hostile change to `call`; returns its label. */
+function mutate(r, call) {
+  const what = r.pick(['argument', 'argument', 'argument', 'any type', 'geometry', 'alias', 'arity', 'empty']);
+  if (what === 'geometry') return regeometry(r, call);
+  if (what === 'alias') return alias(r, call);
+  if (what === 'empty') return emptyHuge(call);
+  if (what === 'arity') {
+    const keep = r.int(0, call.args.length + 2);
+    call.args = keep <= call.args.length ? call.args.slice(0, keep) : [...call.args, 1, null];
+    return `${keep} arguments`;
+  }
+  const at = r.int(0, params(call.name).length - 1);
+  const { param, kind } = params(call.name)[at];
+  const lists = {
+    n: () => hostile.arrays(call.n),
+    C: () => hostile.arrays(call.C),
+    count: hostile.numbers,
+    number: hostile.numbers,
+    boolean: hostile.booleans,
+  };
+  const list = what === 'any type' ? [...hostile.arrays(call.n), ...hostile.numbers(), ...hostile.booleans()] : lists[kind]();
+  const [label, make] = r.pick(list);
+  call.args[at] = make();
+  return `${param}: ${label}`;
+}
+
+const returnsNothing = (v) => (v === undefined ? null : `returned ${typeof v}`);
+const returnsInfo = (v) => (v && typeof v.isa === 'string' ? null : 'returned no info');
+
+function controlCalls(r) {
+  const [label, make] = r.pick(hostile.numbers());
+  const isa = r.chance(0.8) ? r.pick(ISAS) : make();
+  const threads = r.chance(0.7) ? r.int(1, 4) : make();
+  return [
+    { label: `configure(${String(isa)}, ${label})`, run: () => native.configure(isa, threads), check: returnsInfo },
+    { label: `setNumThreads(${label})`, run: () => native.setNumThreads(make()), check: returnsNothing },
+    { label: 'info()', run: () => native.info(), check: returnsInfo },
+  ];
+}
+
+function makeCalls(r, round) {
+  const name = r.pick(Object.keys(OPS));
+  const call = validCall(r, name);
+  const labels = Array.from({ length: r.pick([0, 1, 1, 2, 3]) }, () => mutate(r, call));
+  const label = `round ${round}, ${name}(${labels.join('; ') || 'valid'})`;
+  const { args } = call;
+  return [
+    { label, run: () => native[name](...args), check: returnsNothing },
+    { label: `${label} async`, run: () => native[`${name}Async`](...args), check: returnsNothing },
+    ...(round % 10 === 0 ? controlCalls(r) : []),
+  ];
+}
+
+fuzz(Number(process.argv[2] || 2000), Number(process.argv[3] || 1), makeCalls);
