@@ -42,3 +42,32 @@ describe.each(SHAPES)('$shape axis $axis', ({ shape, axis }) => {
     }
   });
 });
+
+describe('results do not depend on where the arrays sit in memory', () => {
+  test.each([
+    { shape: [4, 8, 37, 5], axis: 1 },
+    { shape: [300, 72], axis: 1 },
+    { shape: [6, 5, 5, 24], axis: -1 },
+  ])('$shape axis $axis: every float offset of input and output', ({ shape, axis }) => {
+    const n = shape.reduce((p, d) => p * d, 1);
+    const r = rng(11);
+    const x = r.normals(n, 2, 3);
+    const dy = r.normals(n);
+    const at = (src: Float32Array, offset: number) => {
+      const a = new Float32Array(new ArrayBuffer(4 * (n + 16)), 4 * offset, n);
+      a.set(src);
+      return a;
+    };
+    const base = forwardTrain(x, shape, { axis });
+    const baseDx = backward(dy, x, shape, { axis, saveMean: base.saveMean, saveInvStd: base.saveInvStd }).dx;
+    for (let offset = 0; offset < 16; offset++) {
+      const out = at(new Float32Array(n), (offset * 7) % 16);
+      const f = forwardTrain(at(x, offset), shape, { axis, out });
+      expectSameBits(f.y, base.y, `y with x at +${offset} floats`);
+      expectSameBits(f.saveInvStd, base.saveInvStd, `saveInvStd with x at +${offset} floats`);
+      const dx = at(new Float32Array(n), (offset * 5) % 16);
+      backward(at(dy, offset), at(x, (offset * 3) % 16), shape, { axis, saveMean: base.saveMean, saveInvStd: base.saveInvStd, dx });
+      expectSameBits(dx, baseDx, `dx at +${offset} floats`);
+    }
+  });
+});

@@ -95,6 +95,25 @@ struct SimdKernels {
           [rest](float* p, F v) { V::store_tail(p, v, rest); });
   }
 
+  // for_vectors over [0, len) of a row whose stores go to `out`: a masked head first, so that
+  // the full vectors store to aligned addresses (typed arrays in Node start 16 bytes past a page,
+  // so unaligned full-width stores would split cache lines). Elementwise kernels only: every
+  // element gets the same arithmetic wherever the split falls, so results do not depend on
+  // alignment; reductions keep for_vectors, whose grouping never moves.
+  template <class Body>
+  static inline void for_vectors_aligned(int64_t len, const float* out, Body&& body) {
+    constexpr uintptr_t kBytes = W * sizeof(float);
+    const uintptr_t misaligned = reinterpret_cast<uintptr_t>(out) % kBytes;
+    const int64_t head = misaligned == 0 || misaligned % sizeof(float) != 0
+                             ? 0
+                             : min_i64(len, static_cast<int64_t>((kBytes - misaligned) / sizeof(float)));
+    if (head > 0)
+      body(
+          0, [head](const float* p, F fill) { return V::load_tail(p, head, fill); },
+          [head](float* p, F v) { V::store_tail(p, v, head); });
+    for_vectors(len - head, [&](int64_t i, auto load, auto store) { body(head + i, load, store); });
+  }
+
   // ---------------------------------------------------------------------------------------
   // Runs.
 
@@ -160,7 +179,7 @@ struct SimdKernels {
       float* out = y + r * len;
       const F center = V::set1(a[r].center), scale = V::set1(a[r].scale);
       const F shift = V::set1(a[r].shift);
-      for_vectors(len, [&](int64_t i, auto load, auto store) {
+      for_vectors_aligned(len, out, [&](int64_t i, auto load, auto store) {
         store(out + i, V::fma(V::sub(load(in + i, center), center), scale, shift));
       });
     }
@@ -189,7 +208,7 @@ struct SimdKernels {
       float* out = dx + r * len;
       const F center = V::set1(k[r].center), k_dy = V::set1(k[r].k_dy);
       const F k_xc = V::set1(k[r].k_xc), k_const = V::set1(k[r].k_const);
-      for_vectors(len, [&](int64_t i, auto load, auto store) {
+      for_vectors_aligned(len, out, [&](int64_t i, auto load, auto store) {
         const F xc = V::sub(load(in + i, center), center);
         store(out + i, V::fma(xc, k_xc, V::fma(load(g + i, V::zero()), k_dy, k_const)));
       });
@@ -293,7 +312,7 @@ struct SimdKernels {
   static void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
                           RowsAffine a) {
     for_row_steps(rows, [&](int64_t r0, auto n) {
-      for_vectors(width, [&](int64_t c, auto load, auto store) {
+      for_vectors_aligned(width, y + r0 * stride, [&](int64_t c, auto load, auto store) {
         const F center = load(a.center + c, V::zero()), scale = load(a.scale + c, V::zero());
         const F shift = load(a.shift + c, V::zero());
         unroll<n>([&](auto r) {
@@ -307,7 +326,7 @@ struct SimdKernels {
   static void rows_dx(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
                       int64_t stride, RowsDxCoeffs k) {
     for_row_steps(rows, [&](int64_t r0, auto n) {
-      for_vectors(width, [&](int64_t c, auto load, auto store) {
+      for_vectors_aligned(width, dx + r0 * stride, [&](int64_t c, auto load, auto store) {
         const F center = load(k.center + c, V::zero()), k_dy = load(k.k_dy + c, V::zero());
         const F k_xc = load(k.k_xc + c, V::zero()), k_const = load(k.k_const + c, V::zero());
         unroll<n>([&](auto r) {
