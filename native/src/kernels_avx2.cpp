@@ -24,7 +24,15 @@ struct Avx2 {
     const __m256i m = mask(n);
     return _mm256_blendv_ps(fill, _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
   }
-  static void store_tail(float* p, F v, int64_t n) { _mm256_maskstore_ps(p, mask(n), v); }
+  // Not vmaskmovps: as a store it is microcoded on AMD (Zen 2/3) and costs more than the
+  // whole vector it saves. A few scalar stores from a stack copy are cheap everywhere.
+  static void store_tail(float* p, F v, int64_t n) {
+    alignas(32) float lanes[W];
+    _mm256_store_ps(lanes, v);
+    for (int64_t l = 0; l < n; ++l) p[l] = lanes[l];
+  }
+  // Peeling a masked head to align stores pays only where masked stores are cheap.
+  static constexpr bool kAlignStores = false;
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }

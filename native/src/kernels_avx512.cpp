@@ -22,6 +22,8 @@ struct Avx512 {
     return _mm512_mask_loadu_ps(fill, mask(n), p);
   }
   static void store_tail(float* p, F v, int64_t n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+  // Masked stores are cheap, and 64-byte stores that split cache lines are not.
+  static constexpr bool kAlignStores = true;
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }

@@ -27,6 +27,8 @@ struct Neon {
     vst1q_f32(buffer, v);
     for (int64_t l = 0; l < n; ++l) p[l] = buffer[l];
   }
+  // 16-byte vectors: typed arrays are already that aligned.
+  static constexpr bool kAlignStores = false;
   static F add(F a, F b) { return vaddq_f32(a, b); }
   static F sub(F a, F b) { return vsubq_f32(a, b); }
   static F mul(F a, F b) { return vmulq_f32(a, b); }

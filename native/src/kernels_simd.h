@@ -3,7 +3,8 @@
 //
 // V provides: type `F` (a vector of W floats), `W`, zero(), set1(f), load(p), store(p, v),
 // load_tail(p, n, fill) (lanes >= n take `fill`, n in [0, W]), store_tail(p, v, n), add, sub,
-// mul, fma(a, b, c) = a*b + c, and sum_lanes(v) (the lanes summed in double).
+// mul, fma(a, b, c) = a*b + c, sum_lanes(v) (the lanes summed in double), and kAlignStores
+// (whether elementwise kernels peel a head to align their stores).
 //
 // Precision plan (SPEC section 5): float accumulators only ever sum a bounded number of terms
 // (runs: one run or piece of at most kRunsChunk floats spread over 4*W lanes; rows: a
@@ -95,16 +96,16 @@ struct SimdKernels {
           [rest](float* p, F v) { V::store_tail(p, v, rest); });
   }
 
-  // for_vectors over [0, len) of a row whose stores go to `out`: a masked head first, so that
-  // the full vectors store to aligned addresses (typed arrays in Node start 16 bytes past a page,
-  // so unaligned full-width stores would split cache lines). Elementwise kernels only: every
-  // element gets the same arithmetic wherever the split falls, so results do not depend on
-  // alignment; reductions keep for_vectors, whose grouping never moves.
+  // for_vectors over [0, len) of a row whose stores go to `out`: where V::kAlignStores, a
+  // masked head first, so that the full vectors store to aligned addresses (typed arrays in Node
+  // start 16 bytes past a page, so full-width stores would split cache lines). Elementwise
+  // kernels only: every element gets the same arithmetic wherever the split falls, so results
+  // do not depend on alignment; reductions keep for_vectors, whose grouping never moves.
   template <class Body>
   static inline void for_vectors_aligned(int64_t len, const float* out, Body&& body) {
     constexpr uintptr_t kBytes = W * sizeof(float);
     const uintptr_t misaligned = reinterpret_cast<uintptr_t>(out) % kBytes;
-    const int64_t head = misaligned == 0 || misaligned % sizeof(float) != 0
+    const int64_t head = !V::kAlignStores || misaligned == 0 || misaligned % sizeof(float) != 0
                              ? 0
                              : min_i64(len, static_cast<int64_t>((kBytes - misaligned) / sizeof(float)));
     if (head > 0)
