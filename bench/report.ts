@@ -120,7 +120,7 @@ export function svgChart(report: Report): string {
   const panelHeight = 230;
   const labelSpace = 120;
   const maxCells = Math.max(...threadCounts.map((t) => report.cells.filter((c) => c.threads === t).length));
-  const width = Math.max(left + maxCells * group + 20, left + names.length * 110);
+  const width = Math.max(left + maxCells * group + 90, left + names.length * 110); // room for the last rotated label
   const height = threadCounts.length * (panelHeight + labelSpace + 30) + 40;
   const top = Math.max(
     ...report.cells.flatMap((c) => c.backends.map((b) => b.gbps ?? 0)),
@@ -137,7 +137,7 @@ export function svgChart(report: Report): string {
   threadCounts.forEach((t, p) => {
     const y0 = 40 + p * (panelHeight + labelSpace + 30);
     const base = y0 + panelHeight;
-    const scale = (v: number) => (v / top) * (panelHeight - 20);
+    const scale = (v: number) => (v / top) * (panelHeight - 40); // headroom under the panel title
     out.push(`<text x="${left}" y="${y0 + 8}" font-size="12">${t} thread(s): effective GB/s (minimal traffic)</text>`);
     out.push(`<line x1="${left}" y1="${base}" x2="${width - 10}" y2="${base}" stroke="black"/>`);
     for (let v = 0; v <= top; v += top > 100 ? 50 : top > 40 ? 20 : 10) {
