@@ -371,21 +371,27 @@ struct BackwardRows {
 
 bool rows_layout(const Geometry& g) { return g.inner < kShortRun; }
 
+// A reducing op on whichever layout the geometry calls for: RowsOp on the rows layout, RunsOp
+// (with one Coeff per channel, and Partial results per chunk) on the runs layout.
+template <class RowsOp, class RunsOp, class Partial, class Coeff, class Args>
+void run_layout(const KernelTable& k, int threads, Geometry g, const Args& a) {
+  if (rows_layout(g)) {
+    const RowsPlan plan(g, threads);
+    RowsOp op(k, a, plan);
+    run_rows(plan, threads, op);
+  } else {
+    const RunsPlan plan(g);
+    RunsOp op{k, a, plan, std::vector<Coeff>(g.channels)};
+    run_runs<Partial>(plan, threads, op);
+  }
+}
+
 }  // namespace
 
 void forward_train(const KernelTable& k, int threads, Geometry g, const TrainArgs& a) {
   g = g.canonical();
   if (g.size() == 0) return;
-  const int nt = threads_for(g.size(), threads);
-  if (rows_layout(g)) {
-    const RowsPlan plan(g, nt);
-    TrainRows op(k, a, plan);
-    run_rows(plan, nt, op);
-  } else {
-    const RunsPlan plan(g);
-    TrainRuns op{k, a, plan, std::vector<Affine>(g.channels)};
-    run_runs<Moments>(plan, nt, op);
-  }
+  run_layout<TrainRows, TrainRuns, Moments, Affine>(k, threads_for(g.size(), threads), g, a);
 }
 
 void forward_inference(const KernelTable& k, int threads, Geometry g, const InferenceArgs& a) {
@@ -407,16 +413,8 @@ void backward(const KernelTable& k, int threads, Geometry g, const BackwardArgs&
     for (int64_t c = 0; c < g.channels; ++c) a.dgamma[c] = a.dbeta[c] = 0.0f;
     return;
   }
-  const int nt = threads_for(g.size(), threads);
-  if (rows_layout(g)) {
-    const RowsPlan plan(g, nt);
-    BackwardRows op(k, a, plan);
-    run_rows(plan, nt, op);
-  } else {
-    const RunsPlan plan(g);
-    BackwardRuns op{k, a, plan, std::vector<DxCoeffs>(g.channels)};
-    run_runs<GradSums>(plan, nt, op);
-  }
+  run_layout<BackwardRows, BackwardRuns, GradSums, DxCoeffs>(k, threads_for(g.size(), threads), g,
+                                                             a);
 }
 
 }  // namespace bn
