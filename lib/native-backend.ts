@@ -7,6 +7,8 @@ export interface NativeInfo {
   threads: number;
   supportedIsas: string;
   openmp: boolean;
+  /** Ops touching more bytes than this write their output with streaming (non-temporal) stores. */
+  streamingBytes: number;
 }
 
 type F32 = Float32Array;
@@ -14,7 +16,8 @@ type Opt = Float32Array | null;
 
 /** The addon's exports; argument order mirrors native/src/binding.cpp. */
 export interface NativeBinding {
-  configure(isaCap: string, threads: number): NativeInfo;
+  /** `streamingBytes`: 0 always streams, Infinity never, absent restores the default (the LLC size). */
+  configure(isaCap: string, threads: number, streamingBytes?: number): NativeInfo;
   info(): NativeInfo;
   setNumThreads(n: number): void;
   /** STREAM-like probe: median GB/s of `kernel` over arrays of `floats` floats (benchmarks). */

@@ -82,11 +82,12 @@ void check_case(const bn::KernelTable& k, const Shape& s, double mean_scale, uns
   const double eps = 1e-5;
   bn::TrainArgs t{x.data(), y.data(), gamma.data(), beta.data(), eps, 0.1, true,
                   nullptr,  nullptr,  save_mean.data(), save_inv_std.data()};
-  bn::forward_train(k, 4, {s.outer, s.channels, s.inner}, t);
+  const bn::Execution e{&k, 4, bn::default_streaming_bytes()};
+  bn::forward_train(e, {s.outer, s.channels, s.inner}, t);
   std::vector<float> dx(x.size()), dgamma(s.channels), dbeta(s.channels);
   bn::BackwardArgs b{dy.data(), x.data(), dx.data(), gamma.data(), save_mean.data(),
                      save_inv_std.data(), false, dgamma.data(), dbeta.data()};
-  bn::backward(k, 4, {s.outer, s.channels, s.inner}, b);
+  bn::backward(e, {s.outer, s.channels, s.inner}, b);
   const Reference r = reference(s, x, dy, gamma, beta, eps, save_mean, save_inv_std);
 
   const std::string name = std::string(k.isa) + " " + s.name() + " mean*" + std::to_string(int(mean_scale));
@@ -108,13 +109,16 @@ void check_case(const bn::KernelTable& k, const Shape& s, double mean_scale, uns
   expect(edb <= 1.0, name + " dbeta");
 }
 
-// Outputs at `threads` threads, concatenated, for bitwise comparison.
-std::vector<float> outputs(const bn::KernelTable& k, const Shape& s, int threads) {
+// Outputs at `threads` threads, concatenated, for bitwise comparison. `streaming_bytes` 0
+// streams every output, INT64_MAX none.
+std::vector<float> outputs(const bn::KernelTable& k, const Shape& s, int threads,
+                           int64_t streaming_bytes = INT64_MAX) {
+  const bn::Execution e{&k, threads, streaming_bytes};
   const std::vector<float> x = harness::make_data(s, 3.0, 2.0, 7), dy = harness::make_data(s, 0, 1, 8);
   std::vector<float> y(x.size()), dx(x.size()), sm(s.channels), si(s.channels), dg(s.channels), db(s.channels);
-  bn::forward_train(k, threads, {s.outer, s.channels, s.inner},
+  bn::forward_train(e, {s.outer, s.channels, s.inner},
                     bn::TrainArgs{x.data(), y.data(), nullptr, nullptr, 1e-5, 0.1, true, nullptr, nullptr, sm.data(), si.data()});
-  bn::backward(k, threads, {s.outer, s.channels, s.inner},
+  bn::backward(e, {s.outer, s.channels, s.inner},
                bn::BackwardArgs{dy.data(), x.data(), dx.data(), nullptr, sm.data(), si.data(), false, dg.data(), db.data()});
   std::vector<float> all = y;
   for (const auto* v : {&dx, &sm, &si, &dg, &db}) all.insert(all.end(), v->begin(), v->end());
@@ -144,12 +148,16 @@ int main() {
     for (const Shape& s : std::vector<Shape>{{8, 64, 1024}, {16, 3, 16384}, {16384, 40, 1}, {64, 20, 196}, {64, 20, 49}}) {
       const std::vector<float> base = outputs(k, s, 1);
       for (int threads : {2, 3, 4, 7, 8, 16}) {
-        const std::vector<float> other = outputs(k, s, threads);
-        bool same = true;
-        for (size_t i = 0; i < base.size(); ++i) same &= std::memcmp(&base[i], &other[i], 4) == 0;
-        expect(same, std::string(k.isa) + " " + s.name() + " bitwise at " + std::to_string(threads) + " threads");
+        for (int64_t streaming : {INT64_MAX, int64_t{0}}) {
+          const std::vector<float> other = outputs(k, s, threads, streaming);
+          bool same = true;
+          for (size_t i = 0; i < base.size(); ++i) same &= std::memcmp(&base[i], &other[i], 4) == 0;
+          expect(same, std::string(k.isa) + " " + s.name() + " bitwise at " + std::to_string(threads) +
+                           " threads" + (streaming ? "" : ", streaming stores"));
+        }
       }
-      std::printf("%-40s determinism 1..16 threads checked\n", (std::string(k.isa) + " " + s.name()).c_str());
+      std::printf("%-40s determinism 1..16 threads, cached and streaming stores, checked\n",
+                  (std::string(k.isa) + " " + s.name()).c_str());
     }
   }
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);

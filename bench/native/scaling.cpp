@@ -81,10 +81,11 @@ int main(int argc, char** argv) {
       std::printf("| %s | %s |", c.name.c_str(), op.name);
       for (size_t i = 0; i < threads.size(); ++i) {
         const int t = threads[i];
+        const bn::Execution e{&k, t, bn::default_streaming_bytes()};
         const double sec = median_seconds([&] {
-          if (op.name[7] == 'T') bn::forward_train(k, t, g, train);
-          else if (op.name[0] == 'f') bn::forward_inference(k, t, g, infer);
-          else bn::backward(k, t, g, back);
+          if (op.name[7] == 'T') bn::forward_train(e, g, train);
+          else if (op.name[0] == 'f') bn::forward_inference(e, g, infer);
+          else bn::backward(e, g, back);
         });
         const double gbps = op.bytes * s.size() / sec / 1e9;
         std::printf(" %.3g (%.0f, %.0f%%) |", sec * 1e3, gbps, 100 * gbps / triad[i]);

@@ -1,6 +1,8 @@
 #include "batchnorm_ops.h"
 
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <vector>
 
 #ifdef _OPENMP
@@ -98,6 +100,17 @@ DxCoeffs finish_backward_channel(const BackwardArgs& a, int64_t c, GradSums s,
 
 GradSums add(GradSums a, GradSums b) { return {a.dy + b.dy, a.dy_xc + b.dy_xc}; }
 
+// Streaming stores once the distinct arrays an op touches outgrow e.streaming_bytes: its
+// output could not stay in cache for the caller anyway, and ordinary stores would first read
+// every destination line and evict the inputs that a later pass (or call) re-reads.
+Stores stores_for(const Execution& e, const Geometry& g, std::initializer_list<const float*> arrays) {
+  int distinct = 0;
+  for (auto a = arrays.begin(); a != arrays.end(); ++a)
+    distinct += std::find(arrays.begin(), a, *a) == a;
+  const double bytes = static_cast<double>(g.size()) * sizeof(float) * distinct;
+  return bytes > static_cast<double>(e.streaming_bytes) ? Stores::kStreaming : Stores::kCached;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Runs layout. An op supplies:
 //   reduce(offset, c0, count, len, Partial* out)  partials of `count` consecutive runs
@@ -171,6 +184,7 @@ struct TrainRuns {
   const KernelTable& k;
   const TrainArgs& a;
   const RunsPlan& plan;
+  Stores stores;
   std::vector<Affine> affine;
 
   void reduce(int64_t offset, int64_t, int64_t count, int64_t len, Moments* out) {
@@ -183,7 +197,7 @@ struct TrainRuns {
     affine[c] = finish_train_channel(a, c, m, plan.g.per_channel());
   }
   void apply(int64_t offset, int64_t c0, int64_t count, int64_t len) {
-    k.runs_affine(a.x + offset, a.y + offset, count, len, affine.data() + c0);
+    k.runs_affine(a.x + offset, a.y + offset, count, len, affine.data() + c0, stores);
   }
 };
 
@@ -191,6 +205,7 @@ struct BackwardRuns {
   const KernelTable& k;
   const BackwardArgs& a;
   const RunsPlan& plan;
+  Stores stores;
   std::vector<DxCoeffs> coeffs;
 
   void reduce(int64_t offset, int64_t c0, int64_t count, int64_t len, GradSums* out) {
@@ -203,7 +218,8 @@ struct BackwardRuns {
   }
   void apply(int64_t offset, int64_t c0, int64_t count, int64_t len) {
     if (!a.use_global_stats) {
-      k.runs_dx(a.dy + offset, a.x + offset, a.dx + offset, count, len, coeffs.data() + c0);
+      k.runs_dx(a.dy + offset, a.x + offset, a.dx + offset, count, len, coeffs.data() + c0,
+                stores);
       return;
     }
     // dx = dy * k_dy: the affine kernel on dy, which never reads x.
@@ -211,20 +227,21 @@ struct BackwardRuns {
     for (int64_t done = 0; done < count; done += 64) {
       const int64_t n = min_of(64, count - done);
       for (int64_t r = 0; r < n; ++r) scale[r] = {0.0f, coeffs[c0 + done + r].k_dy, 0.0f};
-      k.runs_affine(a.dy + offset + done * len, a.dx + offset + done * len, n, len, scale);
+      k.runs_affine(a.dy + offset + done * len, a.dx + offset + done * len, n, len, scale,
+                    stores);
     }
   }
 };
 
 void inference_runs(const KernelTable& k, int threads, const RunsPlan& plan,
-                    const InferenceArgs& a) {
+                    const InferenceArgs& a, Stores stores) {
   std::vector<Affine> affine(plan.g.channels);
   for (int64_t c = 0; c < plan.g.channels; ++c) affine[c] = inference_channel(a, c);
   const int64_t tasks = plan.tasks();
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t t = 0; t < tasks; ++t)
     runs_task(plan, t, [&](int64_t offset, int64_t c0, int64_t count, int64_t len, int64_t) {
-      k.runs_affine(a.x + offset, a.y + offset, count, len, affine.data() + c0);
+      k.runs_affine(a.x + offset, a.y + offset, count, len, affine.data() + c0, stores);
     });
 }
 
@@ -232,33 +249,51 @@ void inference_runs(const KernelTable& k, int threads, const RunsPlan& plan,
 // Rows layout. Column j belongs to channel j / inner; per-column coefficient arrays repeat a
 // channel's value `inner` times. Partials of row chunk rk live at rk * W + j.
 
-// Per-column float arrays, one block of W floats per field.
+// Per-column float arrays for the elementwise passes: per field, the W columns' values
+// repeated plan.fold times (see RowsPlan).
 struct ColumnArrays {
   std::vector<float> data;
-  int64_t width;
-  ColumnArrays(int fields, int64_t w) : data(fields * w), width(w) {}
-  float* field(int i) { return data.data() + i * width; }
+  int64_t width, copies;
+  ColumnArrays(int fields, const RowsPlan& p)
+      : data(fields * p.fold * p.width), width(p.width), copies(p.fold) {}
+  float* field(int i) { return data.data() + i * copies * width; }
+  // Sets columns [first, first + count) of every copy.
+  void set(int i, int64_t first, int64_t count, float value) {
+    for (int64_t r = 0; r < copies; ++r)
+      for (int64_t j = first; j < first + count; ++j) field(i)[r * width + j] = value;
+  }
 };
+
+// Calls pass(offset, rows, columns, stride, first_column) for one task of an elementwise pass:
+// whole folds of rows as long rows, then the rows left over as they are.
+template <class Pass>
+void for_folded_rows(const RowsPlan& plan, const RowsPlan::Task& t, Pass&& pass) {
+  const int64_t folded = t.rows / plan.fold, long_width = plan.fold * plan.width;
+  const int64_t at = plan.offset(t), rest = t.rows - folded * plan.fold;
+  if (plan.fold == 1) return pass(at, t.rows, t.columns, plan.width, t.first_column);
+  if (folded > 0) pass(at, folded, long_width, long_width, int64_t{0});
+  if (rest > 0) pass(at + folded * long_width, rest, plan.width, plan.width, int64_t{0});
+}
 
 // Per-column Affine coefficients: each channel's value repeated over its `inner` columns.
 struct AffineColumns {
   ColumnArrays arrays;
   int64_t inner;
-  explicit AffineColumns(const RowsPlan& p) : arrays(3, p.width), inner(p.g.inner) {}
+  explicit AffineColumns(const RowsPlan& p) : arrays(3, p), inner(p.g.inner) {}
 
   void set(int64_t c, const Affine& f) {
-    for (int64_t j = c * inner; j < (c + 1) * inner; ++j) {
-      arrays.field(0)[j] = f.center;
-      arrays.field(1)[j] = f.scale;
-      arrays.field(2)[j] = f.shift;
-    }
+    arrays.set(0, c * inner, inner, f.center);
+    arrays.set(1, c * inner, inner, f.scale);
+    arrays.set(2, c * inner, inner, f.shift);
   }
   // y = affine(x) over one task.
   void apply(const KernelTable& k, const RowsPlan& plan, const RowsPlan::Task& t, const float* x,
-             float* y) {
-    const int64_t at = plan.offset(t), j = t.first_column;
-    k.rows_affine(x + at, y + at, t.rows, t.columns, plan.width,
-                  RowsAffine{arrays.field(0) + j, arrays.field(1) + j, arrays.field(2) + j});
+             float* y, Stores stores) {
+    for_folded_rows(plan, t, [&](int64_t at, int64_t rows, int64_t columns, int64_t stride, int64_t j) {
+      k.rows_affine(x + at, y + at, rows, columns, stride,
+                    RowsAffine{arrays.field(0) + j, arrays.field(1) + j, arrays.field(2) + j},
+                    stores);
+    });
   }
 };
 
@@ -285,12 +320,13 @@ struct TrainRows {
   const KernelTable& k;
   const TrainArgs& a;
   const RowsPlan& plan;
+  Stores stores;
   std::vector<double> mean, m2;
   AffineColumns affine;
 
-  TrainRows(const KernelTable& kt, const TrainArgs& args, const RowsPlan& p)
-      : k(kt), a(args), plan(p), mean(p.row_chunks * p.width), m2(p.row_chunks * p.width),
-        affine(p) {}
+  TrainRows(const KernelTable& kt, const TrainArgs& args, const RowsPlan& p, Stores s)
+      : k(kt), a(args), plan(p), stores(s), mean(p.row_chunks * p.width),
+        m2(p.row_chunks * p.width), affine(p) {}
 
   void reduce(const RowsPlan::Task& t, float* scratch) {
     const int64_t partial = plan.partial(t);
@@ -305,33 +341,35 @@ struct TrainRows {
     });
     affine.set(c, finish_train_channel(a, c, m, plan.g.per_channel()));
   }
-  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y); }
+  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, stores); }
 };
 
 struct InferenceRows {
   const KernelTable& k;
   const InferenceArgs& a;
   const RowsPlan& plan;
+  Stores stores;
   AffineColumns affine;
 
-  InferenceRows(const KernelTable& kt, const InferenceArgs& args, const RowsPlan& p)
-      : k(kt), a(args), plan(p), affine(p) {}
+  InferenceRows(const KernelTable& kt, const InferenceArgs& args, const RowsPlan& p, Stores s)
+      : k(kt), a(args), plan(p), stores(s), affine(p) {}
 
   void reduce(const RowsPlan::Task&, float*) {}
   void finish(int64_t c) { affine.set(c, inference_channel(a, c)); }
-  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y); }
+  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, stores); }
 };
 
 struct BackwardRows {
   const KernelTable& k;
   const BackwardArgs& a;
   const RowsPlan& plan;
+  Stores stores;
   std::vector<double> sum_dy, sum_dy_xc;
   ColumnArrays coeff;  // center, k_dy, k_xc, k_const
 
-  BackwardRows(const KernelTable& kt, const BackwardArgs& args, const RowsPlan& p)
-      : k(kt), a(args), plan(p), sum_dy(p.row_chunks * p.width), sum_dy_xc(p.row_chunks * p.width),
-        coeff(4, p.width) {
+  BackwardRows(const KernelTable& kt, const BackwardArgs& args, const RowsPlan& p, Stores s)
+      : k(kt), a(args), plan(p), stores(s), sum_dy(p.row_chunks * p.width),
+        sum_dy_xc(p.row_chunks * p.width), coeff(4, p) {
     // The reduce phase centres on the saved mean; finish then sets what apply subtracts.
     for (int64_t j = 0; j < p.width; ++j) coeff.field(0)[j] = a.save_mean[j / p.g.inner];
   }
@@ -349,23 +387,22 @@ struct BackwardRows {
       for (int64_t j = first; j < first + inner; ++j)
         s = add(s, GradSums{sum_dy[rk * plan.width + j], sum_dy_xc[rk * plan.width + j]});
     const DxCoeffs q = finish_backward_channel(a, c, s, plan.g.per_channel());
-    for (int64_t j = first; j < first + inner; ++j) {
-      coeff.field(0)[j] = q.center;
-      coeff.field(1)[j] = q.k_dy;
-      coeff.field(2)[j] = q.k_xc;
-      coeff.field(3)[j] = q.k_const;
-    }
+    coeff.set(0, first, inner, q.center);
+    coeff.set(1, first, inner, q.k_dy);
+    coeff.set(2, first, inner, q.k_xc);
+    coeff.set(3, first, inner, q.k_const);
   }
   void apply(const RowsPlan::Task& t) {
-    const int64_t at = plan.offset(t), j = t.first_column;
-    float* const f[4] = {coeff.field(0) + j, coeff.field(1) + j, coeff.field(2) + j,
-                         coeff.field(3) + j};
-    if (a.use_global_stats)  // dx = dy * k_dy; center and k_const are 0 here
-      k.rows_affine(a.dy + at, a.dx + at, t.rows, t.columns, plan.width,
-                    RowsAffine{f[0], f[1], f[3]});
-    else
-      k.rows_dx(a.dy + at, a.x + at, a.dx + at, t.rows, t.columns, plan.width,
-                RowsDxCoeffs{f[0], f[1], f[2], f[3]});
+    for_folded_rows(plan, t, [&](int64_t at, int64_t rows, int64_t columns, int64_t stride, int64_t j) {
+      float* const f[4] = {coeff.field(0) + j, coeff.field(1) + j, coeff.field(2) + j,
+                           coeff.field(3) + j};
+      if (a.use_global_stats)  // dx = dy * k_dy; center and k_const are 0 here
+        k.rows_affine(a.dy + at, a.dx + at, rows, columns, stride, RowsAffine{f[0], f[1], f[3]},
+                      stores);
+      else
+        k.rows_dx(a.dy + at, a.x + at, a.dx + at, rows, columns, stride,
+                  RowsDxCoeffs{f[0], f[1], f[2], f[3]}, stores);
+    });
   }
 };
 
@@ -374,47 +411,51 @@ bool rows_layout(const Geometry& g) { return g.inner < kShortRun; }
 // A reducing op on whichever layout the geometry calls for: RowsOp on the rows layout, RunsOp
 // (with one Coeff per channel, and Partial results per chunk) on the runs layout.
 template <class RowsOp, class RunsOp, class Partial, class Coeff, class Args>
-void run_layout(const KernelTable& k, int threads, Geometry g, const Args& a) {
+void run_layout(const Execution& e, Geometry g, const Args& a, Stores stores) {
+  const int threads = threads_for(g.size(), e.threads);
   if (rows_layout(g)) {
     const RowsPlan plan(g, threads);
-    RowsOp op(k, a, plan);
+    RowsOp op(*e.kernels, a, plan, stores);
     run_rows(plan, threads, op);
   } else {
     const RunsPlan plan(g);
-    RunsOp op{k, a, plan, std::vector<Coeff>(g.channels)};
+    RunsOp op{*e.kernels, a, plan, stores, std::vector<Coeff>(g.channels)};
     run_runs<Partial>(plan, threads, op);
   }
 }
 
 }  // namespace
 
-void forward_train(const KernelTable& k, int threads, Geometry g, const TrainArgs& a) {
+void forward_train(const Execution& e, Geometry g, const TrainArgs& a) {
   g = g.canonical();
   if (g.size() == 0) return;
-  run_layout<TrainRows, TrainRuns, Moments, Affine>(k, threads_for(g.size(), threads), g, a);
+  run_layout<TrainRows, TrainRuns, Moments, Affine>(e, g, a, stores_for(e, g, {a.x, a.y}));
 }
 
-void forward_inference(const KernelTable& k, int threads, Geometry g, const InferenceArgs& a) {
+void forward_inference(const Execution& e, Geometry g, const InferenceArgs& a) {
   g = g.canonical();
   if (g.size() == 0) return;
-  const int nt = threads_for(g.size(), threads);
+  const int threads = threads_for(g.size(), e.threads);
+  const Stores stores = stores_for(e, g, {a.x, a.y});
   if (rows_layout(g)) {
-    const RowsPlan plan(g, nt);
-    InferenceRows op(k, a, plan);
-    run_rows(plan, nt, op);
+    const RowsPlan plan(g, threads);
+    InferenceRows op(*e.kernels, a, plan, stores);
+    run_rows(plan, threads, op);
   } else {
-    inference_runs(k, nt, RunsPlan(g), a);
+    inference_runs(*e.kernels, threads, RunsPlan(g), a, stores);
   }
 }
 
-void backward(const KernelTable& k, int threads, Geometry g, const BackwardArgs& a) {
+void backward(const Execution& e, Geometry g, const BackwardArgs& a) {
   g = g.canonical();
   if (g.size() == 0) {  // no values: the gradients of gamma and beta are empty sums
     for (int64_t c = 0; c < g.channels; ++c) a.dgamma[c] = a.dbeta[c] = 0.0f;
     return;
   }
-  run_layout<BackwardRows, BackwardRuns, GradSums, DxCoeffs>(k, threads_for(g.size(), threads), g,
-                                                             a);
+  // With global statistics, x is never read.
+  const Stores stores = a.use_global_stats ? stores_for(e, g, {a.dy, a.dx})
+                                           : stores_for(e, g, {a.dy, a.x, a.dx});
+  run_layout<BackwardRows, BackwardRuns, GradSums, DxCoeffs>(e, g, a, stores);
 }
 
 }  // namespace bn

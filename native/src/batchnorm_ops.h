@@ -34,8 +34,17 @@ struct BackwardArgs {
   float *dgamma, *dbeta;
 };
 
-void forward_train(const KernelTable& k, int threads, Geometry g, const TrainArgs& a);
-void forward_inference(const KernelTable& k, int threads, Geometry g, const InferenceArgs& a);
-void backward(const KernelTable& k, int threads, Geometry g, const BackwardArgs& a);
+// How an op runs: its kernels, its thread count, and the size from which it writes its output
+// with streaming stores (when the arrays it touches, in bytes, exceed `streaming_bytes`, they
+// cannot stay in cache for the caller anyway; see Stores).
+struct Execution {
+  const KernelTable* kernels;
+  int threads;
+  int64_t streaming_bytes;
+};
+
+void forward_train(const Execution& e, Geometry g, const TrainArgs& a);
+void forward_inference(const Execution& e, Geometry g, const InferenceArgs& a);
+void backward(const Execution& e, Geometry g, const BackwardArgs& a);
 
 }  // namespace bn

@@ -73,7 +73,8 @@ int64_t length_of(const Napi::CallbackInfo& info, size_t i, const char* name) {
 
 class Addon : public Napi::Addon<Addon> {
  public:
-  Addon(Napi::Env env, Napi::Object exports) : kernels_(&select_kernels("")) {
+  Addon(Napi::Env env, Napi::Object exports)
+      : exec_{&select_kernels(""), 1, default_streaming_bytes()} {
     DefineAddon(exports, {
         InstanceMethod("configure", &Addon::Configure),
         InstanceMethod("info", &Addon::Info),
@@ -91,19 +92,31 @@ class Addon : public Napi::Addon<Addon> {
  private:
   using Parser = Job (Addon::*)(ArgReader&, const Napi::CallbackInfo&);
 
-  // configure(isaCap: string, threads: number): chooses the kernels; returns info().
+  // configure(isaCap: string, threads: number, streamingBytes?: number): chooses the kernels,
+  // the thread count and (for tests and benchmarks) the size from which outputs are streamed:
+  // 0 always, Infinity never, absent the default. Returns info().
   Napi::Value Configure(const Napi::CallbackInfo& info) {
     if (!info[0].IsString())
       throw_error(info.Env(), true, "ERR_BATCHNORM_INVALID_TYPE", "Expected a string for isa");
-    kernels_ = &select_kernels(info[0].As<Napi::String>().Utf8Value());
+    int64_t streaming = default_streaming_bytes();
+    if (info.Length() > 2 && !info[2].IsUndefined()) {
+      const double bytes = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1.0;
+      if (!(bytes >= 0.0))
+        throw_error(info.Env(), false, "ERR_BATCHNORM_INVALID_OPTION",
+                    "Expected streamingBytes to be a number >= 0");
+      streaming = bytes >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(bytes);
+    }
     SetNumThreads(info);
+    exec_.kernels = &select_kernels(info[0].As<Napi::String>().Utf8Value());
+    exec_.streaming_bytes = streaming;
     return Info(info);
   }
 
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Object o = Napi::Object::New(info.Env());
-    o.Set("isa", kernels_->isa);
-    o.Set("threads", threads_);
+    o.Set("isa", exec_.kernels->isa);
+    o.Set("threads", exec_.threads);
+    o.Set("streamingBytes", static_cast<double>(exec_.streaming_bytes));
     o.Set("supportedIsas", supported_isas());
 #ifdef _OPENMP
     o.Set("openmp", true);
@@ -122,7 +135,7 @@ class Addon : public Napi::Addon<Addon> {
       throw_error(info.Env(), false, "ERR_BATCHNORM_INVALID_THREADS",
                   "Expected threads to be an integer in [1, 4096]");
 #ifdef _OPENMP
-    threads_ = static_cast<int>(n);
+    exec_.threads = static_cast<int>(n);
 #endif
     return info.Env().Undefined();
   }
@@ -202,9 +215,7 @@ class Addon : public Napi::Addon<Addon> {
       throw_error(env, false, "ERR_BATCHNORM_TOO_FEW_VALUES",
                   "Expected more than 1 value per channel when training");
     args.check_overlaps("out", "x");
-    const KernelTable* k = kernels_;
-    const int threads = threads_;
-    return [k, threads, g, a] { forward_train(*k, threads, g, a); };
+    return [e = exec_, g, a] { forward_train(e, g, a); };
   }
 
   // forwardInference(x, outer, C, inner, y, gamma, beta, eps, runningMean, runningVar)
@@ -223,9 +234,7 @@ class Addon : public Napi::Addon<Addon> {
     a.running_var = args.f32(9, "runningVar", C, false, false);
     check_eps(env, a.eps);
     args.check_overlaps("out", "x");
-    const KernelTable* k = kernels_;
-    const int threads = threads_;
-    return [k, threads, g, a] { forward_inference(*k, threads, g, a); };
+    return [e = exec_, g, a] { forward_inference(e, g, a); };
   }
 
   // backward(dy, x, outer, C, inner, dx, gamma, saveMean, saveInvStd, useGlobalStats,
@@ -246,9 +255,7 @@ class Addon : public Napi::Addon<Addon> {
     a.dgamma = args.f32(10, "dgamma", C, false, true);
     a.dbeta = args.f32(11, "dbeta", C, false, true);
     args.check_overlaps("dx", "dy");
-    const KernelTable* k = kernels_;
-    const int threads = threads_;
-    return [k, threads, g, a] { backward(*k, threads, g, a); };
+    return [e = exec_, g, a] { backward(e, g, a); };
   }
 
   static void check_eps(const Napi::Env& env, double eps) {
@@ -257,8 +264,7 @@ class Addon : public Napi::Addon<Addon> {
                   "Expected eps to be a finite number greater than 0");
   }
 
-  const KernelTable* kernels_;
-  int threads_ = 1;
+  Execution exec_;
 };
 
 }  // namespace

@@ -34,6 +34,8 @@ constexpr int64_t kRowsMinRows = 32;
 // multiples of a cache line of floats.
 constexpr int64_t kColumnAlign = 16;
 constexpr int64_t kRowsMaxWidth = 1024;
+// Elementwise passes on narrow rows see this many floats' worth of consecutive rows as one row.
+constexpr int64_t kFoldedWidth = 1024;
 // Below this many elements per thread, threading costs more than it saves.
 constexpr int64_t kMinElementsPerThread = 65536;
 
@@ -72,10 +74,15 @@ struct RunsPlan {
 // to channel j / inner. Row chunks (the unit of partial results) depend on the geometry only;
 // column blocks only split independent columns, so they may follow the thread count without
 // changing a single bit. Partials of row chunk rk live at rk * W + column.
+//
+// When a task spans whole rows they are contiguous, and the elementwise passes (the same
+// arithmetic on every element, so the grouping cannot change a bit) take `fold` rows at a time
+// as one row of fold * W columns: long vector loops and few partial cache lines even when W is
+// a handful of channels. Per-column coefficient arrays then repeat `fold` times.
 struct RowsPlan {
   Geometry g;
   int64_t width;  // W
-  int64_t rows_per_chunk, row_chunks, block_width, column_blocks;
+  int64_t rows_per_chunk, row_chunks, block_width, column_blocks, fold;
 
   RowsPlan(Geometry geometry, int threads) : g(geometry), width(g.channels * g.inner) {
     const int64_t rows = min_of(ceil_div(kRowsChunk, width), ceil_div(g.outer, kRowsTargetChunks));
@@ -86,6 +93,7 @@ struct RowsPlan {
     const int64_t split = ceil_div(ceil_div(width, wanted_blocks), kColumnAlign) * kColumnAlign;
     block_width = min_of(width, min_of(kRowsMaxWidth, split < kColumnAlign ? kColumnAlign : split));
     column_blocks = ceil_div(width, block_width);
+    fold = column_blocks == 1 && width < kFoldedWidth ? kFoldedWidth / width : 1;
   }
 
   struct Task {

@@ -1,5 +1,9 @@
 #include "dispatch.h"
 
+#if __has_include(<unistd.h>)
+#include <unistd.h>
+#endif
+
 #include <vector>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -68,6 +72,14 @@ const KernelTable& select_kernels(const std::string& cap) {
     if (cap_reached && c.supported) return *c.table;
   }
   return kScalarKernels;
+}
+
+int64_t default_streaming_bytes() {
+  long bytes = 0;
+#ifdef _SC_LEVEL3_CACHE_SIZE  // glibc
+  bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+  return bytes > 0 ? bytes : int64_t{32} << 20;
 }
 
 std::string supported_isas() {

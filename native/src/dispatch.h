@@ -1,5 +1,6 @@
 // Chooses the kernel table for this CPU, once per call site that asks (it is cheap: cpuid).
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "kernel_table.h"
@@ -10,6 +11,10 @@ namespace bn {
 // "avx2"; empty means no cap). A cap naming an ISA this machine lacks falls to the best
 // supported one below it; an ISA of another architecture caps at "scalar".
 const KernelTable& select_kernels(const std::string& cap);
+
+// The default Execution::streaming_bytes: the last-level cache size that the C library reports
+// (32 MiB where it reports none). Ops touching more than that write with streaming stores.
+int64_t default_streaming_bytes();
 
 // Comma-separated names of the ISAs this machine can run, best first (e.g. "avx2,scalar").
 std::string supported_isas();

@@ -49,6 +49,12 @@ struct RowsDxCoeffs {
   const float *center, *k_dy, *k_xc, *k_const;
 };
 
+// How elementwise kernels write their output. Streaming (non-temporal) stores send whole cache
+// lines straight to memory: no read-for-ownership of the destination, and the inputs stay in
+// cache. Worth it only when the data is larger than the cache anyway. A hint: kernels without
+// such stores (scalar, NEON) write normally.
+enum class Stores { kCached, kStreaming };
+
 // Float scratch per column that the rows reductions need.
 constexpr int64_t kRowsScratch = 3;
 
@@ -57,23 +63,24 @@ struct KernelTable {
 
   // Runs shape: `count` runs of `len` floats, back to back; outputs and coefficients per run.
   void (*runs_moments)(const float* x, int64_t count, int64_t len, Moments* out);
-  void (*runs_affine)(const float* x, float* y, int64_t count, int64_t len, const Affine* a);
+  void (*runs_affine)(const float* x, float* y, int64_t count, int64_t len, const Affine* a,
+                      Stores stores);
   void (*runs_grad_sums)(const float* dy, const float* x, int64_t count, int64_t len,
                          const float* center, GradSums* out);
   void (*runs_dx)(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
-                  const DxCoeffs* k);
+                  const DxCoeffs* k, Stores stores);
 
   // Rows shape: outputs are per-column arrays of doubles, written (not accumulated).
   // Reductions take `scratch`: kRowsScratch floats per column, in the caller's thread.
   void (*rows_moments)(const float* x, int64_t rows, int64_t width, int64_t stride, double* mean,
                        double* m2, float* scratch);
   void (*rows_affine)(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
-                      RowsAffine a);
+                      RowsAffine a, Stores stores);
   void (*rows_grad_sums)(const float* dy, const float* x, int64_t rows, int64_t width,
                          int64_t stride, const float* center, double* sum_dy, double* sum_dy_xc,
                          float* scratch);
   void (*rows_dx)(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
-                  int64_t stride, RowsDxCoeffs k);
+                  int64_t stride, RowsDxCoeffs k, Stores stores);
 };
 
 // One table per ISA, each defined in its own translation unit compiled with its own flags.

@@ -33,6 +33,10 @@ struct Avx2 {
   }
   // Peeling a masked head to align stores pays only where masked stores are cheap.
   static constexpr bool kAlignStores = false;
+  // Non-temporal stores (p 32-byte aligned).
+  static constexpr bool kStreams = true;
+  static void stream(float* p, F v) { _mm256_stream_ps(p, v); }
+  static void fence() { _mm_sfence(); }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }

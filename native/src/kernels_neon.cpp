@@ -29,6 +29,8 @@ struct Neon {
   }
   // 16-byte vectors: typed arrays are already that aligned.
   static constexpr bool kAlignStores = false;
+  // No streaming stores: the kernels write through the cache.
+  static constexpr bool kStreams = false;
   static F add(F a, F b) { return vaddq_f32(a, b); }
   static F sub(F a, F b) { return vsubq_f32(a, b); }
   static F mul(F a, F b) { return vmulq_f32(a, b); }

@@ -43,7 +43,8 @@ void runs_moments(const float* x, int64_t count, int64_t len, Moments* out) {
   for (int64_t r = 0; r < count; ++r) out[r] = moments(x + r * len, len, 1);
 }
 
-void runs_affine(const float* x, float* y, int64_t count, int64_t len, const Affine* a) {
+void runs_affine(const float* x, float* y, int64_t count, int64_t len, const Affine* a,
+                 Stores /*plain stores only*/) {
   for (int64_t r = 0; r < count; ++r)
     for (int64_t i = r * len; i < (r + 1) * len; ++i)
       y[i] = affine(x[i], a[r].center, a[r].scale, a[r].shift);
@@ -56,7 +57,7 @@ void runs_grad_sums(const float* dy, const float* x, int64_t count, int64_t len,
 }
 
 void runs_dx(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
-             const DxCoeffs* k) {
+             const DxCoeffs* k, Stores /*plain stores only*/) {
   for (int64_t r = 0; r < count; ++r)
     for (int64_t i = r * len; i < (r + 1) * len; ++i)
       dx[i] = dx_of(dy[i], x[i], k[r].center, k[r].k_dy, k[r].k_xc, k[r].k_const);
@@ -72,7 +73,7 @@ void rows_moments(const float* x, int64_t rows, int64_t width, int64_t stride, d
 }
 
 void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
-                 RowsAffine a) {
+                 RowsAffine a, Stores /*plain stores only*/) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < width; ++c)
       y[r * stride + c] = affine(x[r * stride + c], a.center[c], a.scale[c], a.shift[c]);
@@ -89,7 +90,7 @@ void rows_grad_sums(const float* dy, const float* x, int64_t rows, int64_t width
 }
 
 void rows_dx(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
-             int64_t stride, RowsDxCoeffs k) {
+             int64_t stride, RowsDxCoeffs k, Stores /*plain stores only*/) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < width; ++c) {
       const int64_t at = r * stride + c;

@@ -3,8 +3,9 @@
 //
 // V provides: type `F` (a vector of W floats), `W`, zero(), set1(f), load(p), store(p, v),
 // load_tail(p, n, fill) (lanes >= n take `fill`, n in [0, W]), store_tail(p, v, n), add, sub,
-// mul, fma(a, b, c) = a*b + c, sum_lanes(v) (the lanes summed in double), and kAlignStores
-// (whether elementwise kernels peel a head to align their stores).
+// mul, fma(a, b, c) = a*b + c, sum_lanes(v) (the lanes summed in double), kAlignStores
+// (whether elementwise kernels peel a head to align their stores), and kStreams (whether it has
+// non-temporal stores; if so, also stream(p, v) to a 64-byte aligned p, and fence()).
 //
 // Precision plan (SPEC section 5): float accumulators only ever sum a bounded number of terms
 // (runs: one run or piece of at most kRunsChunk floats spread over 4*W lanes; rows: a
@@ -115,6 +116,39 @@ struct SimdKernels {
     for_vectors(len - head, [&](int64_t i, auto load, auto store) { body(head + i, load, store); });
   }
 
+  // for_vectors_aligned with streaming stores where `stores` asks and V has them: ordinary
+  // stores up to the first 64-byte boundary of `out`, then non-temporal stores over whole cache
+  // lines, then ordinary stores for the last partial line. A line is never written both ways,
+  // and no partial line goes through the write-combining buffers. The caller fences once after
+  // its last streaming store (fence_streams).
+  template <class Body>
+  static inline void for_stores(int64_t len, const float* out, Stores stores, Body&& body) {
+    constexpr int64_t kLineFloats = 64 / sizeof(float);
+    const uintptr_t misaligned = reinterpret_cast<uintptr_t>(out) % 64;
+    if constexpr (V::kStreams) {
+      if (stores == Stores::kStreaming && misaligned % sizeof(float) == 0) {
+        const int64_t head = min_i64(len, static_cast<int64_t>((64 - misaligned) % 64 / sizeof(float)));
+        const int64_t lines = (len - head) / kLineFloats * kLineFloats;
+        for_vectors(head, body);
+        for (int64_t i = head; i < head + lines; i += W)
+          body(
+              i, [](const float* p, F) { return V::load(p); },
+              [](float* p, F v) { V::stream(p, v); });
+        const int64_t done = head + lines;
+        for_vectors(len - done, [&](int64_t i, auto load, auto store) { body(done + i, load, store); });
+        return;
+      }
+    }
+    for_vectors_aligned(len, out, body);
+  }
+
+  // Orders this thread's streaming stores before whatever follows (they are weakly ordered).
+  static inline void fence_streams(Stores stores) {
+    if constexpr (V::kStreams) {
+      if (stores == Stores::kStreaming) V::fence();
+    }
+  }
+
   // ---------------------------------------------------------------------------------------
   // Runs.
 
@@ -174,16 +208,17 @@ struct SimdKernels {
 
   // Scalar math: y = (x - center) * scale + shift.
   static void runs_affine(const float* x, float* y, int64_t count, int64_t len,
-                          const Affine* a) {
+                          const Affine* a, Stores stores) {
     for (int64_t r = 0; r < count; ++r) {
       const float* in = x + r * len;
       float* out = y + r * len;
       const F center = V::set1(a[r].center), scale = V::set1(a[r].scale);
       const F shift = V::set1(a[r].shift);
-      for_vectors_aligned(len, out, [&](int64_t i, auto load, auto store) {
+      for_stores(len, out, stores, [&](int64_t i, auto load, auto store) {
         store(out + i, V::fma(V::sub(load(in + i, center), center), scale, shift));
       });
     }
+    fence_streams(stores);
   }
 
   // Scalar math: sum(dy), sum(dy * (x - center)). Tail lanes load dy = 0, x = center.
@@ -202,18 +237,19 @@ struct SimdKernels {
 
   // Scalar math: dx = dy * k_dy + (x - center) * k_xc + k_const.
   static void runs_dx(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
-                      const DxCoeffs* k) {
+                      const DxCoeffs* k, Stores stores) {
     for (int64_t r = 0; r < count; ++r) {
       const float* g = dy + r * len;
       const float* in = x + r * len;
       float* out = dx + r * len;
       const F center = V::set1(k[r].center), k_dy = V::set1(k[r].k_dy);
       const F k_xc = V::set1(k[r].k_xc), k_const = V::set1(k[r].k_const);
-      for_vectors_aligned(len, out, [&](int64_t i, auto load, auto store) {
+      for_stores(len, out, stores, [&](int64_t i, auto load, auto store) {
         const F xc = V::sub(load(in + i, center), center);
         store(out + i, V::fma(xc, k_xc, V::fma(load(g + i, V::zero()), k_dy, k_const)));
       });
     }
+    fence_streams(stores);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -314,9 +350,9 @@ struct SimdKernels {
   }
 
   static void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
-                          RowsAffine a) {
+                          RowsAffine a, Stores stores) {
     for_row_steps<1>(rows, [&](int64_t r0, auto n) {
-      for_vectors_aligned(width, y + r0 * stride, [&](int64_t c, auto load, auto store) {
+      for_stores(width, y + r0 * stride, stores, [&](int64_t c, auto load, auto store) {
         const F center = load(a.center + c, V::zero()), scale = load(a.scale + c, V::zero());
         const F shift = load(a.shift + c, V::zero());
         unroll<n>([&](auto r) {
@@ -325,12 +361,13 @@ struct SimdKernels {
         });
       });
     });
+    fence_streams(stores);
   }
 
   static void rows_dx(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
-                      int64_t stride, RowsDxCoeffs k) {
+                      int64_t stride, RowsDxCoeffs k, Stores stores) {
     for_row_steps<1>(rows, [&](int64_t r0, auto n) {
-      for_vectors_aligned(width, dx + r0 * stride, [&](int64_t c, auto load, auto store) {
+      for_stores(width, dx + r0 * stride, stores, [&](int64_t c, auto load, auto store) {
         const F center = load(k.center + c, V::zero()), k_dy = load(k.k_dy + c, V::zero());
         const F k_xc = load(k.k_xc + c, V::zero()), k_const = load(k.k_const + c, V::zero());
         unroll<n>([&](auto r) {
@@ -340,6 +377,7 @@ struct SimdKernels {
         });
       });
     });
+    fence_streams(stores);
   }
 
   static constexpr KernelTable table(const char* isa) {
