@@ -96,7 +96,7 @@ async function peerBackends(wanted: string[]): Promise<BenchBackend[]> {
 
 async function runCell(cell: Cell, backends: BenchBackend[], tick: () => void): Promise<CellResult> {
   const results: BackendResult[] = [];
-  const active: { b: BenchBackend; p: Prepared; r: BackendResult }[] = [];
+  const active: { b: BenchBackend; p: Prepared; r: BackendResult; firstMs: number }[] = [];
   for (const b of backends) {
     const why = b.unsupported(cell);
     const r: BackendResult = { name: b.name, status: 'skipped', note: why, threadsUsed: b.threadsUsed(cell.threads) };
@@ -104,8 +104,9 @@ async function runCell(cell: Cell, backends: BenchBackend[], tick: () => void): 
     if (why) continue;
     try {
       const p = await b.prepare(cell);
+      const start = performance.now();
       await p.run(); // warm-up, and the output checked below
-      active.push({ b, p, r });
+      active.push({ b, p, r, firstMs: performance.now() - start });
     } catch (e) {
       Object.assign(r, { status: 'error', note: (e as Error).message.split('\n')[0] });
     }
@@ -118,7 +119,11 @@ async function runCell(cell: Cell, backends: BenchBackend[], tick: () => void): 
     a.r.status = a.r.error <= (ours ? TOLERANCE.ours : TOLERANCE.peer) ? 'ok' : 'wrong';
     if (a.r.status === 'wrong') a.r.note = `output differs from ${reference.b.name} by ${a.r.error.toExponential(2)}`;
   }
-  const samples = await timeInterleaved(active.map((a) => a.p), tick);
+  const samples = await timeInterleaved(
+    active.map((a) => a.p),
+    active.map((a) => a.firstMs),
+    tick,
+  );
   const bytes = BYTES_PER_ELEMENT[cell.op] * cell.c.elements;
   active.forEach((a, k) => {
     a.r.summary = summarize(samples[k]);
