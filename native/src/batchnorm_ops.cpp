@@ -32,6 +32,7 @@ struct ChunkMoments {
 //   mean = sum(n_k * mean_k) / n;   M2 = sum(M2_k + n_k * (mean_k - mean)^2).
 template <class At>
 Moments merge_moments(int64_t chunks, At&& at) {
+  if (chunks == 1) return at(0).m;
   double n = 0.0, weighted = 0.0;
   for (int64_t k = 0; k < chunks; ++k) {
     const ChunkMoments p = at(k);
@@ -297,11 +298,16 @@ struct AffineColumns {
   }
 };
 
-// Runs reduce(task, scratch), finish(c) and apply(task) as three parallel phases; each thread
-// gets its own kernel scratch.
+// Columns per parallel step of the column merge.
+constexpr int64_t kMergeColumns = 512;
+
+// Runs reduce(task, scratch), merge(j0, j1), finish(c) and apply(task) as parallel phases; each
+// thread gets its own kernel scratch. merge folds the row chunks' partials of columns [j0, j1)
+// together, loops over columns that vectorise; finish then only combines a channel's `inner`
+// columns (a per-channel walk over row chunks would be a chain of strided scalar loads).
 template <class Op>
 void run_rows(const RowsPlan& plan, int threads, Op& op) {
-  const int64_t tasks = plan.tasks(), C = plan.g.channels;
+  const int64_t tasks = plan.tasks(), C = plan.g.channels, W = plan.width;
   const int64_t per_thread = kRowsScratch * plan.block_width;
   std::vector<float> scratch(static_cast<size_t>(threads) * per_thread);
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -309,6 +315,8 @@ void run_rows(const RowsPlan& plan, int threads, Op& op) {
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t)
       op.reduce(plan.task(t), scratch.data() + thread_index() * per_thread);
+#pragma omp for schedule(static)
+    for (int64_t j = 0; j < W; j += kMergeColumns) op.merge(j, min_of(W, j + kMergeColumns));
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < C; ++c) op.finish(c);
 #pragma omp for schedule(static)
@@ -321,23 +329,46 @@ struct TrainRows {
   const TrainArgs& a;
   const RowsPlan& plan;
   Stores stores;
-  std::vector<double> mean, m2;
+  std::vector<double> mean, m2;                 // per row chunk and column
+  std::vector<double> column_mean, column_m2;  // per column, all rows
   AffineColumns affine;
 
   TrainRows(const KernelTable& kt, const TrainArgs& args, const RowsPlan& p, Stores s)
       : k(kt), a(args), plan(p), stores(s), mean(p.row_chunks * p.width),
-        m2(p.row_chunks * p.width), affine(p) {}
+        m2(p.row_chunks * p.width), column_mean(p.width), column_m2(p.width), affine(p) {}
 
   void reduce(const RowsPlan::Task& t, float* scratch) {
     const int64_t partial = plan.partial(t);
     k.rows_moments(a.x + plan.offset(t), t.rows, t.columns, plan.width, mean.data() + partial,
                    m2.data() + partial, scratch);
   }
+  // merge_moments over the row chunks, for many columns at once.
+  void merge(int64_t j0, int64_t j1) {
+    const int64_t W = plan.width;
+    double* const mu = column_mean.data();
+    double* const m2_all = column_m2.data();
+    for (int64_t j = j0; j < j1; ++j) mu[j] = m2_all[j] = 0.0;
+    for (int64_t rk = 0; rk < plan.row_chunks; ++rk) {
+      const double n_k = static_cast<double>(plan.rows_in(rk));
+      const double* mean_k = mean.data() + rk * W;
+      for (int64_t j = j0; j < j1; ++j) mu[j] += n_k * mean_k[j];
+    }
+    const double n = static_cast<double>(plan.g.outer);
+    for (int64_t j = j0; j < j1; ++j) mu[j] /= n;
+    for (int64_t rk = 0; rk < plan.row_chunks; ++rk) {
+      const double n_k = static_cast<double>(plan.rows_in(rk));
+      const double* mean_k = mean.data() + rk * W;
+      const double* m2_k = m2.data() + rk * W;
+      for (int64_t j = j0; j < j1; ++j) {
+        const double d = mean_k[j] - mu[j];
+        m2_all[j] += m2_k[j] + n_k * d * d;
+      }
+    }
+  }
   void finish(int64_t c) {
     const int64_t inner = plan.g.inner, first = c * inner;
-    const Moments m = merge_moments(plan.row_chunks * inner, [&](int64_t i) {
-      const int64_t rk = i / inner, at = rk * plan.width + first + i % inner;
-      return ChunkMoments{plan.rows_in(rk), Moments{mean[at], m2[at]}};
+    const Moments m = merge_moments(inner, [&](int64_t i) {
+      return ChunkMoments{plan.g.outer, Moments{column_mean[first + i], column_m2[first + i]}};
     });
     affine.set(c, finish_train_channel(a, c, m, plan.g.per_channel()));
   }
@@ -355,6 +386,7 @@ struct InferenceRows {
       : k(kt), a(args), plan(p), stores(s), affine(p) {}
 
   void reduce(const RowsPlan::Task&, float*) {}
+  void merge(int64_t, int64_t) {}
   void finish(int64_t c) { affine.set(c, inference_channel(a, c)); }
   void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, stores); }
 };
@@ -380,12 +412,19 @@ struct BackwardRows {
                      coeff.field(0) + t.first_column, sum_dy.data() + partial,
                      sum_dy_xc.data() + partial, scratch);
   }
+  // Sums the row chunks' partials into row chunk 0's, for many columns at once.
+  void merge(int64_t j0, int64_t j1) {
+    const int64_t W = plan.width;
+    for (int64_t rk = 1; rk < plan.row_chunks; ++rk)
+      for (int64_t j = j0; j < j1; ++j) {
+        sum_dy[j] += sum_dy[rk * W + j];
+        sum_dy_xc[j] += sum_dy_xc[rk * W + j];
+      }
+  }
   void finish(int64_t c) {
     const int64_t inner = plan.g.inner, first = c * inner;
     GradSums s{0.0, 0.0};
-    for (int64_t rk = 0; rk < plan.row_chunks; ++rk)
-      for (int64_t j = first; j < first + inner; ++j)
-        s = add(s, GradSums{sum_dy[rk * plan.width + j], sum_dy_xc[rk * plan.width + j]});
+    for (int64_t j = first; j < first + inner; ++j) s = add(s, GradSums{sum_dy[j], sum_dy_xc[j]});
     const DxCoeffs q = finish_backward_channel(a, c, s, plan.g.per_channel());
     coeff.set(0, first, inner, q.center);
     coeff.set(1, first, inner, q.k_dy);
