@@ -1,9 +1,7 @@
 #include "dispatch.h"
 
-#if __has_include(<unistd.h>)
-#include <unistd.h>
-#endif
-
+#include <fstream>
+#include <string>
 #include <vector>
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -74,11 +72,30 @@ const KernelTable& select_kernels(const std::string& cap) {
   return kScalarKernels;
 }
 
+namespace {
+
+// Size in bytes of the highest-level cache of CPU 0 as Linux describes it in sysfs (one
+// instance, e.g. "32768K"), or 0. Not sysconf(_SC_LEVEL3_CACHE_SIZE): glibc derives that from
+// cpuid and reports 256 MB for this 32 MB L3 under KVM.
+int64_t last_level_cache_bytes() {
+  int64_t best_level = 0, bytes = 0;
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
+    std::ifstream level_file(dir + "/level"), size_file(dir + "/size");
+    int64_t level = 0, size = 0;
+    std::string unit;
+    if (!(level_file >> level) || !(size_file >> size)) continue;
+    size_file >> unit;
+    const int64_t scale = unit == "K" ? 1 << 10 : unit == "M" ? 1 << 20 : unit == "G" ? 1 << 30 : 1;
+    if (level > best_level) best_level = level, bytes = size * scale;
+  }
+  return bytes;
+}
+
+}  // namespace
+
 int64_t default_streaming_bytes() {
-  long bytes = 0;
-#ifdef _SC_LEVEL3_CACHE_SIZE  // glibc
-  bytes = sysconf(_SC_LEVEL3_CACHE_SIZE);
-#endif
+  static const int64_t bytes = last_level_cache_bytes();
   return bytes > 0 ? bytes : int64_t{32} << 20;
 }
 

@@ -12,8 +12,9 @@ namespace bn {
 // supported one below it; an ISA of another architecture caps at "scalar".
 const KernelTable& select_kernels(const std::string& cap);
 
-// The default Execution::streaming_bytes: the last-level cache size that the C library reports
-// (32 MiB where it reports none). Ops touching more than that write with streaming stores.
+// The default Execution::streaming_bytes: the size of one instance of the last-level cache as
+// Linux reports it (32 MiB where it reports none). Ops touching more than that write with
+// streaming stores.
 int64_t default_streaming_bytes();
 
 // Comma-separated names of the ISAs this machine can run, best first (e.g. "avx2,scalar").
