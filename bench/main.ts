@@ -21,6 +21,7 @@ import { parseArgs, type Options } from './cli';
 import { consoleTable, markdown, roofText, svgChart, type BackendResult, type CellResult, type Report } from './report';
 import { lastLevelCacheBytes, measureRoof, type Roof } from './roofline';
 import { relativeError, summarize, timeInterleaved } from './timing';
+import { checkTargets, targetsText } from './targets';
 import { BYTES_PER_ELEMENT, findCases, type Case } from './workload';
 
 /** Ours must match the reference within twice SPEC's y/dx tolerance; float32 peers within 1e-3. */
@@ -215,6 +216,7 @@ async function main(opts: Options) {
   } else {
     console.log(roofText(roofs));
     console.log(consoleTable(report));
+    console.log(`\nTargets (bench/targets.ts):\n${targetsText(checkTargets(report))}`);
     console.log(`\nwritten: ${join(dir, 'latest.{json,md,svg}')}`);
   }
 }

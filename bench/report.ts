@@ -1,5 +1,6 @@
 /** Benchmark results as a console table, a Markdown summary, JSON and an SVG chart. */
 import type { Roof } from './roofline';
+import { checkTargets, targetsMarkdown } from './targets';
 import type { Summary } from './timing';
 import type { Layout, Op } from './workload';
 
@@ -103,8 +104,14 @@ export function markdown(report: Report, command: string): string {
     ...body.map((r) => `| ${r.join(' | ')} |`),
     '',
     ...(report.cells.some((c) => c.backends.some((b) => b.note && b.status !== 'ok'))
-      ? ['Notes: ' + [...new Set(report.cells.flatMap((c) => c.backends.filter((b) => b.note && b.status !== 'ok').map((b) => `${b.name}: ${b.note}`)))].join('; ') + '.']
+      ? ['Notes: ' + [...new Set(report.cells.flatMap((c) => c.backends.filter((b) => b.note && b.status !== 'ok').map((b) => `${b.name}: ${b.note}`)))].join('; ') + '.', '']
       : []),
+    '## Targets',
+    '',
+    'The benchmark issue\'s targets, checked on this run (`bench/targets.ts`; out of cache means 8x64x224x224,',
+    'as in the issue):',
+    '',
+    targetsMarkdown(checkTargets(report)),
   ].join('\n');
 }
 
