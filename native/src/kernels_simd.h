@@ -123,9 +123,9 @@ struct SimdKernels {
   // its last streaming store (fence_streams).
   template <class Body>
   static inline void for_stores(int64_t len, const float* out, Stores stores, Body&& body) {
-    constexpr int64_t kLineFloats = 64 / sizeof(float);
-    const uintptr_t misaligned = reinterpret_cast<uintptr_t>(out) % 64;
     if constexpr (V::kStreams) {
+      constexpr int64_t kLineFloats = 64 / sizeof(float);
+      const uintptr_t misaligned = reinterpret_cast<uintptr_t>(out) % 64;
       if (stores == Stores::kStreaming && misaligned % sizeof(float) == 0) {
         const int64_t head = min_i64(len, static_cast<int64_t>((64 - misaligned) % 64 / sizeof(float)));
         const int64_t lines = (len - head) / kLineFloats * kLineFloats;
