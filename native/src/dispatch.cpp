@@ -1,8 +1,13 @@
 #include "dispatch.h"
 
-#include <fstream>
+#include <cstdlib>
 #include <string>
 #include <vector>
+
+#ifdef __linux__
+#include <fcntl.h>
+#include <unistd.h>
+#endif
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <cpuid.h>
@@ -74,6 +79,23 @@ const KernelTable& select_kernels(const std::string& cap) {
 
 namespace {
 
+// The first line of a small sysfs file, or "". Plain open/read: std::ifstream would pull in
+// fstat64@GLIBC_2.33, which the portable prebuilds must not need (native/compat/).
+std::string read_line(const std::string& path) {
+  std::string text;
+#ifdef __linux__
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return text;
+  char buffer[64];
+  const ssize_t n = read(fd, buffer, sizeof buffer - 1);
+  close(fd);
+  if (n > 0) text.assign(buffer, static_cast<size_t>(n));
+#else
+  (void)path;
+#endif
+  return text;
+}
+
 // Size in bytes of the highest-level cache of CPU 0 as Linux describes it in sysfs (one
 // instance, e.g. "32768K"), or 0. Not sysconf(_SC_LEVEL3_CACHE_SIZE): glibc derives that from
 // cpuid and reports 256 MB for this 32 MB L3 under KVM.
@@ -81,13 +103,13 @@ int64_t last_level_cache_bytes() {
   int64_t best_level = 0, bytes = 0;
   for (int index = 0; index < 8; ++index) {
     const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
-    std::ifstream level_file(dir + "/level"), size_file(dir + "/size");
-    int64_t level = 0, size = 0;
-    std::string unit;
-    if (!(level_file >> level) || !(size_file >> size)) continue;
-    size_file >> unit;
-    const int64_t scale = unit == "K" ? 1 << 10 : unit == "M" ? 1 << 20 : unit == "G" ? 1 << 30 : 1;
-    if (level > best_level) best_level = level, bytes = size * scale;
+    const int64_t level = std::atoll(read_line(dir + "/level").c_str());
+    const std::string size = read_line(dir + "/size");
+    char* unit = nullptr;
+    const int64_t amount = std::strtoll(size.c_str(), &unit, 10);
+    if (level <= best_level || amount <= 0) continue;
+    best_level = level;
+    bytes = amount * (*unit == 'K' ? 1 << 10 : *unit == 'M' ? 1 << 20 : *unit == 'G' ? 1 << 30 : 1);
   }
   return bytes;
 }
