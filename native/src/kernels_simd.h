@@ -62,16 +62,30 @@ struct MergeWeights {
                 static_cast<double>(n_old + n_b)),
         first(n_old == 0) {}
 
-  // Merges `cols` columns. Branch-free per column, so the compiler can vectorise it.
+  // Merges `cols` columns. Two loops, each branch-free per column, so the compiler vectorises
+  // them (a per-column test of `first` around the load of m2 kept it scalar).
   void merge(int64_t cols, const float* k, const float* s1, const float* s2, double* mean,
              double* m2) const {
+    // Inf/NaN in the data make k non-finite and d meaningless: keep k, the IEEE value. (Every
+    // load happens whatever the test says: a conditional load would stop the vectoriser.)
+    const auto block_mean = [&](int64_t l) {
+      const double shift = k[l], with_sum = shift + s1[l] * inv_nb;
+      return is_finite(k[l]) ? with_sum : shift;
+    };
+    const auto block_m2 = [&](int64_t l) {
+      return nonnegative(s2[l] - static_cast<double>(s1[l]) * s1[l] * inv_nb);
+    };
+    if (first) {
+      for (int64_t l = 0; l < cols; ++l) {
+        mean[l] = block_mean(l);
+        m2[l] = block_m2(l);
+      }
+      return;
+    }
     for (int64_t l = 0; l < cols; ++l) {
-      // Inf/NaN in the data make k non-finite and d meaningless: keep k, the IEEE value.
-      const double mean_b = is_finite(k[l]) ? k[l] + s1[l] * inv_nb : k[l];
-      const double m2_b = nonnegative(s2[l] - static_cast<double>(s1[l]) * s1[l] * inv_nb);
-      const double delta = first ? 0.0 : mean_b - mean[l];
-      mean[l] = first ? mean_b : mean[l] + delta * w_new;
-      m2[l] = (first ? 0.0 : m2[l]) + m2_b + delta * delta * w_cross;
+      const double delta = block_mean(l) - mean[l];
+      mean[l] += delta * w_new;
+      m2[l] += block_m2(l) + delta * delta * w_cross;
     }
   }
 };
