@@ -39,5 +39,6 @@ test('npm run bench on one small cell: native and JS agree, GB/s and the roof ar
   expect(readFileSync(join(dir, 'latest.svg'), 'utf8')).toContain('<svg');
   const summary = readFileSync(join(dir, 'latest.md'), 'utf8');
   expect(summary).toContain('| forwardTrain | 256x1024-nc | 1 |');
-  expect(summary).toMatch(/\| native >= 10x the JS backend, in-cache cases, 1 thread \| (met|MISSED) \| 2 cells/);
+  // Judged, either way (a sanitizer build is slow): "met | 2 cells, ..." or "MISSED | missed in 1 of 2 cells: ...".
+  expect(summary).toMatch(/\| native >= 10x the JS backend, in-cache cases, 1 thread \| (met|MISSED) \| [^|]*\b2 cells/);
 });
