@@ -238,14 +238,28 @@ struct SimdKernels {
   // Scalar math: sum(dy), sum(dy * (x - center)). Tail lanes load dy = 0, x = center.
   static void runs_grad_sums(const float* dy, const float* x, int64_t count, int64_t len,
                              const float* center, GradSums* out) {
+    // One sweep for both sums, so the dy and x streams are in flight together.
     for (int64_t r = 0; r < count; ++r) {
       const float* g = dy + r * len;
       const float* in = x + r * len;
       const F c = V::set1(center[r]);
-      out[r].dy = V::sum_lanes(sum_run(len, [&](int64_t i, auto load) { return load(g + i, V::zero()); }));
-      out[r].dy_xc = V::sum_lanes(sum_run(len, [&](int64_t i, auto load) {
-        return V::mul(load(g + i, V::zero()), V::sub(load(in + i, c), c));
-      }));
+      F s[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+      F t[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+      int64_t i = 0;
+      for (; i + 4 * W <= len; i += 4 * W)
+        unroll<4>([&](auto u) {
+          const F d = V::load(g + i + u * W);
+          s[u] = V::add(s[u], d);
+          t[u] = V::fma(d, V::sub(V::load(in + i + u * W), c), t[u]);
+        });
+      if (i < len)
+        for_vectors(len - i, [&](int64_t j, auto load, auto) {
+          const F d = load(g + i + j, V::zero());
+          s[0] = V::add(s[0], d);
+          t[0] = V::fma(d, V::sub(load(in + i + j, c), c), t[0]);
+        });
+      out[r].dy = V::sum_lanes(V::add(V::add(s[0], s[1]), V::add(s[2], s[3])));
+      out[r].dy_xc = V::sum_lanes(V::add(V::add(t[0], t[1]), V::add(t[2], t[3])));
     }
   }
 
