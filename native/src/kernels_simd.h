@@ -186,6 +186,25 @@ struct SimdKernels {
     return V::add(V::add(a0, a1), V::add(a2, a3));
   }
 
+  // Two sums over one run in a single sweep: step(offset, load, a, b) adds its terms at
+  // `offset` into the vector accumulators a and b (four of each, plus the tail into the first).
+  // Returns the two sums, lanes added in double.
+  struct Sums {
+    double a, b;
+  };
+  template <class Step>
+  static inline Sums sum_pair_run(int64_t len, Step&& step) {
+    F a[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+    F b[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+    const auto full = [](const float* p, F) { return V::load(p); };
+    int64_t i = 0;
+    for (; i + 4 * W <= len; i += 4 * W) unroll<4>([&](auto u) { step(i + u * W, full, a[u], b[u]); });
+    if (i < len)
+      for_vectors(len - i, [&](int64_t j, auto load, auto) { step(i + j, load, a[0], b[0]); });
+    return {V::sum_lanes(V::add(V::add(a[0], a[1]), V::add(a[2], a[3]))),
+            V::sum_lanes(V::add(V::add(b[0], b[1]), V::add(b[2], b[3])))};
+  }
+
   static Moments run_moments(const float* run, int64_t len) {
     const double n = static_cast<double>(len);
     // Pass 1: a float estimate K of the mean.
@@ -194,23 +213,12 @@ struct SimdKernels {
     const float k = static_cast<float>(sum / n);
     // Pass 2 (from L1): shifted sums of d = x - K and d^2. Tail lanes load K, so d = 0 there.
     const F kv = V::set1(k);
-    F d1[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-    F d2[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-    int64_t i = 0;
-    for (; i + 4 * W <= len; i += 4 * W)
-      unroll<4>([&](auto u) {
-        const F d = V::sub(V::load(run + i + u * W), kv);
-        d1[u] = V::add(d1[u], d);
-        d2[u] = V::fma(d, d, d2[u]);
-      });
-    if (i < len)
-      for_vectors(len - i, [&](int64_t j, auto load, auto) {
-        const F d = V::sub(load(run + i + j, kv), kv);
-        d1[0] = V::add(d1[0], d);
-        d2[0] = V::fma(d, d, d2[0]);
-      });
-    const double s1 = V::sum_lanes(V::add(V::add(d1[0], d1[1]), V::add(d1[2], d1[3])));
-    const double s2 = V::sum_lanes(V::add(V::add(d2[0], d2[1]), V::add(d2[2], d2[3])));
+    const Sums shifted = sum_pair_run(len, [&](int64_t i, auto load, F& d1, F& d2) {
+      const F d = V::sub(load(run + i, kv), kv);
+      d1 = V::add(d1, d);
+      d2 = V::fma(d, d, d2);
+    });
+    const double s1 = shifted.a, s2 = shifted.b;
     // Scalar math: mean = K + mean(d); M2 = sum(d^2) - sum(d)^2 / n. A non-finite K (Inf or
     // NaN in the data) leaves d meaningless; the plain sum then carries the IEEE result.
     return {is_finite(k) ? k + s1 / n : sum / n, nonnegative(s2 - s1 * s1 / n)};
@@ -243,23 +251,12 @@ struct SimdKernels {
       const float* g = dy + r * len;
       const float* in = x + r * len;
       const F c = V::set1(center[r]);
-      F s[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-      F t[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-      int64_t i = 0;
-      for (; i + 4 * W <= len; i += 4 * W)
-        unroll<4>([&](auto u) {
-          const F d = V::load(g + i + u * W);
-          s[u] = V::add(s[u], d);
-          t[u] = V::fma(d, V::sub(V::load(in + i + u * W), c), t[u]);
-        });
-      if (i < len)
-        for_vectors(len - i, [&](int64_t j, auto load, auto) {
-          const F d = load(g + i + j, V::zero());
-          s[0] = V::add(s[0], d);
-          t[0] = V::fma(d, V::sub(load(in + i + j, c), c), t[0]);
-        });
-      out[r].dy = V::sum_lanes(V::add(V::add(s[0], s[1]), V::add(s[2], s[3])));
-      out[r].dy_xc = V::sum_lanes(V::add(V::add(t[0], t[1]), V::add(t[2], t[3])));
+      const Sums sums = sum_pair_run(len, [&](int64_t i, auto load, F& s_dy, F& s_dy_xc) {
+        const F d = load(g + i, V::zero());
+        s_dy = V::add(s_dy, d);
+        s_dy_xc = V::fma(d, V::sub(load(in + i, c), c), s_dy_xc);
+      });
+      out[r] = {sums.a, sums.b};
     }
   }
 
