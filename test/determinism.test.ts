@@ -6,6 +6,7 @@
 import { afterAll, describe, expect, test } from 'vitest';
 
 import { backendInfo, backward, forwardTrain, setNumThreads } from '../lib/index';
+import { placed } from './helpers/placement';
 import { rng } from './helpers/random';
 import { expectSameBits } from './helpers/reference';
 
@@ -53,20 +54,15 @@ describe('results do not depend on where the arrays sit in memory', () => {
     const r = rng(11);
     const x = r.normals(n, 2, 3);
     const dy = r.normals(n);
-    const at = (src: Float32Array, offset: number) => {
-      const a = new Float32Array(new ArrayBuffer(4 * (n + 16)), 4 * offset, n);
-      a.set(src);
-      return a;
-    };
     const base = forwardTrain(x, shape, { axis });
     const baseDx = backward(dy, x, shape, { axis, saveMean: base.saveMean, saveInvStd: base.saveInvStd }).dx;
     for (let offset = 0; offset < 16; offset++) {
-      const out = at(new Float32Array(n), (offset * 7) % 16);
-      const f = forwardTrain(at(x, offset), shape, { axis, out });
+      const out = placed(new Float32Array(n), (offset * 7) % 16);
+      const f = forwardTrain(placed(x, offset), shape, { axis, out });
       expectSameBits(f.y, base.y, `y with x at +${offset} floats`);
       expectSameBits(f.saveInvStd, base.saveInvStd, `saveInvStd with x at +${offset} floats`);
-      const dx = at(new Float32Array(n), (offset * 5) % 16);
-      backward(at(dy, offset), at(x, (offset * 3) % 16), shape, { axis, saveMean: base.saveMean, saveInvStd: base.saveInvStd, dx });
+      const dx = placed(new Float32Array(n), (offset * 5) % 16);
+      backward(placed(dy, offset), placed(x, (offset * 3) % 16), shape, { axis, saveMean: base.saveMean, saveInvStd: base.saveInvStd, dx });
       expectSameBits(dx, baseDx, `dx at +${offset} floats`);
     }
   });

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 
 import type { NativeBinding } from '../lib/native-backend';
 import { packageRoot } from '../lib/loader';
+import { placed } from './helpers/placement';
 import { rng } from './helpers/random';
 import { expectSameBits } from './helpers/reference';
 
@@ -32,13 +33,6 @@ const GEOMETRIES = [
   [40, 1500, 1],
   [1, 1, 3001],
 ];
-
-/** A copy of `src` starting `offset` floats into a fresh buffer. */
-function placed(src: Float32Array, offset: number): Float32Array {
-  const a = new Float32Array(new ArrayBuffer(4 * (src.length + 16)), 4 * offset, src.length);
-  a.set(src);
-  return a;
-}
 
 function outputs(isa: string, streamingBytes: number, [outer, C, inner]: number[], offset: number, inPlace: boolean): Float32Array[] {
   binding.configure(isa, 2, streamingBytes);
