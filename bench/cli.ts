@@ -1,17 +1,20 @@
-/** Command-line flags of `npm run bench`. */
+/** Command-line flags of `npm run bench`, parsed by Node's util.parseArgs. */
 import { availableParallelism } from 'os';
+import { parseArgs } from 'util';
 
 import { ALL_CASES, DEFAULT_CASES, OPS, type Op } from './workload';
 
-export const USAGE = `npm run bench -- [flags]
+export const USAGE = `usage: npm run bench -- [flags]
   --full                 every shape, layout and backend (tfjs-cpu included)
-  --ops=a,b              forwardTrain, forwardInference, backward (default: all)
-  --shapes=a,b           e.g. 32x64x56x56-nhwc,256x1024-nc (default: ${DEFAULT_CASES.join(',')})
-  --threads=1,N          thread counts (default: 1 and all cores)
-  --backends=a,b         native (every ISA), native-<isa>, js, onnxruntime, tfjs-wasm, tfjs-cpu
+  --ops a,b              forwardTrain, forwardInference, backward (default: all)
+  --shapes a,b           e.g. 32x64x56x56-nhwc,256x1024-nc (default: ${DEFAULT_CASES.join(',')})
+  --threads 1,N          thread counts (default: 1 and all cores)
+  --backends a,b         native (every ISA), native-<isa>, js, onnxruntime, tfjs-wasm, tfjs-cpu
                          (default: all but tfjs-cpu, which takes seconds per call)
   --json                 print the JSON report to stdout instead of the table
-  --out=DIR              where to write latest.{json,md,svg} (default: bench/results)`;
+  --out DIR              where to write latest.{json,md,svg} (default: bench/results)
+  --help                 this text
+Flags that take a value accept --flag value and --flag=value.`;
 
 export interface Options {
   ops: Op[];
@@ -25,33 +28,66 @@ export interface Options {
 const DEFAULT_BACKENDS = ['native', 'js', 'onnxruntime', 'tfjs-wasm'];
 const ALL_BACKENDS = [...DEFAULT_BACKENDS, 'tfjs-cpu'];
 
-export function parseArgs(argv: string[]): Options {
-  const flags = new Map<string, string>();
-  for (const arg of argv) {
-    const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!m) throw new Error(`unexpected argument "${arg}"\n${USAGE}`);
-    flags.set(m[1], m[2] ?? '');
+/** A command line that cannot be run: its message is printed above the usage. */
+class UsageError extends Error {}
+
+const list = (value: string | undefined) => value?.split(',').filter(Boolean);
+
+/** The options of a command line; throws a UsageError for anything it cannot run. */
+export function parseOptions(argv: string[]): Options & { help: boolean } {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        full: { type: 'boolean', default: false },
+        ops: { type: 'string' },
+        shapes: { type: 'string' },
+        threads: { type: 'string' },
+        backends: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (e) {
+    // parseArgs's messages name the flag; the hint after it repeats what USAGE says.
+    throw new UsageError((e as Error).message.split('. To specify')[0]!);
   }
-  for (const key of flags.keys()) {
-    if (!['full', 'ops', 'shapes', 'threads', 'backends', 'json', 'out', 'help'].includes(key)) throw new Error(`unknown flag --${key}\n${USAGE}`);
-  }
-  if (flags.has('help')) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const full = flags.has('full');
-  const list = (key: string) => flags.get(key)?.split(',').filter(Boolean);
-  const ops = (list('ops') ?? OPS) as Op[];
-  for (const op of ops) if (!OPS.includes(op)) throw new Error(`unknown op "${op}"`);
-  const cores = availableParallelism();
-  const threads = list('threads')?.map(Number) ?? [...new Set([1, cores])];
-  if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new Error('--threads takes positive integers');
+  const ops = (list(values.ops) ?? OPS) as Op[];
+  for (const op of ops) if (!OPS.includes(op)) throw new UsageError(`unknown op "${op}" (known: ${OPS.join(', ')})`);
+  const shapes = list(values.shapes) ?? (values.full ? ALL_CASES.map((c) => c.name) : DEFAULT_CASES);
+  for (const s of shapes) if (!ALL_CASES.some((c) => c.name === s)) throw new UsageError(`unknown shape "${s}" (known: ${ALL_CASES.map((c) => c.name).join(', ')})`);
+  const threads = list(values.threads)?.map(Number) ?? [...new Set([1, availableParallelism()])];
+  if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new UsageError('--threads takes positive integers, e.g. --threads 1,2');
   return {
     ops,
-    shapes: list('shapes') ?? (full ? ALL_CASES.map((c) => c.name) : DEFAULT_CASES),
+    shapes,
     threads,
-    backends: list('backends') ?? (full ? ALL_BACKENDS : DEFAULT_BACKENDS),
-    json: flags.has('json'),
-    out: flags.get('out') || undefined,
+    backends: list(values.backends) ?? (values.full ? ALL_BACKENDS : DEFAULT_BACKENDS),
+    json: values.json,
+    out: values.out || undefined,
+    help: values.help,
   };
+}
+
+/**
+ * The options of this process's command line. `--help` prints the usage and exits 0; a command
+ * line that cannot be run prints one line of why, then the usage, and exits 2 (no stack trace).
+ */
+export function commandLineOptions(argv = process.argv.slice(2)): Options {
+  try {
+    const { help, ...options } = parseOptions(argv);
+    if (help) {
+      console.log(USAGE);
+      process.exit(0);
+    }
+    return options;
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`bench: ${e.message}\n${USAGE}`);
+    process.exit(2);
+  }
 }

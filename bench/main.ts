@@ -17,7 +17,7 @@ import { jsBench, loadNative, nativeBackends } from './backends/batchnorm';
 import { onnxruntimeBackend } from './backends/onnxruntime';
 import { tfjsBackend } from './backends/tfjs';
 import type { BenchBackend, Cell, Inputs, Prepared } from './backends/types';
-import { parseArgs, type Options } from './cli';
+import { commandLineOptions, type Options } from './cli';
 import { consoleTable, markdown, roofText, svgChart, type BackendResult, type CellResult, type Report } from './report';
 import { lastLevelCacheBytes, measureRoof, type Roof } from './roofline';
 import { relativeError, summarize, timeInterleaved } from './timing';
@@ -221,7 +221,7 @@ async function main(opts: Options) {
   }
 }
 
-main(parseArgs(process.argv.slice(2))).catch((e) => {
+main(commandLineOptions()).catch((e) => {
   console.error(e instanceof Error ? e.message : e);
   process.exit(1);
 });

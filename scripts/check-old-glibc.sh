@@ -4,7 +4,7 @@
 # redirects (2.32, 2.34, 2.35), with Debian 11's libstdc++ and libgcc_s for Node.js itself.
 #   x64    Node.js started by Debian 11's dynamic loader, with Debian 11's libraries
 #   arm64  an arm64 Node.js 20 under qemu-user, with Debian 11's arm64 libraries as its root
-# Needs prebuilds/ (npm run prebuild), qemu-user, the npm registry and Debian's mirror.
+# Needs prebuilds/ (npm run build:prebuilds), qemu-user, the npm registry and Debian's mirror.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

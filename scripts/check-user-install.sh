@@ -5,7 +5,7 @@
 #   2. with prebuilds/ removed from the tarball: the install still succeeds and says, in one
 #      line, that the JavaScript backend will be used; backendInfo() says js and why
 #   3. the same tarball with the usual PATH: compiled from source at install, native backend
-# Needs prebuilds/ (npm run prebuild) and the npm registry (for the dependencies).
+# Needs prebuilds/ (npm run build:prebuilds) and the npm registry (for the dependencies).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

@@ -5,7 +5,7 @@
 #   - scripts/check-package.js: native backend on NEON, the shipped libgomp, C++ exceptions
 #   - the kernel correctness suites against the float64 reference, once per ISA the emulated
 #     CPU reports (NEON, scalar), with vitest's arm64 build
-# Needs prebuilds/linux-arm64 (npm run prebuild), qemu-user and g++-aarch64-linux-gnu (for
+# Needs prebuilds/linux-arm64 (npm run build:prebuilds), qemu-user and g++-aarch64-linux-gnu (for
 # the arm64 glibc and libstdc++ in /usr/aarch64-linux-gnu), and the npm registry.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,7 @@ source scripts/checks.sh
 SUITES=(test/numerics.test.ts test/special-cases.test.ts test/gradcheck.test.ts)
 sysroot=/usr/aarch64-linux-gnu
 for need in "$(command -v qemu-aarch64)" "$sysroot/lib/ld-linux-aarch64.so.1" "$sysroot/lib/libstdc++.so.6" prebuilds/linux-arm64; do
-  [ -e "$need" ] || { echo "test-arm64.sh: missing ${need:-qemu-aarch64} (apt-get install qemu-user g++-aarch64-linux-gnu; npm run prebuild)" && exit 1; }
+  [ -e "$need" ] || { echo "test-arm64.sh: missing ${need:-qemu-aarch64} (apt-get install qemu-user g++-aarch64-linux-gnu; npm run build:prebuilds)" && exit 1; }
 done
 
 work=$(mktemp -d)

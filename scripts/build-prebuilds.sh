@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# prebuild.sh [x64] [arm64] (default: both): the prebuilt binaries npm pack ships, built by
+# build-prebuilds.sh [x64] [arm64] (default: both): the prebuilt binaries npm pack ships, built by
 # prebuildify (node-gyp, batchnorm_portable=true) into prebuilds/linux-<arch>/:
 #   batchnorm.glibc.node   N-API 8, stripped; needs glibc >= 2.28 and nothing else but
 #   libgomp.so.1           the OpenMP runtime beside it (scripts/fetch-libgomp.sh), which the
@@ -16,9 +16,9 @@ prebuild() {
   case "$arch" in
     x64) cross="" package=g++ ;;
     arm64) cross=aarch64-linux-gnu- package=g++-aarch64-linux-gnu ;;
-    *) echo "prebuild.sh: unsupported architecture '$arch' (x64, arm64)" >&2; return 1 ;;
+    *) echo "build-prebuilds.sh: unsupported architecture '$arch' (x64, arm64)" >&2; return 1 ;;
   esac
-  command -v "${cross}g++" >/dev/null || { echo "prebuild.sh: ${cross}g++ not found (Debian: apt-get install $package)" >&2; return 1; }
+  command -v "${cross}g++" >/dev/null || { echo "build-prebuilds.sh: ${cross}g++ not found (Debian: apt-get install $package)" >&2; return 1; }
 
   rm -rf "$stage" "prebuilds/linux-$arch"
   mkdir -p "$stage/scripts"
