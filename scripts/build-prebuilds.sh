@@ -29,7 +29,7 @@ prebuild() {
 
   # LDFLAGS: link against the libgomp that ships, so the binary asks only for what it has.
   CC="${cross}gcc" CXX="${cross}g++" AR="${cross}ar" LDFLAGS="-L$stage/gomp" npm_config_batchnorm_portable=true \
-    npx prebuildify --napi --strip --strip-bin="${cross}strip" --tag-libc \
+    node node_modules/prebuildify/bin.js --napi --strip --strip-bin="${cross}strip" --tag-libc \
     --arch="$arch" --target="node@$node_version" --cwd="$stage" --out="$root"
   cp "$stage/gomp/libgomp.so.1" "prebuilds/linux-$arch/"
   ls -l "prebuilds/linux-$arch"
