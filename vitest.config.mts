@@ -24,7 +24,7 @@ function supportedIsas(): string[] {
 
 const PER_BACKEND = ['test/numerics.test.ts', 'test/gradcheck.test.ts', 'test/conformance.test.ts', 'test/special-cases.test.ts', 'test/bad-numbers.test.ts'];
 /** The layer API's tests: cheap, run again on the JavaScript backend (not per ISA: they add no kernel coverage). */
-const LAYER = ['test/layer.test.ts', 'test/state-dict.test.ts', 'test/folding.test.ts', 'test/slimming.test.ts', 'test/stability.test.ts'];
+const LAYER = ['test/layer.test.ts', 'test/layer-buffers.test.ts', 'test/state-dict.test.ts', 'test/folding.test.ts', 'test/slimming.test.ts', 'test/stability.test.ts'];
 
 export default defineConfig({
   test: {
@@ -38,7 +38,7 @@ export default defineConfig({
           extends: true,
           test: { name: `isa-${isa}`, include: PER_BACKEND, env: { BATCHNORM_BACKEND: 'native', BATCHNORM_ISA: isa } },
         })),
-      { extends: true, test: { name: 'js', include: [...PER_BACKEND, 'test/errors.test.ts', 'test/sizes.test.ts', ...LAYER], env: { BATCHNORM_BACKEND: 'js' } } },
+      { extends: true, test: { name: 'js', include: [...PER_BACKEND, 'test/errors.test.ts', 'test/sizes.test.ts', 'test/outputs.test.ts', ...LAYER], env: { BATCHNORM_BACKEND: 'js' } } },
     ],
   },
 });

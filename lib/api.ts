@@ -7,6 +7,7 @@
  * is returned.
  */
 import { load, packageRoot } from './loader';
+import { useHugePages } from './outputs';
 import { planBackward, planForwardInference, planForwardTrain, threadCount } from './validate';
 import type {
   BackendInfo,
@@ -22,6 +23,7 @@ import { join } from 'path';
 
 const loaded = load();
 const { backend } = loaded;
+useHugePages(loaded.native);
 const version: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
 
 /**

@@ -22,6 +22,8 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   /** STREAM-like probe: median GB/s of `kernel` over arrays of `floats` floats (benchmarks). */
   streamBandwidth(kernel: 'copy' | 'triad', floats: number, threads: number, reps: number): number;
+  /** Asks for transparent huge pages under a large array not yet written; whether the OS took the advice. */
+  adviseHugePages(array: F32): boolean;
   forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32): void;
   forwardTrainAsync(...args: Parameters<NativeBinding['forwardTrain']>): Promise<void>;
   forwardInference(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, runningMean: F32, runningVar: F32): void;

@@ -5,6 +5,7 @@
  */
 import { BatchNormRangeError, BatchNormTypeError, describe, rangeError, typeError } from './errors';
 import type { BackwardOptions, ForwardInferenceOptions, ForwardTrainOptions } from './types';
+import { overwrittenOutput, zeroedOutput } from './outputs';
 import type { BackwardPlan, Geometry, InferencePlan, TrainPlan } from './plan';
 
 // The intrinsic typed-array accessors: an instance cannot shadow them with own properties.
@@ -208,7 +209,8 @@ export function geometry(shape: unknown, axisOption: unknown, length: number): G
   };
 }
 
-interface Named {
+/** An array argument, for the overlap check. */
+export interface Named {
   name: string;
   array: Float32Array | null;
   written: boolean;
@@ -216,9 +218,10 @@ interface Named {
 
 /**
  * Rejects a written array that shares memory with any other argument, unless it is the very
- * same range and the pair is the permitted in-place one (`out` = `x`, `dx` = `dy`).
+ * same range and the pair is the permitted in-place one (`out` = `x`, `dx` = `dy`; none when
+ * `inPlace` is null).
  */
-function checkOverlaps(arrays: Named[], inPlace: [string, string]) {
+export function checkOverlaps(arrays: Named[], inPlace: [string, string] | null) {
   const present = arrays.filter((a): a is Named & { array: Float32Array } => a.array !== null);
   for (let i = 0; i < present.length; i++) {
     for (let j = i + 1; j < present.length; j++) {
@@ -230,7 +233,7 @@ function checkOverlaps(arrays: Named[], inPlace: [string, string]) {
       if (aStart >= bEnd || bStart >= aEnd) continue;
       const same = aStart === bStart && aEnd === bEnd;
       const pair = [a.name, b.name].sort().join();
-      if (same && pair === [...inPlace].sort().join()) continue;
+      if (same && inPlace && pair === [...inPlace].sort().join()) continue;
       throw new BatchNormRangeError(
         'ERR_BATCHNORM_OVERLAP',
         `Expected ${a.name} and ${b.name} not to overlap in memory but they share bytes ` +
@@ -287,9 +290,9 @@ export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTra
   );
   return {
     g, x, gamma, beta, eps: e, momentum, runningMean, runningVar, unbiased,
-    y: out ?? allocate(n, 'y'),
-    saveMean: saveMean ?? allocate(C, 'saveMean'),
-    saveInvStd: saveInvStd ?? allocate(C, 'saveInvStd'),
+    y: out ?? overwrittenOutput(n, 'y'),
+    saveMean: saveMean ?? zeroedOutput(C, 'saveMean'),
+    saveInvStd: saveInvStd ?? zeroedOutput(C, 'saveInvStd'),
   };
 }
 
@@ -316,7 +319,7 @@ export function planForwardInference(xArg: unknown, shape: unknown, opts: Forwar
     ],
     ['x', 'opts.out'],
   );
-  return { g, x, gamma, beta, eps: e, runningMean, runningVar, y: out ?? allocate(n, 'y') };
+  return { g, x, gamma, beta, eps: e, runningMean, runningVar, y: out ?? overwrittenOutput(n, 'y') };
 }
 
 export function planBackward(dyArg: unknown, xArg: unknown, shape: unknown, opts: BackwardOptions | undefined): BackwardPlan {
@@ -353,19 +356,10 @@ export function planBackward(dyArg: unknown, xArg: unknown, shape: unknown, opts
   );
   return {
     g, dy, x, gamma, saveMean, saveInvStd, useGlobalStats,
-    dx: dx ?? allocate(n, 'dx'),
-    dgamma: dgamma ?? allocate(C, 'dgamma'),
-    dbeta: dbeta ?? allocate(C, 'dbeta'),
+    dx: dx ?? overwrittenOutput(n, 'dx'),
+    dgamma: dgamma ?? zeroedOutput(C, 'dgamma'),
+    dbeta: dbeta ?? zeroedOutput(C, 'dbeta'),
   };
-}
-
-/** A new Float32Array for an output, or a RangeError with a code if it cannot be allocated. */
-function allocate(length: number, name: string): Float32Array {
-  try {
-    return new Float32Array(length);
-  } catch {
-    throw rangeError('ERR_BATCHNORM_OUT_OF_MEMORY', `memory for ${length} floats`, name, 'an allocation failure');
-  }
 }
 
 /** Validates a thread count for setNumThreads. */

@@ -3,7 +3,6 @@
  * forward normalised, each with that segment's saved statistics, then PyTorch `.grad`
  * semantics: gradients are added to the layer's `gradGamma` / `gradBeta`.
  */
-import { float32Array } from './checks';
 import type { Saved } from './forward';
 import { backwardCall, call, type Steps } from './kernel-calls';
 
@@ -15,11 +14,12 @@ export interface BackwardState {
   readonly l1: number;
 }
 
-/** dx for `dy`; adds dL/dgamma (plus the L1 term) and dL/dbeta to the layer's gradients. */
-export function* layerBackward(state: BackwardState, saved: Saved, dyArg: unknown): Steps<Float32Array> {
+/**
+ * dx for `dy`, written into `dx`; adds dL/dgamma (plus the L1 term) and dL/dbeta to the layer's
+ * gradients. The layer has checked dy and dx against the saved forward.
+ */
+export function* layerBackward(state: BackwardState, saved: Saved, dy: Float32Array, dx: Float32Array): Steps<Float32Array> {
   const { x, axis, useGlobalStats } = saved;
-  const dy = float32Array(dyArg, 'dy', x.length);
-  const dx = new Float32Array(x.length);
   const grads = [];
   for (const s of saved.segments) {
     const end = s.offset + s.length;

@@ -4,9 +4,11 @@
  * (`BatchNorm.fromKeras(C, {...})`, like `keras.layers.BatchNormalization`).
  */
 import { BatchNormRangeError, BatchNormStateError, expected } from '../errors';
+import { overwrittenOutput } from '../outputs';
+import { checkOverlaps } from '../validate';
 import { layerBackward } from './backward';
-import { numberOption } from './checks';
-import { evalForward, trainForward, type Saved } from './forward';
+import { float32Array, numberOption, optionsObject } from './checks';
+import { checkInput, evalForward, trainForward, type Saved } from './forward';
 import { runAsync, runSync, type Steps } from './kernel-calls';
 import {
   checkL1Allowed,
@@ -21,6 +23,7 @@ import {
   type RenormClipping,
 } from './options';
 import { seededRandom } from './random';
+import { ReusedOutputs } from './reused-outputs';
 import { getKerasWeights, kerasWeightNames, loadStateDict, setKerasWeights, toStateDict, type StateDict } from './state-dict';
 
 /** A learnable parameter and its gradient, for an optimizer to update in place. */
@@ -28,6 +31,18 @@ export interface Parameter {
   name: 'gamma' | 'beta';
   value: Float32Array;
   grad: Float32Array;
+}
+
+/** Options of {@link BatchNorm.forward}. */
+export interface LayerForwardOptions {
+  /** Destination for `y`, the length of `x`; in eval mode it may be `x` itself. */
+  out?: Float32Array;
+}
+
+/** Options of {@link BatchNorm.backward}. */
+export interface LayerBackwardOptions {
+  /** Destination for `dx`, the length of `x`; it may be `dy` itself. */
+  dx?: Float32Array;
 }
 
 /** A per-channel array initialised by `init`. */
@@ -86,6 +101,8 @@ export class BatchNorm {
   #renorm: RenormClipping | null;
   #saved: Saved | null = null;
   #busy = false;
+  /** The layer's own arrays for y and dx, under `reuseOutputs`. */
+  readonly #reused: { y: ReusedOutputs; dx: ReusedOutputs } | null;
 
   /**
    * @param numFeatures the channel count C
@@ -113,6 +130,7 @@ export class BatchNorm {
     this.runningVar = config.trackRunningStats ? new Float32Array(C).fill(1) : null;
     this.#l1 = config.l1;
     this.#renorm = config.renorm;
+    this.#reused = config.reuseOutputs ? { y: new ReusedOutputs(), dx: new ReusedOutputs() } : null;
   }
 
   /**
@@ -168,24 +186,30 @@ export class BatchNorm {
     this.#renorm = renorm;
   }
 
-  /** Normalises `x` (dense, of `shape`, channel axis `axis`) and returns `y`. */
-  forward(x: Float32Array, shape: readonly number[]): Float32Array {
-    return this.#exclusive(() => this.#finishForward(runSync(this.#forwardSteps(x, shape))));
+  /**
+   * Normalises `x` (dense, of `shape`, channel axis `axis`) and returns `y`: `opts.out` when
+   * given, else a new array (the layer's own under `reuseOutputs`).
+   */
+  forward(x: Float32Array, shape: readonly number[], opts?: LayerForwardOptions): Float32Array {
+    return this.#exclusive(() => this.#finishForward(runSync(this.#forwardSteps(x, shape, opts))));
   }
 
   /** {@link forward} with the kernels off the JavaScript thread (on the native backend). */
-  async forwardAsync(x: Float32Array, shape: readonly number[]): Promise<Float32Array> {
-    return this.#exclusiveAsync(async () => this.#finishForward(await runAsync(this.#forwardSteps(x, shape))));
+  async forwardAsync(x: Float32Array, shape: readonly number[], opts?: LayerForwardOptions): Promise<Float32Array> {
+    return this.#exclusiveAsync(async () => this.#finishForward(await runAsync(this.#forwardSteps(x, shape, opts))));
   }
 
-  /** dx for the last forward's `x`; adds the parameter gradients to `gradGamma` / `gradBeta`. */
-  backward(dy: Float32Array): Float32Array {
-    return this.#exclusive(() => this.#finishBackward(runSync(layerBackward(this, this.#lastForward(), dy))));
+  /**
+   * dx for the last forward's `x` (`opts.dx` when given, else a new array, the layer's own under
+   * `reuseOutputs`); adds the parameter gradients to `gradGamma` / `gradBeta`.
+   */
+  backward(dy: Float32Array, opts?: LayerBackwardOptions): Float32Array {
+    return this.#exclusive(() => this.#finishBackward(runSync(this.#backwardSteps(dy, opts))));
   }
 
   /** {@link backward} with the kernels off the JavaScript thread (on the native backend). */
-  async backwardAsync(dy: Float32Array): Promise<Float32Array> {
-    return this.#exclusiveAsync(async () => this.#finishBackward(await runAsync(layerBackward(this, this.#lastForward(), dy))));
+  async backwardAsync(dy: Float32Array, opts?: LayerBackwardOptions): Promise<Float32Array> {
+    return this.#exclusiveAsync(async () => this.#finishBackward(await runAsync(this.#backwardSteps(dy, opts))));
   }
 
   /** The learnable parameters with their gradients (none when `affine` is off). */
@@ -237,10 +261,37 @@ export class BatchNorm {
     this.#exclusive(() => setKerasWeights(this, weights));
   }
 
-  #forwardSteps(x: Float32Array, shape: readonly number[]): Steps<{ y: Float32Array; saved: Saved }> {
+  #forwardSteps(x: Float32Array, shape: readonly number[], opts: LayerForwardOptions | undefined): Steps<{ y: Float32Array; saved: Saved }> {
+    const dims = checkInput(this, x, shape);
     const { runningMean, runningVar } = this;
-    if (!this.#training && runningMean && runningVar) return evalForward(this, { mean: runningMean, variance: runningVar }, x, shape);
-    return trainForward(this, x, shape);
+    const evalMode = !this.#training && runningMean !== null && runningVar !== null;
+    const out = optionsObject(opts, 'opts').out;
+    let y: Float32Array;
+    if (out !== undefined) {
+      y = float32Array(out, 'opts.out', x.length);
+      // Training reads x again in backward (and twice under renorm): y may not overwrite it.
+      checkOverlaps([{ name: 'x', array: x, written: false }, { name: 'opts.out', array: y, written: true }], evalMode ? ['x', 'opts.out'] : null);
+    } else {
+      y = this.#reused?.y.take(x.length, [x, this.#saved?.y ?? null], 'y') ?? overwrittenOutput(x.length, 'y');
+    }
+    if (evalMode) return evalForward(this, { mean: runningMean, variance: runningVar }, x, dims, y);
+    return trainForward(this, x, dims, y);
+  }
+
+  #backwardSteps(dyArg: Float32Array, opts: LayerBackwardOptions | undefined): Steps<Float32Array> {
+    const saved = this.#lastForward();
+    const dy = float32Array(dyArg, 'dy', saved.x.length);
+    const given = optionsObject(opts, 'opts').dx;
+    const dx = given === undefined ? (this.#reused?.dx.take(dy.length, [dy, saved.x], 'dx') ?? overwrittenOutput(dy.length, 'dx')) : float32Array(given, 'opts.dx', dy.length);
+    checkOverlaps(
+      [
+        { name: 'dy', array: dy, written: false },
+        { name: 'x', array: saved.x, written: false },
+        { name: 'opts.dx', array: dx, written: true },
+      ],
+      ['dy', 'opts.dx'],
+    );
+    return layerBackward(this, saved, dy, dx);
   }
 
   #finishForward(result: { y: Float32Array; saved: Saved }): Float32Array {

@@ -42,6 +42,8 @@ export interface Segment {
 /** What a forward call leaves for backward. */
 export interface Saved {
   x: Float32Array;
+  /** The output: a layer that reuses its arrays must not write over it while backward is pending. */
+  y: Float32Array;
   axis: number;
   /** Eval mode with running statistics: they were constants. */
   useGlobalStats: boolean;
@@ -49,7 +51,7 @@ export interface Saved {
 }
 
 /** Checks `x` and `shape` against the layer before any work, and returns the shape as numbers. */
-function checkInput(state: ForwardState, x: unknown, shape: unknown): number[] {
+export function checkInput(state: ForwardState, x: unknown, shape: unknown): number[] {
   const data = float32Array(x, 'x');
   const g = geometry(shape, state.axis, data.length);
   const dims = Array.from(shape as number[]);
@@ -89,15 +91,13 @@ function momentumFor(state: ForwardState): number {
  * calls that an approximation) and groups samples with a stride; we prefer the exact
  * sequential form, whose running statistics match training at the ghost batch size.
  */
-export function* trainForward(state: ForwardState, x: Float32Array, shape: readonly number[]): Steps<{ y: Float32Array; saved: Saved }> {
-  const dims = checkInput(state, x, shape);
+export function* trainForward(state: ForwardState, x: Float32Array, dims: number[], y: Float32Array): Steps<{ y: Float32Array; saved: Saved }> {
   const segShape = segmentShape(state, dims);
   const count = dims[0] === 0 ? 1 : dims[0] / segShape[0];
   const segLength = x.length / count;
   const { runningMean, runningVar } = state;
   const tracking = runningMean !== null && runningVar !== null;
   const common = { axis: state.axis, eps: state.eps, unbiased: state.unbiased };
-  const y = new Float32Array(x.length);
   const segments: Segment[] = [];
   for (let offset = 0; segments.length < count; offset += segLength) {
     const xs = x.subarray(offset, offset + segLength);
@@ -117,16 +117,15 @@ export function* trainForward(state: ForwardState, x: Float32Array, shape: reado
     if (tracking) state.numBatchesTracked++;
     segments.push({ offset, length: segLength, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm });
   }
-  return { y, saved: { x, axis: state.axis, useGlobalStats: false, segments } };
+  return { y, saved: { x, y, axis: state.axis, useGlobalStats: false, segments } };
 }
 
 /** Eval-mode forward with the running statistics, which backward then treats as constants. */
-export function* evalForward(state: ForwardState, running: { mean: Float32Array; variance: Float32Array }, x: Float32Array, shape: readonly number[]): Steps<{ y: Float32Array; saved: Saved }> {
-  const dims = checkInput(state, x, shape);
+export function* evalForward(state: ForwardState, running: { mean: Float32Array; variance: Float32Array }, x: Float32Array, dims: number[], out: Float32Array): Steps<{ y: Float32Array; saved: Saved }> {
   const { eps } = state;
   const affine = { gamma: state.gamma ?? undefined, beta: state.beta ?? undefined };
-  const y = yield* call(inferenceCall(x, dims, { axis: state.axis, ...affine, eps, runningMean: running.mean, runningVar: running.variance }));
+  const y = yield* call(inferenceCall(x, dims, { axis: state.axis, ...affine, eps, runningMean: running.mean, runningVar: running.variance, out }));
   const saveInvStd = running.variance.map((v) => 1 / Math.sqrt(v + eps));
   const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: state.gamma, renorm: null };
-  return { y, saved: { x, axis: state.axis, useGlobalStats: true, segments: [segment] } };
+  return { y, saved: { x, y, axis: state.axis, useGlobalStats: true, segments: [segment] } };
 }

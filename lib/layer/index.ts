@@ -1,5 +1,5 @@
 /** The layer API: the BatchNorm layer, its state, folding and network slimming. */
-export { BatchNorm, type Parameter } from './batchnorm';
+export { BatchNorm, type LayerBackwardOptions, type LayerForwardOptions, type Parameter } from './batchnorm';
 export type { BatchNormExtensions, BatchNormOptions, GammaInit, KerasBatchNormOptions, RenormClipping } from './options';
 export type { StateDict } from './state-dict';
 export { decodeStateDict, encodeStateDict, stateDictFromJSON, stateDictToJSON } from './state-codec';

@@ -28,6 +28,14 @@ export interface BatchNormExtensions {
   virtualBatchSize?: number | null;
   /** Batch renormalisation with this clipping; needs running statistics. Default off. */
   renorm?: RenormClipping | null;
+  /**
+   * `true`: `forward` and `backward` return arrays of the layer's own, written again by later
+   * calls, instead of new ones (a training loop then allocates nothing per step). `forward`'s
+   * stays valid until the layer's next forward (a second forward before the first one's
+   * backward writes elsewhere); `backward`'s until its next backward. Destinations given to a
+   * call (`out`, `dx`) take precedence. Default false.
+   */
+  reuseOutputs?: boolean;
 }
 
 /** Options of `new BatchNorm(numFeatures, options)`, PyTorch's conventions and defaults. */
@@ -88,6 +96,7 @@ export interface LayerConfig {
   l1: number;
   virtualBatchSize: number | null;
   renorm: RenormClipping | null;
+  reuseOutputs: boolean;
 }
 
 /** `eps` / `epsilon`: finite and > 0, as the functional API requires. */
@@ -168,6 +177,7 @@ export function resolveOptions(numFeatures: unknown, options: BatchNormOptions |
     l1: l1Option(o.l1, 'opts.l1'),
     virtualBatchSize: vbs === undefined || vbs === null ? null : integerAtLeast(vbs, 'opts.virtualBatchSize', 1),
     renorm: renormOption(o.renorm, 'opts.renorm'),
+    reuseOutputs: booleanOption(o.reuseOutputs, 'opts.reuseOutputs', false),
   };
   checkRenormAllowed(config.renorm, config.trackRunningStats);
   checkL1Allowed(config.l1, config.scale);
@@ -191,5 +201,6 @@ export function kerasToTorchOptions(options: KerasBatchNormOptions | undefined):
     l1: o.l1,
     virtualBatchSize: o.virtualBatchSize,
     renorm: o.renorm,
+    reuseOutputs: o.reuseOutputs,
   };
 }

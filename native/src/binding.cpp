@@ -13,6 +13,7 @@
 #include "batchnorm_ops.h"
 #include "binding_args.h"
 #include "dispatch.h"
+#include "huge_pages.h"
 #include "stream_probe.h"
 
 namespace bn {
@@ -80,6 +81,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("info", &Addon::Info),
         InstanceMethod("setNumThreads", &Addon::SetNumThreads),
         InstanceMethod("streamBandwidth", &Addon::StreamBandwidth),
+        InstanceMethod("adviseHugePages", &Addon::AdviseHugePages),
         InstanceMethod("forwardTrain", &Addon::Sync<&Addon::ForwardTrain>),
         InstanceMethod("forwardTrainAsync", &Addon::Async<&Addon::ForwardTrain>),
         InstanceMethod("forwardInference", &Addon::Sync<&Addon::ForwardInference>),
@@ -161,6 +163,14 @@ class Addon : public Napi::Addon<Addon> {
     } catch (const std::bad_alloc&) {
       throw_error(env, false, "ERR_BATCHNORM_OUT_OF_MEMORY", "streamBandwidth: out of memory");
     }
+  }
+
+  // adviseHugePages(array: Float32Array) -> boolean: huge pages for the whole 2 MiB pages inside
+  // a large output array that lib/ has just allocated, before its first write (huge_pages.h).
+  Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
+    length_of(info, 0, "array");
+    Napi::Float32Array a = info[0].As<Napi::Float32Array>();
+    return Napi::Boolean::New(info.Env(), advise_huge_pages(a.Data(), a.ByteLength()));
   }
 
   template <Parser parse>

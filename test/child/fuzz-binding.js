@@ -3,8 +3,8 @@
 // dist/loader.js; BATCHNORM_BINARY points it at another build). Each round builds a valid raw
 // call, then replaces 0 to 3 arguments with hostile values (fuzz-hostile.js), reshapes its
 // geometry, aliases a written array onto another argument, or drops or adds arguments; it is
-// made sync and async. configure, info and setNumThreads get hostile calls too (valid configure
-// calls switch the kernels' ISA, so every ISA is fuzzed). fuzz-harness.js judges every outcome.
+// made sync and async. configure, info, setNumThreads and adviseHugePages get hostile calls
+// too (valid configure calls switch the kernels' ISA, so every ISA is fuzzed). fuzz-harness.js judges every outcome.
 // Usage: node fuzz-binding.js <rounds> <seed>
 const { join } = require('path');
 
@@ -116,15 +116,19 @@ function mutate(r, call) {
 
 const returnsNothing = (v) => (v === undefined ? null : `returned ${typeof v}`);
 const returnsInfo = (v) => (v && typeof v.isa === 'string' ? null : 'returned no info');
+const returnsBoolean = (v) => (typeof v === 'boolean' ? null : `returned ${typeof v}`);
 
 function controlCalls(r) {
   const [label, make] = r.pick(hostile.numbers());
   const isa = r.chance(0.8) ? r.pick(ISAS) : make();
   const threads = r.chance(0.7) ? r.int(1, 4) : make();
+  // Arrays of up to 3 huge pages, so the advice is really given sometimes.
+  const advised = r.pick([...hostile.arrays(r.pick([0, 7, 64, 3 << 19])), ...hostile.numbers()]);
   return [
     { label: `configure(${String(isa)}, ${label})`, run: () => native.configure(isa, threads), check: returnsInfo },
     { label: `setNumThreads(${label})`, run: () => native.setNumThreads(make()), check: returnsNothing },
     { label: 'info()', run: () => native.info(), check: returnsInfo },
+    { label: `adviseHugePages(${advised[0]})`, run: () => native.adviseHugePages(advised[1]()), check: returnsBoolean },
   ];
 }
 

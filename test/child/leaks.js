@@ -1,7 +1,9 @@
 'use strict';
 // Memory growth over many calls. Each block makes <calls> calls of one function, sync or async
-// (32 in flight), with fresh or reused destinations; one more block makes calls that the raw
-// addon rejects (its C++ error path). RSS is read after a warm-up of 20,000 calls and after the
+// (32 in flight), with fresh or reused destinations; two blocks make BatchNorm layer steps
+// (forward + backward), with new arrays and with `reuseOutputs`; one block makes calls whose
+// new outputs are large enough for the huge-page path (fewer calls: 34 MB each); one more block
+// makes calls that the raw addon rejects (its C++ error path). RSS is read after a warm-up of 20,000 calls and after the
 // block, each time after forced garbage collections; total growth is from the first block's
 // start to the end. Prints {"blocks": [{name, calls, ms, growthMB}], "totalGrowthMB", "peakMB"}.
 // Usage: node --expose-gc --min-semi-space-size=16 --max-semi-space-size=16 leaks.js <calls>
@@ -36,6 +38,18 @@ const OPS = {
   backward: (fn, reuse) => fn(dy, x, shape, { gamma, ...saved, ...(reuse ? grads : {}) }),
 };
 
+// Layer steps: new arrays each step, and the layer's own arrays.
+const layers = [false, true].map((reuseOutputs) => new bn.BatchNorm(C, { reuseOutputs }));
+const layerStep = (layer) => {
+  layer.forward(x, shape);
+  layer.backward(dy);
+};
+
+// Outputs past lib/outputs.ts's FRESH_MAPPING_BYTES: fresh mappings with huge pages advised.
+const LARGE = { n: 8.5 * 2 ** 20, calls: 200, shape: [8, 17, 2 ** 16] };
+const largeX = new Float32Array(LARGE.n).fill(1);
+const largeRunning = { runningMean: new Float32Array(17), runningVar: new Float32Array(17).fill(1) };
+
 function rejected() {
   try {
     native.forwardInference(x, 4, 8, 33, out.out, null, null, 1e-5, running.runningMean, running.runningVar);
@@ -52,7 +66,9 @@ const BLOCKS = [
       { name: `${name}Async, ${reuse ? 'reused' : 'fresh'} destinations`, run: () => call(bn[`${name}Async`], reuse), async: true },
     ]),
   ),
+  ...layers.map((layer, reuse) => ({ name: `layer step, ${reuse ? 'reuseOutputs' : 'new arrays'}`, run: () => layerStep(layer) })),
   { name: 'raw addon rejections (C++ error path)', run: rejected },
+  { name: `forwardInference, fresh ${(LARGE.n * 4) / 2 ** 20} MB outputs`, calls: LARGE.calls, run: () => bn.forwardInference(largeX, LARGE.shape, largeRunning) },
 ];
 
 async function calls(block, count) {
@@ -80,15 +96,16 @@ async function main() {
   let first = null;
   let peak = 0;
   for (const block of BLOCKS) {
-    await calls(block, WARMUP);
+    const count = Math.min(CALLS, block.calls ?? CALLS);
+    await calls(block, Math.min(WARMUP, count));
     const before = await settledRss();
     if (first === null) first = before;
     const started = Date.now();
-    await calls(block, CALLS);
+    await calls(block, count);
     const ms = Date.now() - started;
     peak = Math.max(peak, process.memoryUsage().rss / 2 ** 20);
     const after = await settledRss();
-    results.push({ name: block.name, calls: CALLS, ms, growthMB: +(after - before).toFixed(2) });
+    results.push({ name: block.name, calls: count, ms, growthMB: +(after - before).toFixed(2) });
   }
   const last = await settledRss();
   console.log(JSON.stringify({ blocks: results, totalGrowthMB: +(last - first).toFixed(2), peakMB: +peak.toFixed(1) }));

@@ -1,0 +1,63 @@
+/**
+ * The arrays the package allocates for outputs the caller did not give. Each is a new
+ * Float32Array on its own ArrayBuffer, owned by the caller (SPEC section 3): never shared with
+ * another array, transferable to a worker, freed by the garbage collector like any other.
+ *
+ * Why not `new Float32Array(n)` (measured; the README's performance section has the figures):
+ * - Zeroing is wasted work: every kernel writes every element of y and dx. `new Float32Array`
+ *   zero-fills memory that malloc reuses; `Buffer.allocUnsafeSlow` takes it as it is. Below 32 MiB
+ *   (the largest block glibc's malloc keeps on its heap) that makes an allocating call cost about
+ *   what a call into a reused destination costs.
+ * - Above it, every block is a fresh mmap, and the first write faults each 4 KiB page: several
+ *   times the cost of the kernel. Advising huge pages first (native backend, Linux) makes those
+ *   faults 512x fewer. Reusing the memory itself would need a pool of blocks returned by a
+ *   finalizer, i.e. external ArrayBuffers, which Node.js refuses to transfer to workers: pass
+ *   destinations (or use the layer's `reuseOutputs`) where that last cost matters.
+ * Per-channel outputs (C floats) stay zero-filled `new Float32Array`s: they are small, and the
+ * kernels leave none of their elements unwritten either.
+ */
+import { constants } from 'buffer';
+
+import { rangeError } from './errors';
+import type { NativeBinding } from './native-backend';
+
+/** Blocks at least this large come from a fresh mmap (glibc's largest mmap threshold). */
+export const FRESH_MAPPING_BYTES = 32 * 2 ** 20;
+
+let hugePages: ((a: Float32Array) => boolean) | null = null;
+
+/** Lets large outputs ask the native addon for huge pages (none on the JavaScript backend). */
+export function useHugePages(native: NativeBinding | null): void {
+  hugePages = native ? (a) => native.adviseHugePages(a) : null;
+}
+
+function outOfMemory(length: number, name: string) {
+  return rangeError('ERR_BATCHNORM_OUT_OF_MEMORY', `memory for ${length} floats`, name, 'an allocation failure');
+}
+
+/**
+ * A new array for an output that the kernel overwrites entirely (y, dx): its initial contents
+ * are never seen. Above Buffer's size limit it falls back to a zero-filled Float32Array.
+ */
+export function overwrittenOutput(length: number, name: string): Float32Array {
+  const bytes = length * Float32Array.BYTES_PER_ELEMENT;
+  if (bytes > constants.MAX_LENGTH) return zeroedOutput(length, name);
+  let array: Float32Array;
+  try {
+    const block = Buffer.allocUnsafeSlow(bytes);
+    array = new Float32Array(block.buffer, block.byteOffset, length);
+  } catch {
+    throw outOfMemory(length, name);
+  }
+  if (bytes >= FRESH_MAPPING_BYTES) hugePages?.(array);
+  return array;
+}
+
+/** A new zero-filled array for an output (the small per-channel ones). */
+export function zeroedOutput(length: number, name: string): Float32Array {
+  try {
+    return new Float32Array(length);
+  } catch {
+    throw outOfMemory(length, name);
+  }
+}

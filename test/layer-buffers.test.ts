@@ -1,0 +1,172 @@
+/**
+ * The layer's buffers (SPEC section 9, issue 11): destinations for forward and backward, and the
+ * `reuseOutputs` option with its documented lifetimes. Runs on both backends (vitest.config.mts).
+ */
+import { describe, expect, test } from 'vitest';
+
+import { BatchNorm, BatchNormRangeError, BatchNormTypeError } from '../lib/index';
+import { rng } from './helpers/random';
+import { expectSameBits } from './helpers/reference';
+
+const shape = [6, 4, 3];
+const n = 72;
+const r = rng(11);
+const xs = [r.normals(n, 1, 2), r.normals(n, -1, 0.5), r.normals(n, 3, 1)];
+const dy = r.normals(n);
+
+/** A layer with non-trivial parameters; every layer of a test starts from the same ones. */
+function layer(options = {}) {
+  const bn = new BatchNorm(4, options);
+  bn.gamma!.set([0.5, 1.5, -1, 2]);
+  bn.beta!.set([0.1, -0.2, 0.3, 0]);
+  return bn;
+}
+
+/** y and dx of one training step, and the gradients, on a fresh layer without destinations. */
+function plainStep(x: Float32Array, options = {}) {
+  const bn = layer(options);
+  const y = bn.forward(x, shape).slice();
+  const dx = bn.backward(dy).slice();
+  return { y, dx, gradGamma: bn.gradGamma!.slice(), runningMean: bn.runningMean!.slice() };
+}
+
+describe('destinations', () => {
+  test('forward writes opts.out and backward opts.dx, with the same bits as new arrays', () => {
+    const want = plainStep(xs[0]);
+    const bn = layer();
+    const out = new Float32Array(n);
+    const dx = new Float32Array(n);
+    expect(bn.forward(xs[0], shape, { out })).toBe(out);
+    expect(bn.backward(dy, { dx })).toBe(dx);
+    expectSameBits(out, want.y, 'y');
+    expectSameBits(dx, want.dx, 'dx');
+    expectSameBits(bn.gradGamma!, want.gradGamma, 'gradGamma');
+  });
+
+  test('the same through forwardAsync and backwardAsync, and with ghost batches', async () => {
+    const want = plainStep(xs[1], { virtualBatchSize: 2 });
+    const bn = layer({ virtualBatchSize: 2 });
+    const out = new Float32Array(n);
+    const dx = new Float32Array(n);
+    expect(await bn.forwardAsync(xs[1], shape, { out })).toBe(out);
+    expect(await bn.backwardAsync(dy, { dx })).toBe(dx);
+    expectSameBits(out, want.y, 'y');
+    expectSameBits(dx, want.dx, 'dx');
+  });
+
+  test('dx may be dy itself (in place); in eval mode out may be x itself', () => {
+    const want = plainStep(xs[0]);
+    const bn = layer();
+    bn.forward(xs[0], shape);
+    const inPlace = dy.slice();
+    expect(bn.backward(inPlace, { dx: inPlace })).toBe(inPlace);
+    expectSameBits(inPlace, want.dx, 'dx in place');
+
+    const evalLayer = layer().eval();
+    const expected = evalLayer.forward(xs[2], shape).slice();
+    const x = xs[2].slice();
+    expect(evalLayer.forward(x, shape, { out: x })).toBe(x);
+    expectSameBits(x, expected, 'y in place');
+  });
+
+  const bad: Array<[string, () => void, new (...args: never[]) => Error, string]> = [
+    ['out of the wrong length', () => layer().forward(xs[0], shape, { out: new Float32Array(n - 1) }), BatchNormRangeError, 'ERR_BATCHNORM_LENGTH_MISMATCH'],
+    ['out that is not a Float32Array', () => layer().forward(xs[0], shape, { out: new Float64Array(n) as never }), BatchNormTypeError, 'ERR_BATCHNORM_INVALID_TYPE'],
+    ['out = x in training (backward reads x)', () => {
+      const x = xs[0].slice();
+      layer().forward(x, shape, { out: x });
+    }, BatchNormRangeError, 'ERR_BATCHNORM_OVERLAP'],
+    ['opts that is not an object', () => layer().forward(xs[0], shape, 3 as never), BatchNormTypeError, 'ERR_BATCHNORM_INVALID_TYPE'],
+  ];
+  test.each(bad)('forward with %s throws and changes nothing', (_, call, cls, code) => {
+    expect(call).toThrow(cls);
+    try {
+      call();
+    } catch (e) {
+      expect((e as { code: string }).code).toBe(code);
+    }
+  });
+
+  test('a bad dx throws before anything changes: the layer can still run that backward', () => {
+    const bn = layer();
+    const x = xs[0].slice();
+    bn.forward(x, shape);
+    const grad = bn.gradGamma!.slice();
+    const padded = new Float32Array(n + 1);
+    padded.set(dy);
+    const upstream = padded.subarray(0, n);
+    const cases: Array<[Float32Array, string]> = [
+      [new Float32Array(n + 1), 'ERR_BATCHNORM_LENGTH_MISMATCH'],
+      [x, 'ERR_BATCHNORM_OVERLAP'],
+      [padded.subarray(1), 'ERR_BATCHNORM_OVERLAP'], // one float past dy: not the in-place pair
+    ];
+    for (const [dx, code] of cases) expect(() => bn.backward(upstream, { dx })).toThrow(expect.objectContaining({ code }));
+    expectSameBits(bn.gradGamma!, grad, 'gradGamma untouched');
+    expectSameBits(upstream, dy, 'dy untouched');
+    expectSameBits(bn.backward(dy), plainStep(xs[0]).dx, 'the backward that follows');
+  });
+});
+
+describe('reuseOutputs', () => {
+  test('a training loop gets the same two arrays back every step, with the right values', () => {
+    const bn = layer({ reuseOutputs: true });
+    const fresh = layer();
+    const seen = new Set<Float32Array>();
+    for (let step = 0; step < 4; step++) {
+      const x = xs[step % 3];
+      const y = bn.forward(x, shape);
+      const dx = bn.backward(dy);
+      seen.add(y).add(dx);
+      expectSameBits(y, fresh.forward(x, shape), `y, step ${step}`);
+      expectSameBits(dx, fresh.backward(dy), `dx, step ${step}`);
+      expect(y).not.toBe(dx);
+    }
+    expect(seen.size).toBe(2);
+    expectSameBits(bn.runningMean!, fresh.runningMean!, 'runningMean');
+  });
+
+  test('two forwards before one backward leave the first output intact', () => {
+    const bn = layer({ reuseOutputs: true });
+    const y1 = bn.forward(xs[0], shape);
+    const first = y1.slice();
+    const y2 = bn.forward(xs[1], shape);
+    expect(y2).not.toBe(y1);
+    expectSameBits(y1, first, 'first y after a second forward');
+  });
+
+  test('an output is never the input it is computed from, nor dx the dy', () => {
+    const bn = layer({ reuseOutputs: true });
+    const want = plainStep(xs[0]);
+    const y = bn.forward(xs[0], shape);
+    bn.backward(dy);
+    // Feed the layer its own output, then its own dx as the upstream gradient.
+    const x = y;
+    const copy = x.slice();
+    const y2 = bn.forward(x, shape);
+    expect(y2).not.toBe(x);
+    expectSameBits(x, copy, 'x untouched');
+    const dx1 = bn.backward(dy);
+    bn.forward(xs[0], shape);
+    const upstream = dx1;
+    const dx2 = bn.backward(upstream);
+    expect(dx2).not.toBe(upstream);
+    expectSameBits(bn.forward(xs[0], shape), want.y, 'y after all that');
+  });
+
+  test('destinations win over the layer\'s own arrays; a new shape gets new arrays', () => {
+    const bn = layer({ reuseOutputs: true });
+    const out = new Float32Array(n);
+    expect(bn.forward(xs[0], shape, { out })).toBe(out);
+    bn.backward(dy);
+    const small = bn.forward(xs[0].subarray(0, 36), [3, 4, 3]);
+    expect(small.length).toBe(36);
+    expect(bn.backward(dy.subarray(0, 36)).length).toBe(36);
+  });
+
+  test('is a layer option: validated, and kept by options()', () => {
+    expect(() => new BatchNorm(4, { reuseOutputs: 'yes' as never })).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_TYPE' }));
+    expect(new BatchNorm(4, { reuseOutputs: true }).options().reuseOutputs).toBe(true);
+    expect(BatchNorm.fromKeras(4, { reuseOutputs: true }).options().reuseOutputs).toBe(true);
+    expect(new BatchNorm(4).options().reuseOutputs).toBe(false);
+  });
+});

@@ -1,0 +1,106 @@
+/**
+ * Outputs the package allocates (lib/outputs.ts, issue 11): new arrays the caller owns, each on a
+ * buffer of its own that no other array shares, fully written (they start uninitialised), the
+ * same bits as with destinations, transferable to a worker. Runs on both backends.
+ */
+import { readFileSync } from 'fs';
+import { Worker } from 'worker_threads';
+import { describe, expect, test } from 'vitest';
+
+import { backendInfo, backward, forwardInference, forwardTrain } from '../lib/index';
+import { load } from '../lib/loader';
+import { FRESH_MAPPING_BYTES } from '../lib/outputs';
+import { rng } from './helpers/random';
+import { expectSameBits } from './helpers/reference';
+
+const r = rng(5);
+const shape = [3, 5, 7]; // odd sizes: SIMD tails everywhere
+const n = 105;
+const x = r.normals(n, 2, 3);
+x[17] = NaN; // NaN propagates into its channel: the allocated y must carry the same bits
+const dy = r.normals(n);
+const gamma = r.normals(5, 1, 0.2);
+const running = { runningMean: r.normals(5), runningVar: r.normals(5, 2, 0.1) };
+
+/** Every output of one call of each op, allocated by the package. */
+function allocatedOutputs() {
+  const train = forwardTrain(x, shape, { gamma });
+  const grads = backward(dy, x, shape, { gamma, saveMean: train.saveMean, saveInvStd: train.saveInvStd });
+  const y = forwardInference(x, shape, { gamma, ...running });
+  return { train, grads, y, all: [train.y, train.saveMean, train.saveInvStd, grads.dx, grads.dgamma, grads.dbeta, y] };
+}
+
+describe('allocated outputs', () => {
+  test('each is a new array on a buffer of its own, and filling one changes no other', () => {
+    const first = allocatedOutputs().all;
+    const second = allocatedOutputs().all;
+    const all = [...first, ...second, x, dy];
+    const copies = all.map((a) => a.slice());
+    for (const a of [...first, ...second]) {
+      expect(a.byteOffset).toBe(0);
+      expect(a.buffer.byteLength).toBe(a.byteLength);
+    }
+    expect(new Set(all.map((a) => a.buffer)).size).toBe(all.length);
+    for (const [k, a] of [...first, ...second].entries()) {
+      a.fill(12345);
+      all.forEach((b, j) => {
+        if (j !== k) expectSameBits(b, copies[j], `array ${j} after filling array ${k}`);
+      });
+      a.set(copies[k]);
+    }
+  });
+
+  test('are fully written: the same bits as the same calls with destinations', () => {
+    const { train, grads, y } = allocatedOutputs();
+    const dest = { out: new Float32Array(n).fill(7), saveMean: new Float32Array(5), saveInvStd: new Float32Array(5) };
+    forwardTrain(x, shape, { gamma, ...dest });
+    expectSameBits(train.y, dest.out, 'forwardTrain y');
+    const dx = new Float32Array(n).fill(7);
+    backward(dy, x, shape, { gamma, saveMean: train.saveMean, saveInvStd: train.saveInvStd, dx });
+    expectSameBits(grads.dx, dx, 'backward dx');
+    const out = new Float32Array(n).fill(7);
+    forwardInference(x, shape, { gamma, ...running, out });
+    expectSameBits(y, out, 'forwardInference y');
+  });
+
+  test(`past ${FRESH_MAPPING_BYTES / 2 ** 20} MiB (fresh mappings, huge pages advised): the same bits as with a destination`, () => {
+    const big = [2, 3, Math.ceil(FRESH_MAPPING_BYTES / 4 / 6) + 5]; // just past the threshold, odd inner
+    const size = big[0] * big[1] * big[2];
+    const data = new Float32Array(size);
+    for (let i = 0; i < size; i += 97) data[i] = i % 13;
+    const stats = { runningMean: new Float32Array(3), runningVar: new Float32Array(3).fill(1) };
+    const y = forwardInference(data, big, stats);
+    const out = new Float32Array(size).fill(7);
+    forwardInference(data, big, { ...stats, out });
+    expect(y.buffer.byteLength).toBe(size * 4);
+    expectSameBits(y, out, 'y');
+  });
+
+  test.runIf(backendInfo().backend === 'native' && process.platform === 'linux')('the addon takes the huge-page advice where the kernel offers it', () => {
+    const { native } = load();
+    const mode = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
+    const block = new Float32Array(new ArrayBuffer(8 * 2 ** 20));
+    expect(native!.adviseHugePages(block)).toBe(!mode.includes('[never]'));
+    expect(native!.adviseHugePages(new Float32Array(16))).toBe(false); // no whole huge page inside
+  });
+
+  test('can be transferred to a worker, which reads them; the sender is left detached', async () => {
+    const { train } = allocatedOutputs();
+    const expected = train.y.reduce((s, v) => (Number.isNaN(v) ? s : s + v), 0);
+    const worker = new Worker(
+      `const { parentPort } = require('worker_threads');
+       parentPort.once('message', (y) => parentPort.postMessage(y.reduce((s, v) => (Number.isNaN(v) ? s : s + v), 0)));`,
+      { eval: true },
+    );
+    const sum = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+      worker.postMessage(train.y, [train.y.buffer]);
+    });
+    await worker.terminate();
+    expect(sum).toBe(expected);
+    expect(train.y.length).toBe(0);
+    const cloned = structuredClone(train.saveMean, { transfer: [train.saveMean.buffer] });
+    expect(cloned.length).toBe(5);
+  });
+});
