@@ -6,8 +6,8 @@
  * ones. Returned arrays are new unless a destination was given, in which case that very array
  * is returned.
  */
-import { load, packageRoot } from './loader';
-import { useHugePages } from './outputs';
+import { backend, loaded } from './backend';
+import { packageRoot } from './loader';
 import { planBackward, planForwardInference, planForwardTrain, threadCount } from './validate';
 import type {
   BackendInfo,
@@ -20,10 +20,6 @@ import type {
 import { readFileSync } from 'fs';
 import { join } from 'path';
 
-
-const loaded = load();
-const { backend } = loaded;
-useHugePages(loaded.native);
 const version: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
 
 /**

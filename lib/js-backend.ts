@@ -5,15 +5,16 @@
  * locals: a callback per run cost a call per element on channels-last data (inner = 1), which
  * made that layout 3-4x slower than the plain loops.
  */
-import type { Backend, BackwardPlan, Geometry, InferencePlan, TrainPlan } from './plan';
+import type { Backend, BackwardPlan, Geometry, GivenSums, InferencePlan, MomentsPlan, SumsPlan, TrainPlan } from './plan';
 
 /** No elements: no pass may loop, however large the other dimensions ([2^40, 0, 2^40]). */
 const isEmpty = (g: Geometry) => g.outer * g.channels * g.inner === 0;
 
 /**
- * Per-channel mean and biased variance. One pass of sums shifted by the channel's first value
- * K: var = (S2 - S1^2 / M) / M with S1 = sum(x - K), S2 = sum((x - K)^2). In float64 the shift
- * keeps the cancellation harmless even when the mean is 10^4 standard deviations.
+ * Per-channel mean and M2 (sum of squared deviations). One pass of sums shifted by the
+ * channel's first value K: M2 = S2 - S1^2 / M with S1 = sum(x - K), S2 = sum((x - K)^2). In
+ * float64 the shift keeps the cancellation harmless even when the mean is 10^4 standard
+ * deviations. Needs M >= 1.
  */
 function moments(x: Float32Array, g: Geometry) {
   const { outer, channels: C, inner } = g;
@@ -37,15 +38,14 @@ function moments(x: Float32Array, g: Geometry) {
   }
   const M = outer * inner;
   const mean = new Float64Array(C);
-  const variance = new Float64Array(C);
+  const m2 = new Float64Array(C);
   for (let c = 0; c < C; c++) {
-    const d = s1[c] / M;
-    mean[c] = shift[c] + d;
-    const v = s2[c] / M - d * d;
-    variance[c] = v < 0 ? 0 : v; // rounding noise only; NaN passes
+    mean[c] = shift[c] + s1[c] / M;
+    const v = s2[c] - (s1[c] * s1[c]) / M;
+    m2[c] = v < 0 ? 0 : v; // rounding noise only; NaN passes
     if (!Number.isFinite(mean[c])) mean[c] = plainMean(x, g, c); // Inf/NaN in the data
   }
-  return { mean, variance };
+  return { mean, m2 };
 }
 
 /** The IEEE mean of one channel, for data holding Inf or NaN (where shifting is meaningless). */
@@ -75,27 +75,42 @@ function affine(x: Float32Array, y: Float32Array, g: Geometry, mean: ArrayLike<n
 const gammaAt = (gamma: Float32Array | null, c: number) => (gamma ? gamma[c] : 1);
 const betaAt = (beta: Float32Array | null, c: number) => (beta ? beta[c] : 0);
 
+/** Normalises with the given moments, else x's own; with given moments x may be empty. */
 export function forwardTrain(p: TrainPlan): void {
   const { g } = p;
   const C = g.channels;
-  if (C === 0 || g.outer * g.inner === 0) return;
-  const { mean, variance } = moments(p.x, g);
-  const M = g.outer * g.inner;
+  if (!p.moments && (C === 0 || g.outer * g.inner === 0)) return;
+  const { mean, m2 } = p.moments ?? moments(p.x, g);
+  const M = p.moments ? p.moments.count : g.outer * g.inner;
   const scale = new Float64Array(C);
   const shift = new Float64Array(C);
   for (let c = 0; c < C; c++) {
-    const invStd = 1 / Math.sqrt(variance[c] + p.eps);
+    const variance = m2[c] / M;
+    const invStd = 1 / Math.sqrt(variance + p.eps);
     p.saveMean[c] = mean[c];
     p.saveInvStd[c] = invStd;
     if (p.runningMean) p.runningMean[c] = (1 - p.momentum) * p.runningMean[c] + p.momentum * mean[c];
     if (p.runningVar) {
-      const batchVar = p.unbiased ? (variance[c] * M) / (M - 1) : variance[c];
+      const batchVar = p.unbiased ? (variance * M) / (M - 1) : variance;
       p.runningVar[c] = (1 - p.momentum) * p.runningVar[c] + p.momentum * batchVar;
     }
     scale[c] = gammaAt(p.gamma, c) * invStd;
     shift[c] = betaAt(p.beta, c);
   }
   affine(p.x, p.y, g, mean, scale, shift);
+}
+
+/** x's per-channel mean and M2; zeros for an empty batch. */
+export function batchMoments(p: MomentsPlan): void {
+  const { g } = p;
+  if (isEmpty(g)) {
+    p.mean.fill(0);
+    p.m2.fill(0);
+    return;
+  }
+  const { mean, m2 } = moments(p.x, g);
+  p.mean.set(mean);
+  p.m2.set(m2);
 }
 
 export function forwardInference(p: InferencePlan): void {
@@ -109,19 +124,14 @@ export function forwardInference(p: InferencePlan): void {
   affine(p.x, p.y, p.g, p.runningMean, scale, shift);
 }
 
-/**
- * dbeta = sum(dy), dgamma = sum(dy * xhat) with xhat = (x - mean) * invStd, and
- *   dx = g invStd / M * (M dy - dbeta - xhat dgamma)        (batch statistics)
- *   dx = g invStd dy                                         (useGlobalStats)
- */
-export function backward(p: BackwardPlan): void {
-  const { g, dy, x, dx, saveMean } = p;
+/** sum(dy) and sum(dy * (x - saveMean)) per channel, into `out`. */
+function gradSums(dy: Float32Array, x: Float32Array, g: Geometry, saveMean: Float32Array, out: GivenSums): void {
   const { outer, channels: C, inner } = g;
-  const M = outer * inner;
-  const sumDy = new Float64Array(C);
-  const sumDyXc = new Float64Array(C);
-  const empty = isEmpty(g);
-  for (let o = 0, i = 0; !empty && o < outer; o++) {
+  const { sumDy, sumDyXmu } = out;
+  sumDy.fill(0);
+  sumDyXmu.fill(0);
+  if (isEmpty(g)) return;
+  for (let o = 0, i = 0; o < outer; o++) {
     for (let c = 0; c < C; c++) {
       const m = saveMean[c];
       let a = 0;
@@ -132,25 +142,48 @@ export function backward(p: BackwardPlan): void {
         b += d * (x[i] - m);
       }
       sumDy[c] += a;
-      sumDyXc[c] += b;
+      sumDyXmu[c] += b;
     }
   }
+}
+
+export function backwardSums(p: SumsPlan): void {
+  gradSums(p.dy, p.x, p.g, p.saveMean, p);
+}
+
+/**
+ * dbeta = sum(dy), dgamma = sum(dy * xhat) with xhat = (x - mean) * invStd, and
+ *   dx = g invStd / M * (M dy - dbeta - xhat dgamma)        (batch statistics)
+ *   dx = g invStd dy                                         (useGlobalStats)
+ * Synchronized (p.sums): dx takes the whole batch's sums and count in place of this batch's,
+ * and dgamma, dbeta stay this batch's (from p.localSums when given, else reduced here).
+ */
+export function backward(p: BackwardPlan): void {
+  const { g, dy, x, dx, saveMean } = p;
+  const { outer, channels: C, inner } = g;
+  let own = p.localSums;
+  if (!own) {
+    own = { sumDy: new Float64Array(C), sumDyXmu: new Float64Array(C) };
+    gradSums(dy, x, g, saveMean, own);
+  }
+  const total = p.sums ?? own;
+  const M = p.sums ? p.sums.count : outer * inner;
   const kDy = new Float64Array(C);
   const kXc = new Float64Array(C);
   const kConst = new Float64Array(C);
   for (let c = 0; c < C; c++) {
     const invStd = p.saveInvStd[c];
     const gInvStd = gammaAt(p.gamma, c) * invStd;
-    const dgamma = sumDyXc[c] * invStd;
-    p.dbeta[c] = sumDy[c];
-    p.dgamma[c] = dgamma;
+    p.dbeta[c] = own.sumDy[c];
+    p.dgamma[c] = own.sumDyXmu[c] * invStd;
     kDy[c] = gInvStd;
     if (!p.useGlobalStats) {
-      kXc[c] = (-gInvStd * invStd * dgamma) / M;
-      kConst[c] = (-gInvStd * sumDy[c]) / M;
+      const dgammaTotal = total.sumDyXmu[c] * invStd;
+      kXc[c] = (-gInvStd * invStd * dgammaTotal) / M;
+      kConst[c] = (-gInvStd * total.sumDy[c]) / M;
     }
   }
-  if (empty) return;
+  if (isEmpty(g)) return;
   for (let o = 0, i = 0; o < outer; o++) {
     for (let c = 0; c < C; c++) {
       const a = kDy[c];
@@ -171,7 +204,11 @@ export const jsBackend: Backend = {
   forwardTrain,
   forwardInference,
   backward,
+  batchMoments,
+  backwardSums,
   forwardTrainAsync: async (p) => forwardTrain(p),
   forwardInferenceAsync: async (p) => forwardInference(p),
   backwardAsync: async (p) => backward(p),
+  batchMomentsAsync: async (p) => batchMoments(p),
+  backwardSumsAsync: async (p) => backwardSums(p),
 };

@@ -1,5 +1,5 @@
 /** The native backend: forwards validated plans to the N-API addon (native/src/binding.cpp). */
-import type { Backend, BackwardPlan, InferencePlan, TrainPlan } from './plan';
+import type { Backend, BackwardPlan, InferencePlan, MomentsPlan, SumsPlan, TrainPlan } from './plan';
 
 /** What the addon reports about itself. */
 export interface NativeInfo {
@@ -13,6 +13,8 @@ export interface NativeInfo {
 
 type F32 = Float32Array;
 type Opt = Float32Array | null;
+type F64 = Float64Array;
+type Opt64 = Float64Array | null;
 
 /** The addon's exports; argument order mirrors native/src/binding.cpp. */
 export interface NativeBinding {
@@ -24,28 +26,40 @@ export interface NativeBinding {
   streamBandwidth(kernel: 'copy' | 'triad', floats: number, threads: number, reps: number): number;
   /** Asks for transparent huge pages under a large array not yet written; whether the OS took the advice. */
   adviseHugePages(array: F32): boolean;
-  forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32): void;
+  forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32, momentsCount: number, momentsMean: Opt64, momentsM2: Opt64): void;
   forwardTrainAsync(...args: Parameters<NativeBinding['forwardTrain']>): Promise<void>;
   forwardInference(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, runningMean: F32, runningVar: F32): void;
   forwardInferenceAsync(...args: Parameters<NativeBinding['forwardInference']>): Promise<void>;
-  backward(dy: F32, x: F32, outer: number, C: number, inner: number, dx: F32, gamma: Opt, saveMean: F32, saveInvStd: F32, useGlobalStats: boolean, dgamma: F32, dbeta: F32): void;
+  backward(dy: F32, x: F32, outer: number, C: number, inner: number, dx: F32, gamma: Opt, saveMean: F32, saveInvStd: F32, useGlobalStats: boolean, dgamma: F32, dbeta: F32, totalCount: number, totalSumDy: Opt64, totalSumDyXmu: Opt64, ownSumDy: Opt64, ownSumDyXmu: Opt64): void;
   backwardAsync(...args: Parameters<NativeBinding['backward']>): Promise<void>;
+  batchMoments(x: F32, outer: number, C: number, inner: number, mean: F64, m2: F64): void;
+  batchMomentsAsync(...args: Parameters<NativeBinding['batchMoments']>): Promise<void>;
+  backwardSums(dy: F32, x: F32, outer: number, C: number, inner: number, saveMean: F32, sumDy: F64, sumDyXmu: F64): void;
+  backwardSumsAsync(...args: Parameters<NativeBinding['backwardSums']>): Promise<void>;
 }
 
 const trainArgs = (p: TrainPlan) =>
-  [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.momentum, p.runningMean, p.runningVar, p.unbiased, p.saveMean, p.saveInvStd] as const;
+  [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.momentum, p.runningMean, p.runningVar, p.unbiased, p.saveMean, p.saveInvStd,
+    p.moments?.count ?? 0, p.moments?.mean ?? null, p.moments?.m2 ?? null] as const;
 const inferenceArgs = (p: InferencePlan) =>
   [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.runningMean, p.runningVar] as const;
 const backwardArgs = (p: BackwardPlan) =>
-  [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.dx, p.gamma, p.saveMean, p.saveInvStd, p.useGlobalStats, p.dgamma, p.dbeta] as const;
+  [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.dx, p.gamma, p.saveMean, p.saveInvStd, p.useGlobalStats, p.dgamma, p.dbeta,
+    p.sums?.count ?? 0, p.sums?.sumDy ?? null, p.sums?.sumDyXmu ?? null, p.localSums?.sumDy ?? null, p.localSums?.sumDyXmu ?? null] as const;
+const momentsArgs = (p: MomentsPlan) => [p.x, p.g.outer, p.g.channels, p.g.inner, p.mean, p.m2] as const;
+const sumsArgs = (p: SumsPlan) => [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.saveMean, p.sumDy, p.sumDyXmu] as const;
 
 export function nativeBackend(b: NativeBinding): Backend {
   return {
     forwardTrain: (p) => b.forwardTrain(...trainArgs(p)),
     forwardInference: (p) => b.forwardInference(...inferenceArgs(p)),
     backward: (p) => b.backward(...backwardArgs(p)),
+    batchMoments: (p) => b.batchMoments(...momentsArgs(p)),
+    backwardSums: (p) => b.backwardSums(...sumsArgs(p)),
     forwardTrainAsync: (p) => b.forwardTrainAsync(...trainArgs(p)),
     forwardInferenceAsync: (p) => b.forwardInferenceAsync(...inferenceArgs(p)),
     backwardAsync: (p) => b.backwardAsync(...backwardArgs(p)),
+    batchMomentsAsync: (p) => b.batchMomentsAsync(...momentsArgs(p)),
+    backwardSumsAsync: (p) => b.backwardSumsAsync(...sumsArgs(p)),
   };
 }

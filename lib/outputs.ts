@@ -53,6 +53,15 @@ export function overwrittenOutput(length: number, name: string): Float32Array {
   return array;
 }
 
+/** A new zero-filled Float64Array for per-channel statistics (SPEC section 8: moments, gradient sums). */
+export function zeroedStatistics(length: number, name: string): Float64Array {
+  try {
+    return new Float64Array(length);
+  } catch {
+    throw rangeError('ERR_BATCHNORM_OUT_OF_MEMORY', `memory for ${length} doubles`, name, 'an allocation failure');
+  }
+}
+
 /** A new zero-filled array for an output (the small per-channel ones). */
 export function zeroedOutput(length: number, name: string): Float32Array {
   try {

@@ -10,6 +10,19 @@ export interface Geometry {
   inner: number;
 }
 
+/** Per-channel moments over `count` values per channel (SPEC section 8). */
+export interface GivenMoments {
+  count: number;
+  mean: Float64Array;
+  m2: Float64Array;
+}
+
+/** Per-channel sum(dy) and sum(dy * (x - saveMean)) (SPEC section 8). */
+export interface GivenSums {
+  sumDy: Float64Array;
+  sumDyXmu: Float64Array;
+}
+
 export interface TrainPlan {
   g: Geometry;
   x: Float32Array;
@@ -23,6 +36,16 @@ export interface TrainPlan {
   unbiased: boolean;
   saveMean: Float32Array;
   saveInvStd: Float32Array;
+  /** Normalise with these (merged) moments instead of x's own. */
+  moments: GivenMoments | null;
+}
+
+/** batchMoments: x's per-channel mean and M2 into `mean` and `m2`. */
+export interface MomentsPlan {
+  g: Geometry;
+  x: Float32Array;
+  mean: Float64Array;
+  m2: Float64Array;
 }
 
 export interface InferencePlan {
@@ -47,6 +70,20 @@ export interface BackwardPlan {
   useGlobalStats: boolean;
   dgamma: Float32Array;
   dbeta: Float32Array;
+  /** The whole batch's sums over `count` values per channel, for dx. */
+  sums: (GivenSums & { count: number }) | null;
+  /** This batch's own sums (only with `sums`): dgamma and dbeta from them, no reduce pass. */
+  localSums: GivenSums | null;
+}
+
+/** backwardSums: this batch's gradient sums into `sumDy` and `sumDyXmu`. */
+export interface SumsPlan {
+  g: Geometry;
+  dy: Float32Array;
+  x: Float32Array;
+  saveMean: Float32Array;
+  sumDy: Float64Array;
+  sumDyXmu: Float64Array;
 }
 
 /** What a backend implements; async forms resolve once the outputs are written. */
@@ -54,7 +91,11 @@ export interface Backend {
   forwardTrain(p: TrainPlan): void;
   forwardInference(p: InferencePlan): void;
   backward(p: BackwardPlan): void;
+  batchMoments(p: MomentsPlan): void;
+  backwardSums(p: SumsPlan): void;
   forwardTrainAsync(p: TrainPlan): Promise<void>;
   forwardInferenceAsync(p: InferencePlan): Promise<void>;
   backwardAsync(p: BackwardPlan): Promise<void>;
+  batchMomentsAsync(p: MomentsPlan): Promise<void>;
+  backwardSumsAsync(p: SumsPlan): Promise<void>;
 }

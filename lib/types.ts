@@ -1,4 +1,4 @@
-/** Public option and result types of the batchnorm API (SPEC section 3). */
+/** Public option and result types of the batchnorm API (SPEC sections 3 and 8). */
 
 /** Options shared by every operation. */
 export interface CommonOptions {
@@ -31,6 +31,14 @@ export interface ForwardTrainOptions extends CommonOptions {
   saveMean?: Float32Array;
   /** Destination for `1 / sqrt(var + eps)` (biased variance), `Float32Array(C)`. */
   saveInvStd?: Float32Array;
+  /**
+   * Synchronized training (SPEC section 8): normalise with these moments, the merge of every
+   * replica's {@link batchMoments}, instead of the batch's own. The saved and running
+   * statistics come from them (the unbiased variance with `moments.count`), and more than one
+   * value per channel is required of `moments.count`, so this replica's own batch may be empty.
+   * `x` is then read once.
+   */
+  moments?: Moments;
 }
 
 /** Options of {@link forwardInference}. */
@@ -62,6 +70,64 @@ export interface BackwardOptions extends CommonOptions {
   dgamma?: Float32Array;
   /** Destination for `dbeta`, `Float32Array(C)`. */
   dbeta?: Float32Array;
+  /**
+   * Synchronized training (SPEC section 8): the whole batch's gradient sums (every replica's
+   * {@link backwardSums} added up) and its values per channel (the merged `moments.count`).
+   * `dx` then comes from them; `dgamma` and `dbeta` stay this replica's own, as in PyTorch.
+   * Not with `useGlobalStats`.
+   */
+  sums?: GradientSums & { count: number };
+  /**
+   * With `sums`: this replica's own sums, as {@link backwardSums} returned them. `dgamma` and
+   * `dbeta` then follow from them (`dbeta = sumDy`, `dgamma = sumDyXmu * saveInvStd`) and
+   * `dy` and `x` are read once; without them, backward reduces `dy` and `x` for them first.
+   */
+  localSums?: GradientSums;
+}
+
+/**
+ * Per-channel moments of a batch (SPEC section 8): `count` values per channel, their `mean`
+ * and `m2`, the sum of squared deviations from the mean, in float64.
+ */
+export interface Moments {
+  count: number;
+  mean: Float64Array;
+  m2: Float64Array;
+}
+
+/** Per-channel gradient sums (SPEC section 8), in float64. */
+export interface GradientSums {
+  /** sum(dy) */
+  sumDy: Float64Array;
+  /** sum(dy * (x - saveMean)) */
+  sumDyXmu: Float64Array;
+}
+
+/** Options of {@link batchMoments}. */
+export interface BatchMomentsOptions {
+  /** Channel axis; negative counts from the end (`-1` is channels-last). Default `1`. */
+  axis?: number;
+  /** Destination for the mean, `Float64Array(C)`. */
+  mean?: Float64Array;
+  /** Destination for M2, `Float64Array(C)`. */
+  m2?: Float64Array;
+}
+
+/** Options of {@link backwardSums}. */
+export interface BackwardSumsOptions {
+  /** Channel axis; negative counts from the end (`-1` is channels-last). Default `1`. */
+  axis?: number;
+  /** The batch mean saved by {@link forwardTrain} (with the merged moments), `Float32Array(C)`. Required. */
+  saveMean: Float32Array;
+  /** Destination for `sumDy`, `Float64Array(C)`. */
+  sumDy?: Float64Array;
+  /** Destination for `sumDyXmu`, `Float64Array(C)`. */
+  sumDyXmu?: Float64Array;
+}
+
+/** Result of {@link backwardSums}: this batch's sums, and its values per channel. */
+export interface BackwardSumsResult extends GradientSums {
+  count: number;
 }
 
 /** Result of {@link forwardTrain}. */

@@ -4,18 +4,26 @@
  * and valueOf tricks cannot change a value between its check and its use.
  */
 import { BatchNormRangeError, BatchNormTypeError, describe, rangeError, typeError } from './errors';
-import type { BackwardOptions, ForwardInferenceOptions, ForwardTrainOptions } from './types';
-import { overwrittenOutput, zeroedOutput } from './outputs';
-import type { BackwardPlan, Geometry, InferencePlan, TrainPlan } from './plan';
+import type { BackwardOptions, BackwardSumsOptions, BatchMomentsOptions, ForwardInferenceOptions, ForwardTrainOptions } from './types';
+import { overwrittenOutput, zeroedOutput, zeroedStatistics } from './outputs';
+import type { BackwardPlan, Geometry, GivenMoments, GivenSums, InferencePlan, MomentsPlan, SumsPlan, TrainPlan } from './plan';
 
 // The intrinsic typed-array accessors: an instance cannot shadow them with own properties.
 const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const intrinsic = (key: PropertyKey) =>
   Object.getOwnPropertyDescriptor(typedArrayProto, key)!.get! as (this: unknown) => unknown;
 const tagOf = intrinsic(Symbol.toStringTag);
-const lengthOf = intrinsic('length') as (this: Float32Array) => number;
-const byteOffsetOf = intrinsic('byteOffset') as (this: Float32Array) => number;
-const bufferOf = intrinsic('buffer') as (this: Float32Array) => ArrayBufferLike;
+/** The typed arrays the API takes: data in float32, per-channel statistics in float64 (SPEC section 8). */
+interface Kinds {
+  Float32Array: Float32Array;
+  Float64Array: Float64Array;
+}
+type Typed = Kinds[keyof Kinds];
+
+const lengthOf = intrinsic('length') as (this: Typed) => number;
+const byteOffsetOf = intrinsic('byteOffset') as (this: Typed) => number;
+const byteLengthOf = intrinsic('byteLength') as (this: Typed) => number;
+const bufferOf = intrinsic('buffer') as (this: Typed) => ArrayBufferLike;
 
 // ArrayBuffer.prototype.resizable (Node 20+); it throws for a SharedArrayBuffer.
 const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')?.get;
@@ -25,7 +33,7 @@ const resizableOf = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resi
  * be decommitted, while an async call computes on it. (Growable SharedArrayBuffers only grow,
  * in place, and are fine.)
  */
-function isResizable(a: Float32Array): boolean {
+function isResizable(a: Typed): boolean {
   if (!resizableOf) return false;
   try {
     return resizableOf.call(bufferOf.call(a)) === true;
@@ -34,11 +42,7 @@ function isResizable(a: Float32Array): boolean {
   }
 }
 
-function isFloat32Array(v: unknown): v is Float32Array {
-  return ArrayBuffer.isView(v) && tagOf.call(v) === 'Float32Array';
-}
-
-function isDetached(a: Float32Array): boolean {
+function isDetached(a: Typed): boolean {
   if (lengthOf.call(a) !== 0) return false;
   const buffer = bufferOf.call(a);
   if (buffer.byteLength !== 0) return false;
@@ -51,43 +55,55 @@ function isDetached(a: Float32Array): boolean {
   }
 }
 
-/** A Float32Array that is not detached; `null` when absent and optional. */
+/** A typed array of `kind` that is not detached; `null` when absent and optional. */
+function typedArray<K extends keyof Kinds>(value: unknown, name: string, kind: K, optional: boolean): Kinds[K] | null {
+  if ((value === undefined || value === null) && optional) return null;
+  if (!(ArrayBuffer.isView(value) && tagOf.call(value) === kind)) {
+    throw typeError('ERR_BATCHNORM_INVALID_TYPE', `a ${kind}`, name, value);
+  }
+  const a = value as Kinds[K];
+  if (isDetached(a)) {
+    throw new BatchNormTypeError(
+      'ERR_BATCHNORM_DETACHED',
+      `Expected an attached ${kind} for ${name} but received one whose buffer is detached`,
+    );
+  }
+  if (isResizable(a)) {
+    throw new BatchNormTypeError(
+      'ERR_BATCHNORM_INVALID_TYPE',
+      `Expected a ${kind} on a fixed-length buffer for ${name} but received one on a resizable ArrayBuffer`,
+    );
+  }
+  return a;
+}
+
 function float32(value: unknown, name: string, optional: true): Float32Array | null;
 function float32(value: unknown, name: string, optional: false): Float32Array;
 function float32(value: unknown, name: string, optional: boolean): Float32Array | null {
-  if ((value === undefined || value === null) && optional) return null;
-  if (!isFloat32Array(value)) {
-    throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a Float32Array', name, value);
+  return typedArray(value, name, 'Float32Array', optional);
+}
+
+/** A typed array of `kind` (or absent, when optional) of exactly `length` elements. */
+function sizedArray<K extends keyof Kinds>(value: unknown, name: string, kind: K, length: number, optional: boolean): Kinds[K] | null {
+  const a = typedArray(value, name, kind, optional);
+  if (a !== null && lengthOf.call(a) !== length) {
+    throw rangeError('ERR_BATCHNORM_LENGTH_MISMATCH', `a ${kind} of length ${length}`, name, `length ${lengthOf.call(a)}`);
   }
-  if (isDetached(value)) {
-    throw new BatchNormTypeError(
-      'ERR_BATCHNORM_DETACHED',
-      `Expected an attached Float32Array for ${name} but received one whose buffer is detached`,
-    );
-  }
-  if (isResizable(value)) {
-    throw new BatchNormTypeError(
-      'ERR_BATCHNORM_INVALID_TYPE',
-      `Expected a Float32Array on a fixed-length buffer for ${name} but received one on a resizable ArrayBuffer`,
-    );
-  }
-  return value;
+  return a;
 }
 
 /** A Float32Array (or absent, when optional) of exactly `length` elements. */
 function sized(value: unknown, name: string, length: number, optional: true): Float32Array | null;
 function sized(value: unknown, name: string, length: number, optional: false): Float32Array;
 function sized(value: unknown, name: string, length: number, optional: boolean) {
-  const a = optional ? float32(value, name, true) : float32(value, name, false);
-  if (a !== null && lengthOf.call(a) !== length) {
-    throw rangeError(
-      'ERR_BATCHNORM_LENGTH_MISMATCH',
-      `a Float32Array of length ${length}`,
-      name,
-      `length ${lengthOf.call(a)}`,
-    );
-  }
-  return a;
+  return sizedArray(value, name, 'Float32Array', length, optional);
+}
+
+/** A Float64Array (or absent, when optional) of exactly `length` elements. */
+function sized64(value: unknown, name: string, length: number, optional: true): Float64Array | null;
+function sized64(value: unknown, name: string, length: number, optional: false): Float64Array;
+function sized64(value: unknown, name: string, length: number, optional: boolean) {
+  return sizedArray(value, name, 'Float64Array', length, optional);
 }
 
 function number(value: unknown, name: string, fallback: number): number {
@@ -110,26 +126,30 @@ function eps(value: unknown, name: string): number {
   return e;
 }
 
-/** Reads the listed keys of an options object once each, into a plain snapshot. */
-function readOptions(opts: unknown, keys: readonly string[]): Record<string, unknown> {
-  if (opts === undefined) return {};
-  if (opts === null || typeof opts !== 'object' || isArray(opts)) {
-    throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'an options object', 'opts', opts);
+/** Reads the listed keys of an object once each, into a plain snapshot; `what` describes the object. */
+function readObject(value: unknown, keys: readonly string[], name: string, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || isArray(value)) {
+    throw typeError('ERR_BATCHNORM_INVALID_TYPE', what, name, value);
   }
   const snapshot: Record<string, unknown> = {};
   for (const key of keys) {
     try {
-      snapshot[key] = (opts as Record<string, unknown>)[key];
+      snapshot[key] = (value as Record<string, unknown>)[key];
     } catch (cause) {
       const e = new BatchNormTypeError(
         'ERR_BATCHNORM_INVALID_TYPE',
-        `Expected a readable value for opts.${key} but reading it threw: ${describe(cause)}`,
+        `Expected a readable value for ${name}.${key} but reading it threw: ${describe(cause)}`,
       );
       (e as Error & { cause?: unknown }).cause = cause;
       throw e;
     }
   }
   return snapshot;
+}
+
+/** Reads the listed keys of an options object (`undefined` reads as `{}`). */
+function readOptions(opts: unknown, keys: readonly string[]): Record<string, unknown> {
+  return opts === undefined ? {} : readObject(opts, keys, 'opts', 'an options object');
 }
 
 /**
@@ -212,7 +232,7 @@ export function geometry(shape: unknown, axisOption: unknown, length: number): G
 /** An array argument, for the overlap check. */
 export interface Named {
   name: string;
-  array: Float32Array | null;
+  array: Typed | null;
   written: boolean;
 }
 
@@ -222,14 +242,14 @@ export interface Named {
  * `inPlace` is null).
  */
 export function checkOverlaps(arrays: Named[], inPlace: [string, string] | null) {
-  const present = arrays.filter((a): a is Named & { array: Float32Array } => a.array !== null);
+  const present = arrays.filter((a): a is Named & { array: Typed } => a.array !== null);
   for (let i = 0; i < present.length; i++) {
     for (let j = i + 1; j < present.length; j++) {
       const a = present[i]!;
       const b = present[j]!;
       if (!(a.written || b.written) || bufferOf.call(a.array) !== bufferOf.call(b.array)) continue;
-      const aStart = byteOffsetOf.call(a.array), aEnd = aStart + 4 * lengthOf.call(a.array);
-      const bStart = byteOffsetOf.call(b.array), bEnd = bStart + 4 * lengthOf.call(b.array);
+      const aStart = byteOffsetOf.call(a.array), aEnd = aStart + byteLengthOf.call(a.array);
+      const bStart = byteOffsetOf.call(b.array), bEnd = bStart + byteLengthOf.call(b.array);
       if (aStart >= bEnd || bStart >= aEnd) continue;
       const same = aStart === bStart && aEnd === bEnd;
       const pair = [a.name, b.name].sort().join();
@@ -244,9 +264,53 @@ export function checkOverlaps(arrays: Named[], inPlace: [string, string] | null)
   }
 }
 
-const TRAIN_KEYS = ['axis', 'gamma', 'beta', 'eps', 'momentum', 'runningMean', 'runningVar', 'unbiased', 'out', 'saveMean', 'saveInvStd'] as const;
+/** A count of values per channel: a non-negative safe integer. */
+function count(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a number', name, value);
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw rangeError('ERR_BATCHNORM_INVALID_COUNT', 'a non-negative safe integer', name, describe(value));
+  }
+  return value;
+}
+
+/**
+ * A batch's values per channel taken from given statistics (`moments.count`, `sums.count`):
+ * they cover this batch, so they are at least its own M.
+ */
+function coveringCount(value: unknown, name: string, g: Geometry): number {
+  const n = count(value, name);
+  const M = g.outer * g.inner;
+  if (g.channels > 0 && n < M) {
+    throw rangeError('ERR_BATCHNORM_INVALID_COUNT', `a count of at least this batch's ${M} values per channel`, name, describe(n));
+  }
+  return n;
+}
+
+/** `{ count, mean: Float64Array(C), m2: Float64Array(C) }`; C from `mean` when null. */
+function momentsObject(value: unknown, name: string, C: number | null): GivenMoments {
+  const o = readObject(value, ['count', 'mean', 'm2'], name, 'moments { count, mean, m2 }');
+  const n = count(o.count, `${name}.count`);
+  const mean = C === null ? typedArray(o.mean, `${name}.mean`, 'Float64Array', false)! : sized64(o.mean, `${name}.mean`, C, false);
+  return { count: n, mean, m2: sized64(o.m2, `${name}.m2`, lengthOf.call(mean), false) };
+}
+
+/** `{ sumDy: Float64Array(C), sumDyXmu: Float64Array(C) }`, with a covering `count` for backward's `sums`. */
+function sumsObject(value: unknown, name: string, g: Geometry, withCount: true): GivenSums & { count: number };
+function sumsObject(value: unknown, name: string, g: Geometry, withCount: false): GivenSums;
+function sumsObject(value: unknown, name: string, g: Geometry, withCount: boolean): GivenSums & { count?: number } {
+  const keys = withCount ? ['count', 'sumDy', 'sumDyXmu'] : ['sumDy', 'sumDyXmu'];
+  const o = readObject(value, keys, name, withCount ? 'sums { count, sumDy, sumDyXmu }' : 'sums { sumDy, sumDyXmu }');
+  const n = withCount ? coveringCount(o.count, `${name}.count`, g) : undefined;
+  const sumDy = sized64(o.sumDy, `${name}.sumDy`, g.channels, false);
+  const sumDyXmu = sized64(o.sumDyXmu, `${name}.sumDyXmu`, g.channels, false);
+  return withCount ? { count: n, sumDy, sumDyXmu } : { sumDy, sumDyXmu };
+}
+
+const TRAIN_KEYS = ['axis', 'gamma', 'beta', 'eps', 'momentum', 'runningMean', 'runningVar', 'unbiased', 'out', 'saveMean', 'saveInvStd', 'moments'] as const;
 const INFERENCE_KEYS = ['axis', 'gamma', 'beta', 'eps', 'runningMean', 'runningVar', 'out'] as const;
-const BACKWARD_KEYS = ['axis', 'gamma', 'beta', 'saveMean', 'saveInvStd', 'useGlobalStats', 'dx', 'dgamma', 'dbeta'] as const;
+const BACKWARD_KEYS = ['axis', 'gamma', 'beta', 'saveMean', 'saveInvStd', 'useGlobalStats', 'dx', 'dgamma', 'dbeta', 'sums', 'localSums'] as const;
+const MOMENTS_KEYS = ['axis', 'mean', 'm2'] as const;
+const SUMS_KEYS = ['axis', 'saveMean', 'sumDy', 'sumDyXmu'] as const;
 
 export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTrainOptions | undefined): TrainPlan {
   const x = float32(xArg, 'x', false);
@@ -267,7 +331,13 @@ export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTra
   const out = sized(o.out, 'opts.out', n, true);
   const saveMean = sized(o.saveMean, 'opts.saveMean', C, true);
   const saveInvStd = sized(o.saveInvStd, 'opts.saveInvStd', C, true);
-  if (g.outer * g.inner < 2) {
+  const moments = o.moments === undefined || o.moments === null ? null : momentsObject(o.moments, 'opts.moments', C);
+  if (moments) {
+    coveringCount(moments.count, 'opts.moments.count', g);
+    if (moments.count < 2) {
+      throw rangeError('ERR_BATCHNORM_TOO_FEW_VALUES', 'more than 1 value per channel when training', 'opts.moments.count', describe(moments.count));
+    }
+  } else if (g.outer * g.inner < 2) {
     throw rangeError(
       'ERR_BATCHNORM_TOO_FEW_VALUES',
       'more than 1 value per channel when training',
@@ -285,11 +355,13 @@ export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTra
       { name: 'opts.out', array: out, written: true },
       { name: 'opts.saveMean', array: saveMean, written: true },
       { name: 'opts.saveInvStd', array: saveInvStd, written: true },
+      { name: 'opts.moments.mean', array: moments?.mean ?? null, written: false },
+      { name: 'opts.moments.m2', array: moments?.m2 ?? null, written: false },
     ],
     ['x', 'opts.out'],
   );
   return {
-    g, x, gamma, beta, eps: e, momentum, runningMean, runningVar, unbiased,
+    g, x, gamma, beta, eps: e, momentum, runningMean, runningVar, unbiased, moments,
     y: out ?? overwrittenOutput(n, 'y'),
     saveMean: saveMean ?? zeroedOutput(C, 'saveMean'),
     saveInvStd: saveInvStd ?? zeroedOutput(C, 'saveInvStd'),
@@ -340,6 +412,14 @@ export function planBackward(dyArg: unknown, xArg: unknown, shape: unknown, opts
   const dx = sized(o.dx, 'opts.dx', n, true);
   const dgamma = sized(o.dgamma, 'opts.dgamma', C, true);
   const dbeta = sized(o.dbeta, 'opts.dbeta', C, true);
+  const sums = o.sums === undefined || o.sums === null ? null : sumsObject(o.sums, 'opts.sums', g, true);
+  const localSums = o.localSums === undefined || o.localSums === null ? null : sumsObject(o.localSums, 'opts.localSums', g, false);
+  if (localSums && !sums) {
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'opts.localSums only together with opts.sums', 'opts.localSums', 'it without opts.sums');
+  }
+  if (sums && useGlobalStats) {
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'no opts.sums with opts.useGlobalStats (constant statistics need no sums)', 'opts.sums', 'sums and useGlobalStats: true');
+  }
   checkOverlaps(
     [
       { name: 'dy', array: dy, written: false },
@@ -351,15 +431,96 @@ export function planBackward(dyArg: unknown, xArg: unknown, shape: unknown, opts
       { name: 'opts.dx', array: dx, written: true },
       { name: 'opts.dgamma', array: dgamma, written: true },
       { name: 'opts.dbeta', array: dbeta, written: true },
+      { name: 'opts.sums.sumDy', array: sums?.sumDy ?? null, written: false },
+      { name: 'opts.sums.sumDyXmu', array: sums?.sumDyXmu ?? null, written: false },
+      { name: 'opts.localSums.sumDy', array: localSums?.sumDy ?? null, written: false },
+      { name: 'opts.localSums.sumDyXmu', array: localSums?.sumDyXmu ?? null, written: false },
     ],
     ['dy', 'opts.dx'],
   );
   return {
-    g, dy, x, gamma, saveMean, saveInvStd, useGlobalStats,
+    g, dy, x, gamma, saveMean, saveInvStd, useGlobalStats, sums, localSums,
     dx: dx ?? overwrittenOutput(n, 'dx'),
     dgamma: dgamma ?? zeroedOutput(C, 'dgamma'),
     dbeta: dbeta ?? zeroedOutput(C, 'dbeta'),
   };
+}
+
+export function planBatchMoments(xArg: unknown, shape: unknown, opts: BatchMomentsOptions | undefined): MomentsPlan {
+  const x = float32(xArg, 'x', false);
+  const o = readOptions(opts, MOMENTS_KEYS);
+  const g = geometry(shape, o.axis, lengthOf.call(x));
+  const mean = sized64(o.mean, 'opts.mean', g.channels, true);
+  const m2 = sized64(o.m2, 'opts.m2', g.channels, true);
+  checkOverlaps(
+    [
+      { name: 'x', array: x, written: false },
+      { name: 'opts.mean', array: mean, written: true },
+      { name: 'opts.m2', array: m2, written: true },
+    ],
+    null,
+  );
+  return { g, x, mean: mean ?? zeroedStatistics(g.channels, 'mean'), m2: m2 ?? zeroedStatistics(g.channels, 'm2') };
+}
+
+export function planBackwardSums(dyArg: unknown, xArg: unknown, shape: unknown, opts: BackwardSumsOptions | undefined): SumsPlan {
+  const dy = float32(dyArg, 'dy', false);
+  const x = float32(xArg, 'x', false);
+  const o = readOptions(opts, SUMS_KEYS);
+  const n = lengthOf.call(x);
+  const g = geometry(shape, o.axis, n);
+  if (lengthOf.call(dy) !== n) {
+    throw rangeError('ERR_BATCHNORM_LENGTH_MISMATCH', `a Float32Array of length ${n} (the length of x)`, 'dy', `length ${lengthOf.call(dy)}`);
+  }
+  const C = g.channels;
+  const saveMean = sized(o.saveMean, 'opts.saveMean', C, false);
+  const sumDy = sized64(o.sumDy, 'opts.sumDy', C, true);
+  const sumDyXmu = sized64(o.sumDyXmu, 'opts.sumDyXmu', C, true);
+  checkOverlaps(
+    [
+      { name: 'dy', array: dy, written: false },
+      { name: 'x', array: x, written: false },
+      { name: 'opts.saveMean', array: saveMean, written: false },
+      { name: 'opts.sumDy', array: sumDy, written: true },
+      { name: 'opts.sumDyXmu', array: sumDyXmu, written: true },
+    ],
+    null,
+  );
+  return { g, dy, x, saveMean, sumDy: sumDy ?? zeroedStatistics(C, 'sumDy'), sumDyXmu: sumDyXmu ?? zeroedStatistics(C, 'sumDyXmu') };
+}
+
+/** The most parts mergeMoments takes: replicas, not data (and a bound on what a hostile array can demand). */
+const MAX_PARTS = 65536;
+
+/** mergeMoments' parts: 1 to MAX_PARTS moments of one channel count, whose counts add up to a safe integer. */
+export function planMergeMoments(parts: unknown): GivenMoments[] {
+  if (!isArray(parts)) throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'an array of moments { count, mean, m2 }', 'parts', parts);
+  let length: unknown;
+  try {
+    length = parts.length;
+  } catch (cause) {
+    throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a readable array of moments', 'parts', cause);
+  }
+  if (typeof length !== 'number' || !(length >= 1 && length <= MAX_PARTS)) {
+    throw rangeError('ERR_BATCHNORM_INVALID_PARTS', `an array of 1 to ${MAX_PARTS} moments`, 'parts', `length ${describe(length)}`);
+  }
+  const out: GivenMoments[] = [];
+  let total = 0;
+  for (let i = 0; i < length; i++) {
+    let part: unknown;
+    try {
+      part = parts[i];
+    } catch (cause) {
+      throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a readable array of moments', 'parts', cause);
+    }
+    const m = momentsObject(part, `parts[${i}]`, i === 0 ? null : lengthOf.call(out[0]!.mean));
+    total += m.count;
+    if (!Number.isSafeInteger(total)) {
+      throw rangeError('ERR_BATCHNORM_INVALID_COUNT', 'counts that add up to a safe integer', `parts[${i}].count`, `a total of ${total}`);
+    }
+    out.push(m);
+  }
+  return out;
 }
 
 /** Validates a thread count for setNumThreads. */

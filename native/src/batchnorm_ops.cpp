@@ -76,27 +76,50 @@ Affine finish_train_channel(const TrainArgs& a, int64_t c, Moments m, int64_t pe
           static_cast<float>(beta_at(a.beta, c) - (m.mean - center) * scale)};
 }
 
+// finish_train_channel with the given (merged) moments instead of x's own.
+Affine finish_train_given(const TrainArgs& a, int64_t c) {
+  return finish_train_channel(a, c, Moments{a.given.mean[c], a.given.m2[c]}, a.given.count);
+}
+
 Affine inference_channel(const InferenceArgs& a, int64_t c) {
   const double inv_std = 1.0 / std::sqrt(static_cast<double>(a.running_var[c]) + a.eps);
   return {a.running_mean[c], static_cast<float>(gamma_at(a.gamma, c) * inv_std),
           beta_at(a.beta, c)};
 }
 
-// Writes dgamma and dbeta; returns the channel's dx coefficients. With xhat = (x - mean) invStd:
-//   dx = g invStd dy - g invStd dbeta / M - g invStd^2 dgamma / M * (x - mean)
+// dgamma = sum(dy (x - mean)) invStd and dbeta = sum(dy), from this batch's own sums.
+void write_param_grads(const BackwardArgs& a, int64_t c, GradSums own) {
+  a.dbeta[c] = static_cast<float>(own.dy);
+  a.dgamma[c] = static_cast<float>(own.dy_xc * static_cast<double>(a.save_inv_std[c]));
+}
+
+// Writes dgamma and dbeta from `own`; returns the channel's dx coefficients from `total`, the
+// sums over `per_channel` values (own and total are the same sums unless synchronized). With
+// xhat = (x - mean) invStd and dgamma_t = total.dy_xc invStd:
+//   dx = g invStd dy - g invStd total.dy / M - g invStd^2 dgamma_t / M * (x - mean)
 // and with global statistics (constants), dx = g invStd dy (center 0: x is not read).
-DxCoeffs finish_backward_channel(const BackwardArgs& a, int64_t c, GradSums s,
+DxCoeffs finish_backward_channel(const BackwardArgs& a, int64_t c, GradSums own, GradSums total,
                                  int64_t per_channel) {
+  write_param_grads(a, c, own);
   const double n = static_cast<double>(per_channel);
   const double inv_std = a.save_inv_std[c];
   const double g_inv_std = gamma_at(a.gamma, c) * inv_std;
-  const double dgamma = s.dy_xc * inv_std;
-  a.dbeta[c] = static_cast<float>(s.dy);
-  a.dgamma[c] = static_cast<float>(dgamma);
+  const double dgamma = total.dy_xc * inv_std;
   if (a.use_global_stats) return {0.0f, static_cast<float>(g_inv_std), 0.0f, 0.0f};
   return {a.save_mean[c], static_cast<float>(g_inv_std),
           static_cast<float>(-g_inv_std * inv_std * dgamma / n),
-          static_cast<float>(-g_inv_std * s.dy / n)};
+          static_cast<float>(-g_inv_std * total.dy / n)};
+}
+
+// This batch's own sums of channel c as given (backward's `own`), when the reduce is skipped.
+GradSums given_own(const BackwardArgs& a, int64_t c) { return {a.own.dy[c], a.own.dy_xc[c]}; }
+
+// finish_backward_channel for the batch's own sums `own` over `per_channel` values, with the
+// whole batch's sums in place of them for dx when they are given.
+DxCoeffs finish_backward(const BackwardArgs& a, int64_t c, GradSums own, int64_t per_channel) {
+  if (!a.total.dy) return finish_backward_channel(a, c, own, own, per_channel);
+  return finish_backward_channel(a, c, own, GradSums{a.total.dy[c], a.total.dy_xc[c]},
+                                 a.total_count);
 }
 
 GradSums add(GradSums a, GradSums b) { return {a.dy + b.dy, a.dy_xc + b.dy_xc}; }
@@ -114,9 +137,11 @@ Stores stores_for(const Execution& e, const Geometry& g, std::initializer_list<c
 
 // ---------------------------------------------------------------------------------------------
 // Runs layout. An op supplies:
+//   reduces()                                      whether it runs the reduce phase
 //   reduce(offset, c0, count, len, Partial* out)  partials of `count` consecutive runs
 //   finish(c, const Partial* p, stride)            closes channel c from p[k * stride], k < K
-//   apply(offset, c0, count, len)                  the elementwise pass on consecutive runs
+//                                                  (p is null when the op does not reduce)
+//   kApplies, apply(offset, c0, count, len)        the elementwise pass on consecutive runs
 // where runs start at element `offset` and belong to channels c0, c0 + 1, ...
 
 bool channels_share_out(int threads, int64_t channels) {
@@ -143,79 +168,133 @@ void runs_task(const RunsPlan& plan, int64_t t, Fn&& fn) {
 template <class Partial, class Op>
 void run_runs(const RunsPlan& plan, int threads, Op& op) {
   const int64_t C = plan.g.channels, K = plan.chunks;
-  if (plan.g.inner >= kSlabRun && channels_share_out(threads, C)) {
-    // Channel by channel: the apply pass finds the channel's slab still in cache.
-    std::vector<Partial> scratch(static_cast<size_t>(threads) * K);
+  const bool reduces = op.reduces();
+  if constexpr (Op::kApplies) {
+    if (reduces && plan.g.inner >= kSlabRun && channels_share_out(threads, C)) {
+      // Channel by channel: the apply pass finds the channel's slab still in cache.
+      std::vector<Partial> scratch(static_cast<size_t>(threads) * K);
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
-    for (int64_t c = 0; c < C; ++c) {
-      Partial* partials = scratch.data() + thread_index() * K;
-      for (int64_t k = 0; k < K; ++k) {
-        const RunsPlan::Piece p = plan.piece(c, k);
-        op.reduce(p.offset, c, 1, p.len, partials + k);
+      for (int64_t c = 0; c < C; ++c) {
+        Partial* partials = scratch.data() + thread_index() * K;
+        for (int64_t k = 0; k < K; ++k) {
+          const RunsPlan::Piece p = plan.piece(c, k);
+          op.reduce(p.offset, c, 1, p.len, partials + k);
+        }
+        op.finish(c, partials, 1);
+        for (int64_t k = 0; k < K; ++k) {
+          const RunsPlan::Piece p = plan.piece(c, k);
+          op.apply(p.offset, c, 1, p.len);
+        }
       }
-      op.finish(c, partials, 1);
-      for (int64_t k = 0; k < K; ++k) {
-        const RunsPlan::Piece p = plan.piece(c, k);
-        op.apply(p.offset, c, 1, p.len);
-      }
+      return;
     }
-    return;
   }
   // Phase by phase, walking memory in order. Partial k of channel c lives at k * C + c.
-  std::vector<Partial> partials(K * C);
+  std::vector<Partial> partials(reduces ? K * C : 0);
   const int64_t tasks = plan.tasks();
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
+    if (reduces) {
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t)
-      runs_task(plan, t, [&](int64_t offset, int64_t c0, int64_t count, int64_t len, int64_t k) {
-        op.reduce(offset, c0, count, len, partials.data() + k * C + c0);
-      });
+      for (int64_t t = 0; t < tasks; ++t)
+        runs_task(plan, t, [&](int64_t offset, int64_t c0, int64_t count, int64_t len, int64_t k) {
+          op.reduce(offset, c0, count, len, partials.data() + k * C + c0);
+        });
+    }
 #pragma omp for schedule(static)
-    for (int64_t c = 0; c < C; ++c) op.finish(c, partials.data() + c, C);
+    for (int64_t c = 0; c < C; ++c) op.finish(c, reduces ? partials.data() + c : nullptr, C);
+    if constexpr (Op::kApplies) {
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t)
-      runs_task(plan, t, [&](int64_t offset, int64_t c0, int64_t count, int64_t len, int64_t) {
-        op.apply(offset, c0, count, len);
-      });
+      for (int64_t t = 0; t < tasks; ++t)
+        runs_task(plan, t, [&](int64_t offset, int64_t c0, int64_t count, int64_t len, int64_t) {
+          op.apply(offset, c0, count, len);
+        });
+    }
   }
 }
 
-struct TrainRuns {
+// The reduce side of forward_train and batch_moments: moments of each chunk of x, merged per
+// channel.
+struct MomentsRunsReduce {
   const KernelTable& k;
-  const TrainArgs& a;
+  const float* x;
   const RunsPlan& plan;
+
+  void reduce(int64_t offset, int64_t, int64_t count, int64_t len, Moments* out) const {
+    k.runs_moments(x + offset, count, len, out);
+  }
+  Moments merged(int64_t c, const Moments* p, int64_t stride) const {
+    return merge_moments(plan.chunks, [&](int64_t i) {
+      return ChunkMoments{plan.piece(c, i).len, p[i * stride]};
+    });
+  }
+};
+
+struct TrainRuns : MomentsRunsReduce {
+  static constexpr bool kApplies = true;
+  const TrainArgs& a;
   Stores stores;
   std::vector<Affine> affine;
 
-  void reduce(int64_t offset, int64_t, int64_t count, int64_t len, Moments* out) {
-    k.runs_moments(a.x + offset, count, len, out);
-  }
+  TrainRuns(const KernelTable& kt, const TrainArgs& args, const RunsPlan& p, Stores s)
+      : MomentsRunsReduce{kt, args.x, p}, a(args), stores(s), affine(p.g.channels) {}
+
+  bool reduces() const { return a.given.mean == nullptr; }
   void finish(int64_t c, const Moments* p, int64_t stride) {
-    const Moments m = merge_moments(plan.chunks, [&](int64_t i) {
-      return ChunkMoments{plan.piece(c, i).len, p[i * stride]};
-    });
-    affine[c] = finish_train_channel(a, c, m, plan.g.per_channel());
+    affine[c] = reduces() ? finish_train_channel(a, c, merged(c, p, stride), plan.g.per_channel())
+                          : finish_train_given(a, c);
   }
   void apply(int64_t offset, int64_t c0, int64_t count, int64_t len) {
     k.runs_affine(a.x + offset, a.y + offset, count, len, affine.data() + c0, stores);
   }
 };
 
-struct BackwardRuns {
+struct MomentsRuns : MomentsRunsReduce {
+  static constexpr bool kApplies = false;
+  const MomentsArgs& a;
+
+  MomentsRuns(const KernelTable& kt, const MomentsArgs& args, const RunsPlan& p)
+      : MomentsRunsReduce{kt, args.x, p}, a(args) {}
+
+  bool reduces() const { return true; }
+  void finish(int64_t c, const Moments* p, int64_t stride) {
+    const Moments m = merged(c, p, stride);
+    a.mean[c] = m.mean;
+    a.m2[c] = m.m2;
+  }
+};
+
+// The reduce side of backward and backward_sums: sum(dy) and sum(dy (x - mean)) of each chunk,
+// added up per channel.
+struct GradRunsReduce {
   const KernelTable& k;
-  const BackwardArgs& a;
+  const float *dy, *x, *save_mean;
   const RunsPlan& plan;
+
+  void reduce(int64_t offset, int64_t c0, int64_t count, int64_t len, GradSums* out) const {
+    k.runs_grad_sums(dy + offset, x + offset, count, len, save_mean + c0, out);
+  }
+  GradSums summed(const GradSums* p, int64_t stride) const {
+    GradSums s{0.0, 0.0};
+    for (int64_t i = 0; i < plan.chunks; ++i) s = add(s, p[i * stride]);
+    return s;
+  }
+};
+
+struct BackwardRuns : GradRunsReduce {
+  static constexpr bool kApplies = true;
+  const BackwardArgs& a;
   Stores stores;
   std::vector<DxCoeffs> coeffs;
 
-  void reduce(int64_t offset, int64_t c0, int64_t count, int64_t len, GradSums* out) {
-    k.runs_grad_sums(a.dy + offset, a.x + offset, count, len, a.save_mean + c0, out);
-  }
+  BackwardRuns(const KernelTable& kt, const BackwardArgs& args, const RunsPlan& p, Stores s)
+      : GradRunsReduce{kt, args.dy, args.x, args.save_mean, p}, a(args), stores(s),
+        coeffs(p.g.channels) {}
+
+  bool reduces() const { return a.own.dy == nullptr; }
   void finish(int64_t c, const GradSums* p, int64_t stride) {
-    GradSums s{0.0, 0.0};
-    for (int64_t i = 0; i < plan.chunks; ++i) s = add(s, p[i * stride]);
-    coeffs[c] = finish_backward_channel(a, c, s, plan.g.per_channel());
+    coeffs[c] = finish_backward(a, c, reduces() ? summed(p, stride) : given_own(a, c),
+                                plan.g.per_channel());
   }
   void apply(int64_t offset, int64_t c0, int64_t count, int64_t len) {
     if (!a.use_global_stats) {
@@ -231,6 +310,21 @@ struct BackwardRuns {
       k.runs_affine(a.dy + offset + done * len, a.dx + offset + done * len, n, len, scale,
                     stores);
     }
+  }
+};
+
+struct SumsRuns : GradRunsReduce {
+  static constexpr bool kApplies = false;
+  const GradSumsArgs& a;
+
+  SumsRuns(const KernelTable& kt, const GradSumsArgs& args, const RunsPlan& p)
+      : GradRunsReduce{kt, args.dy, args.x, args.save_mean, p}, a(args) {}
+
+  bool reduces() const { return true; }
+  void finish(int64_t c, const GradSums* p, int64_t stride) {
+    const GradSums s = summed(p, stride);
+    a.sum_dy[c] = s.dy;
+    a.sum_dy_xc[c] = s.dy_xc;
   }
 };
 
@@ -305,41 +399,48 @@ constexpr int64_t kMergeColumns = 512;
 // thread gets its own kernel scratch. merge folds the row chunks' partials of columns [j0, j1)
 // together, loops over columns that vectorise; finish then only combines a channel's `inner`
 // columns (a per-channel walk over row chunks would be a chain of strided scalar loads).
+// As in the runs layout, an op may skip the reduce and merge phases (reduces()) or have no
+// apply phase (kApplies).
 template <class Op>
 void run_rows(const RowsPlan& plan, int threads, Op& op) {
   const int64_t tasks = plan.tasks(), C = plan.g.channels, W = plan.width;
-  const int64_t per_thread = kRowsScratch * plan.block_width;
+  const bool reduces = op.reduces();
+  const int64_t per_thread = reduces ? kRowsScratch * plan.block_width : 0;
   std::vector<float> scratch(static_cast<size_t>(threads) * per_thread);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
+    if (reduces) {
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t)
-      op.reduce(plan.task(t), scratch.data() + thread_index() * per_thread);
+      for (int64_t t = 0; t < tasks; ++t)
+        op.reduce(plan.task(t), scratch.data() + thread_index() * per_thread);
 #pragma omp for schedule(static)
-    for (int64_t j = 0; j < W; j += kMergeColumns) op.merge(j, min_of(W, j + kMergeColumns));
+      for (int64_t j = 0; j < W; j += kMergeColumns) op.merge(j, min_of(W, j + kMergeColumns));
+    }
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < C; ++c) op.finish(c);
+    if constexpr (Op::kApplies) {
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t) op.apply(plan.task(t));
+      for (int64_t t = 0; t < tasks; ++t) op.apply(plan.task(t));
+    }
   }
 }
 
-struct TrainRows {
+// The reduce side of forward_train and batch_moments on rows: per row chunk and column, then
+// per column, then per channel. Holds no partials when it will not reduce.
+struct MomentsRowsReduce {
   const KernelTable& k;
-  const TrainArgs& a;
+  const float* x;
   const RowsPlan& plan;
-  Stores stores;
   std::vector<double> mean, m2;                 // per row chunk and column
   std::vector<double> column_mean, column_m2;  // per column, all rows
-  AffineColumns affine;
 
-  TrainRows(const KernelTable& kt, const TrainArgs& args, const RowsPlan& p, Stores s)
-      : k(kt), a(args), plan(p), stores(s), mean(p.row_chunks * p.width),
-        m2(p.row_chunks * p.width), column_mean(p.width), column_m2(p.width), affine(p) {}
+  MomentsRowsReduce(const KernelTable& kt, const float* data, const RowsPlan& p, bool reduces)
+      : k(kt), x(data), plan(p), mean(reduces ? p.row_chunks * p.width : 0),
+        m2(mean.size()), column_mean(reduces ? p.width : 0), column_m2(column_mean.size()) {}
 
   void reduce(const RowsPlan::Task& t, float* scratch) {
     const int64_t partial = plan.partial(t);
-    k.rows_moments(a.x + plan.offset(t), t.rows, t.columns, plan.width, mean.data() + partial,
+    k.rows_moments(x + plan.offset(t), t.rows, t.columns, plan.width, mean.data() + partial,
                    m2.data() + partial, scratch);
   }
   // merge_moments over the row chunks, for many columns at once.
@@ -365,17 +466,50 @@ struct TrainRows {
       }
     }
   }
-  void finish(int64_t c) {
+  // Channel c's moments: its `inner` columns merged.
+  Moments merged(int64_t c) const {
     const int64_t inner = plan.g.inner, first = c * inner;
-    const Moments m = merge_moments(inner, [&](int64_t i) {
+    return merge_moments(inner, [&](int64_t i) {
       return ChunkMoments{plan.g.outer, Moments{column_mean[first + i], column_m2[first + i]}};
     });
-    affine.set(c, finish_train_channel(a, c, m, plan.g.per_channel()));
+  }
+};
+
+struct TrainRows : MomentsRowsReduce {
+  static constexpr bool kApplies = true;
+  const TrainArgs& a;
+  Stores stores;
+  AffineColumns affine;
+
+  TrainRows(const KernelTable& kt, const TrainArgs& args, const RowsPlan& p, Stores s)
+      : MomentsRowsReduce(kt, args.x, p, args.given.mean == nullptr), a(args), stores(s),
+        affine(p) {}
+
+  bool reduces() const { return a.given.mean == nullptr; }
+  void finish(int64_t c) {
+    affine.set(c, reduces() ? finish_train_channel(a, c, merged(c), plan.g.per_channel())
+                            : finish_train_given(a, c));
   }
   void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, stores); }
 };
 
+struct MomentsRows : MomentsRowsReduce {
+  static constexpr bool kApplies = false;
+  const MomentsArgs& a;
+
+  MomentsRows(const KernelTable& kt, const MomentsArgs& args, const RowsPlan& p)
+      : MomentsRowsReduce(kt, args.x, p, true), a(args) {}
+
+  bool reduces() const { return true; }
+  void finish(int64_t c) {
+    const Moments m = merged(c);
+    a.mean[c] = m.mean;
+    a.m2[c] = m.m2;
+  }
+};
+
 struct InferenceRows {
+  static constexpr bool kApplies = true;
   const KernelTable& k;
   const InferenceArgs& a;
   const RowsPlan& plan;
@@ -385,31 +519,33 @@ struct InferenceRows {
   InferenceRows(const KernelTable& kt, const InferenceArgs& args, const RowsPlan& p, Stores s)
       : k(kt), a(args), plan(p), stores(s), affine(p) {}
 
+  bool reduces() const { return false; }
   void reduce(const RowsPlan::Task&, float*) {}
   void merge(int64_t, int64_t) {}
   void finish(int64_t c) { affine.set(c, inference_channel(a, c)); }
   void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, stores); }
 };
 
-struct BackwardRows {
+// The reduce side of backward and backward_sums on rows: sums per row chunk and column, added
+// into row chunk 0's, then per channel. Holds no partials when it will not reduce.
+struct GradRowsReduce {
   const KernelTable& k;
-  const BackwardArgs& a;
+  const float *dy, *x;
   const RowsPlan& plan;
-  Stores stores;
+  std::vector<float> center;  // per column: its channel's saved mean, what the sums centre on
   std::vector<double> sum_dy, sum_dy_xc;
-  ColumnArrays coeff;  // center, k_dy, k_xc, k_const
 
-  BackwardRows(const KernelTable& kt, const BackwardArgs& args, const RowsPlan& p, Stores s)
-      : k(kt), a(args), plan(p), stores(s), sum_dy(p.row_chunks * p.width),
-        sum_dy_xc(p.row_chunks * p.width), coeff(4, p) {
-    // The reduce phase centres on the saved mean; finish then sets what apply subtracts.
-    for (int64_t j = 0; j < p.width; ++j) coeff.field(0)[j] = a.save_mean[j / p.g.inner];
+  GradRowsReduce(const KernelTable& kt, const float* grad, const float* data,
+                 const float* save_mean, const RowsPlan& p, bool reduces)
+      : k(kt), dy(grad), x(data), plan(p), center(reduces ? p.width : 0),
+        sum_dy(reduces ? p.row_chunks * p.width : 0), sum_dy_xc(sum_dy.size()) {
+    for (size_t j = 0; j < center.size(); ++j) center[j] = save_mean[j / p.g.inner];
   }
 
   void reduce(const RowsPlan::Task& t, float* scratch) {
     const int64_t at = plan.offset(t), partial = plan.partial(t);
-    k.rows_grad_sums(a.dy + at, a.x + at, t.rows, t.columns, plan.width,
-                     coeff.field(0) + t.first_column, sum_dy.data() + partial,
+    k.rows_grad_sums(dy + at, x + at, t.rows, t.columns, plan.width,
+                     center.data() + t.first_column, sum_dy.data() + partial,
                      sum_dy_xc.data() + partial, scratch);
   }
   // Sums the row chunks' partials into row chunk 0's, for many columns at once.
@@ -421,11 +557,30 @@ struct BackwardRows {
         sum_dy_xc[j] += sum_dy_xc[rk * W + j];
       }
   }
-  void finish(int64_t c) {
+  // Channel c's sums: its `inner` columns added.
+  GradSums summed(int64_t c) const {
     const int64_t inner = plan.g.inner, first = c * inner;
     GradSums s{0.0, 0.0};
     for (int64_t j = first; j < first + inner; ++j) s = add(s, GradSums{sum_dy[j], sum_dy_xc[j]});
-    const DxCoeffs q = finish_backward_channel(a, c, s, plan.g.per_channel());
+    return s;
+  }
+};
+
+struct BackwardRows : GradRowsReduce {
+  static constexpr bool kApplies = true;
+  const BackwardArgs& a;
+  Stores stores;
+  ColumnArrays coeff;  // center, k_dy, k_xc, k_const
+
+  BackwardRows(const KernelTable& kt, const BackwardArgs& args, const RowsPlan& p, Stores s)
+      : GradRowsReduce(kt, args.dy, args.x, args.save_mean, p, args.own.dy == nullptr),
+        a(args), stores(s), coeff(4, p) {}
+
+  bool reduces() const { return a.own.dy == nullptr; }
+  void finish(int64_t c) {
+    const int64_t inner = plan.g.inner, first = c * inner;
+    const DxCoeffs q =
+        finish_backward(a, c, reduces() ? summed(c) : given_own(a, c), plan.g.per_channel());
     coeff.set(0, first, inner, q.center);
     coeff.set(1, first, inner, q.k_dy);
     coeff.set(2, first, inner, q.k_xc);
@@ -445,20 +600,36 @@ struct BackwardRows {
   }
 };
 
+struct SumsRows : GradRowsReduce {
+  static constexpr bool kApplies = false;
+  const GradSumsArgs& a;
+
+  SumsRows(const KernelTable& kt, const GradSumsArgs& args, const RowsPlan& p)
+      : GradRowsReduce(kt, args.dy, args.x, args.save_mean, p, true), a(args) {}
+
+  bool reduces() const { return true; }
+  void finish(int64_t c) {
+    const GradSums s = summed(c);
+    a.sum_dy[c] = s.dy;
+    a.sum_dy_xc[c] = s.dy_xc;
+  }
+};
+
 bool rows_layout(const Geometry& g) { return g.inner < kShortRun; }
 
 // A reducing op on whichever layout the geometry calls for: RowsOp on the rows layout, RunsOp
-// (with one Coeff per channel, and Partial results per chunk) on the runs layout.
-template <class RowsOp, class RunsOp, class Partial, class Coeff, class Args>
-void run_layout(const Execution& e, Geometry g, const Args& a, Stores stores) {
+// (with Partial results per chunk) on the runs layout; each built from (kernels, a, plan,
+// extra...).
+template <class RowsOp, class RunsOp, class Partial, class Args, class... Extra>
+void run_layout(const Execution& e, Geometry g, const Args& a, Extra... extra) {
   const int threads = threads_for(g.size(), e.threads);
   if (rows_layout(g)) {
     const RowsPlan plan(g, threads);
-    RowsOp op(*e.kernels, a, plan, stores);
+    RowsOp op(*e.kernels, a, plan, extra...);
     run_rows(plan, threads, op);
   } else {
     const RunsPlan plan(g);
-    RunsOp op{*e.kernels, a, plan, stores, std::vector<Coeff>(g.channels)};
+    RunsOp op(*e.kernels, a, plan, extra...);
     run_runs<Partial>(plan, threads, op);
   }
 }
@@ -467,8 +638,12 @@ void run_layout(const Execution& e, Geometry g, const Args& a, Stores stores) {
 
 void forward_train(const Execution& e, Geometry g, const TrainArgs& a) {
   g = g.canonical();
-  if (g.size() == 0) return;
-  run_layout<TrainRows, TrainRuns, Moments, Affine>(e, g, a, stores_for(e, g, {a.x, a.y}));
+  if (g.size() == 0) {  // no values here; given moments still set the statistics
+    if (a.given.mean)
+      for (int64_t c = 0; c < g.channels; ++c) finish_train_given(a, c);
+    return;
+  }
+  run_layout<TrainRows, TrainRuns, Moments>(e, g, a, stores_for(e, g, {a.x, a.y}));
 }
 
 void forward_inference(const Execution& e, Geometry g, const InferenceArgs& a) {
@@ -487,14 +662,33 @@ void forward_inference(const Execution& e, Geometry g, const InferenceArgs& a) {
 
 void backward(const Execution& e, Geometry g, const BackwardArgs& a) {
   g = g.canonical();
-  if (g.size() == 0) {  // no values: the gradients of gamma and beta are empty sums
-    for (int64_t c = 0; c < g.channels; ++c) a.dgamma[c] = a.dbeta[c] = 0.0f;
+  if (g.size() == 0) {  // no values: this batch's gradients of gamma and beta are empty sums
+    for (int64_t c = 0; c < g.channels; ++c)
+      write_param_grads(a, c, a.own.dy ? given_own(a, c) : GradSums{0.0, 0.0});
     return;
   }
   // With global statistics, x is never read.
   const Stores stores = a.use_global_stats ? stores_for(e, g, {a.dy, a.dx})
                                            : stores_for(e, g, {a.dy, a.x, a.dx});
-  run_layout<BackwardRows, BackwardRuns, GradSums, DxCoeffs>(e, g, a, stores);
+  run_layout<BackwardRows, BackwardRuns, GradSums>(e, g, a, stores);
+}
+
+void batch_moments(const Execution& e, Geometry g, const MomentsArgs& a) {
+  g = g.canonical();
+  if (g.size() == 0) {  // no values: count 0, and zero moments (SPEC section 8)
+    for (int64_t c = 0; c < g.channels; ++c) a.mean[c] = a.m2[c] = 0.0;
+    return;
+  }
+  run_layout<MomentsRows, MomentsRuns, Moments>(e, g, a);
+}
+
+void backward_sums(const Execution& e, Geometry g, const GradSumsArgs& a) {
+  g = g.canonical();
+  if (g.size() == 0) {
+    for (int64_t c = 0; c < g.channels; ++c) a.sum_dy[c] = a.sum_dy_xc[c] = 0.0;
+    return;
+  }
+  run_layout<SumsRows, SumsRuns, GradSums>(e, g, a);
 }
 
 }  // namespace bn

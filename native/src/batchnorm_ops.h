@@ -1,11 +1,27 @@
-// The three BatchNorm operations on raw pointers (SPEC section 3). Callers have validated
+// The BatchNorm operations on raw pointers (SPEC sections 3 and 8). Callers have validated
 // every length; these functions never allocate beyond their scratch, never throw except
 // std::bad_alloc for that scratch, and write outputs only after all inputs were read.
+//
+// Every reducing op runs a reduce phase (per-chunk partials of one read of the data), a finish
+// phase (per channel) and an elementwise apply phase. Synchronized statistics (SPEC section 8)
+// run parts of that: batch_moments and backward_sums the reduce phase alone; forward_train with
+// given moments, and backward with given sums, the finish and apply phases.
 #pragma once
 #include "chunking.h"
 #include "kernel_table.h"
 
 namespace bn {
+
+// Per-channel moments from elsewhere (the merge of every replica's batch_moments).
+struct GivenMoments {
+  int64_t count;            // values per channel
+  const double *mean, *m2;  // null: none given
+};
+
+// Per-channel gradient sums from elsewhere: sum(dy) and sum(dy * (x - save_mean)).
+struct GivenSums {
+  const double *dy, *dy_xc;  // null: none given
+};
 
 struct TrainArgs {
   const float* x;
@@ -15,6 +31,13 @@ struct TrainArgs {
   bool unbiased;                     // running variance takes var * M / (M - 1)
   float *running_mean, *running_var;  // null: not tracked
   float *save_mean, *save_inv_std;
+  GivenMoments given;  // given: normalise with these instead of x's own (no reduce phase)
+};
+
+// batch_moments: per-channel mean and M2 of x.
+struct MomentsArgs {
+  const float* x;
+  double *mean, *m2;
 };
 
 struct InferenceArgs {
@@ -32,6 +55,19 @@ struct BackwardArgs {
   const float *save_mean, *save_inv_std;
   bool use_global_stats;  // statistics were constants: dx = dy * gamma * invStd
   float *dgamma, *dbeta;
+  // Synchronized backward: dx from the whole batch's sums over `total_count` values per
+  // channel; dgamma and dbeta from this replica's own sums, which are reduced from dy and x
+  // unless given in `own`. Without `total`, both are this batch's own.
+  GivenSums total;
+  int64_t total_count;
+  GivenSums own;
+};
+
+// backward_sums: this batch's sum(dy) and sum(dy * (x - save_mean)) per channel.
+struct GradSumsArgs {
+  const float *dy, *x;
+  const float* save_mean;
+  double *sum_dy, *sum_dy_xc;
 };
 
 // How an op runs: its kernels, its thread count, and the size from which it writes its output
@@ -46,5 +82,7 @@ struct Execution {
 void forward_train(const Execution& e, Geometry g, const TrainArgs& a);
 void forward_inference(const Execution& e, Geometry g, const InferenceArgs& a);
 void backward(const Execution& e, Geometry g, const BackwardArgs& a);
+void batch_moments(const Execution& e, Geometry g, const MomentsArgs& a);
+void backward_sums(const Execution& e, Geometry g, const GradSumsArgs& a);
 
 }  // namespace bn

@@ -26,9 +26,9 @@ using Job = std::function<void()>;
 // cannot pin a backing store. lib/ rejects resizable buffers; README documents the rest.
 class JobWorker : public Napi::AsyncWorker {
  public:
-  JobWorker(Napi::Env env, Job job, const std::vector<Napi::Float32Array>& arrays)
+  JobWorker(Napi::Env env, Job job, const std::vector<Napi::TypedArray>& arrays)
       : Napi::AsyncWorker(env, "batchnorm"), job_(std::move(job)), deferred_(env) {
-    for (const Napi::Float32Array& a : arrays) refs_.push_back(Napi::Persistent(a));
+    for (const Napi::TypedArray& a : arrays) refs_.push_back(Napi::Persistent(a));
   }
   Napi::Promise promise() const { return deferred_.Promise(); }
 
@@ -48,7 +48,7 @@ class JobWorker : public Napi::AsyncWorker {
  private:
   Job job_;
   Napi::Promise::Deferred deferred_;
-  std::vector<Napi::Reference<Napi::Float32Array>> refs_;
+  std::vector<Napi::Reference<Napi::TypedArray>> refs_;
 };
 
 // Reads (x-or-dy, outer, C, inner) style geometry and checks it against `length`.
@@ -88,6 +88,10 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("forwardInferenceAsync", &Addon::Async<&Addon::ForwardInference>),
         InstanceMethod("backward", &Addon::Sync<&Addon::Backward>),
         InstanceMethod("backwardAsync", &Addon::Async<&Addon::Backward>),
+        InstanceMethod("batchMoments", &Addon::Sync<&Addon::BatchMoments>),
+        InstanceMethod("batchMomentsAsync", &Addon::Async<&Addon::BatchMoments>),
+        InstanceMethod("backwardSums", &Addon::Sync<&Addon::BackwardSums>),
+        InstanceMethod("backwardSumsAsync", &Addon::Async<&Addon::BackwardSums>),
     });
   }
 
@@ -196,7 +200,9 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   // forwardTrain(x, outer, C, inner, y, gamma, beta, eps, momentum, runningMean, runningVar,
-  //              unbiased, saveMean, saveInvStd)
+  //              unbiased, saveMean, saveInvStd, momentsCount, momentsMean, momentsM2)
+  // momentsMean and momentsM2 (Float64Array(C), or both null/absent): normalise with these
+  // moments over momentsCount values per channel (read only with them) instead of x's own.
   Job ForwardTrain(ArgReader& args, const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     const int64_t n = length_of(info, 0, "x");
@@ -214,18 +220,35 @@ class Addon : public Napi::Addon<Addon> {
     a.unbiased = args.boolean(11, "unbiased");
     a.save_mean = args.f32(12, "saveMean", C, false, true);
     a.save_inv_std = args.f32(13, "saveInvStd", C, false, true);
+    a.given.mean = args.f64(15, "momentsMean", C, true, false);
+    a.given.m2 = args.f64(16, "momentsM2", C, true, false);
+    check_pair(env, a.given.mean, a.given.m2, "momentsMean and momentsM2");
+    if (a.given.mean) a.given.count = args.count(14, "momentsCount");
     check_eps(env, a.eps);
     if (!(a.momentum >= 0.0 && a.momentum <= 1.0))
       throw_error(env, false, "ERR_BATCHNORM_INVALID_MOMENTUM",
                   "Expected momentum to be a number in [0, 1]");
     // With no channels, outer * inner may pass int64 (the size is 0 whatever they are); a
     // product that overflows is certainly more than one value per channel.
-    int64_t per_channel = 0;
-    if (!__builtin_mul_overflow(g.outer, g.inner, &per_channel) && per_channel < 2)
+    int64_t per_channel = a.given.count;
+    if ((a.given.mean || !__builtin_mul_overflow(g.outer, g.inner, &per_channel)) &&
+        per_channel < 2)
       throw_error(env, false, "ERR_BATCHNORM_TOO_FEW_VALUES",
                   "Expected more than 1 value per channel when training");
     args.check_overlaps("out", "x");
     return [e = exec_, g, a] { forward_train(e, g, a); };
+  }
+
+  // batchMoments(x, outer, C, inner, mean, m2): Float64Array(C) outputs.
+  Job BatchMoments(ArgReader& args, const Napi::CallbackInfo& info) {
+    const int64_t n = length_of(info, 0, "x");
+    const Geometry g = read_geometry(args, info.Env(), 1, n);
+    MomentsArgs a{};
+    a.x = args.f32(0, "x", n, false, false);
+    a.mean = args.f64(4, "mean", g.channels, false, true);
+    a.m2 = args.f64(5, "m2", g.channels, false, true);
+    args.check_overlaps();
+    return [e = exec_, g, a] { batch_moments(e, g, a); };
   }
 
   // forwardInference(x, outer, C, inner, y, gamma, beta, eps, runningMean, runningVar)
@@ -248,7 +271,10 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   // backward(dy, x, outer, C, inner, dx, gamma, saveMean, saveInvStd, useGlobalStats,
-  //          dgamma, dbeta)
+  //          dgamma, dbeta, totalCount, totalSumDy, totalSumDyXmu, ownSumDy, ownSumDyXmu)
+  // The sums are Float64Array(C) or null/absent, in pairs: with the totals, dx comes from them
+  // over totalCount values per channel (read only with them); with the own sums too, dgamma
+  // and dbeta come from those and dy and x are read once.
   Job Backward(ArgReader& args, const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     const int64_t n = length_of(info, 0, "dy");
@@ -264,8 +290,42 @@ class Addon : public Napi::Addon<Addon> {
     a.use_global_stats = args.boolean(9, "useGlobalStats");
     a.dgamma = args.f32(10, "dgamma", C, false, true);
     a.dbeta = args.f32(11, "dbeta", C, false, true);
+    a.total.dy = args.f64(13, "totalSumDy", C, true, false);
+    a.total.dy_xc = args.f64(14, "totalSumDyXmu", C, true, false);
+    a.own.dy = args.f64(15, "ownSumDy", C, true, false);
+    a.own.dy_xc = args.f64(16, "ownSumDyXmu", C, true, false);
+    check_pair(env, a.total.dy, a.total.dy_xc, "totalSumDy and totalSumDyXmu");
+    check_pair(env, a.own.dy, a.own.dy_xc, "ownSumDy and ownSumDyXmu");
+    if (a.total.dy) a.total_count = args.count(12, "totalCount");
+    if ((a.own.dy && !a.total.dy) || (a.total.dy && a.use_global_stats))
+      throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
+                  "Expected the own sums only with the total sums, and neither with "
+                  "useGlobalStats");
     args.check_overlaps("dx", "dy");
     return [e = exec_, g, a] { backward(e, g, a); };
+  }
+
+  // backwardSums(dy, x, outer, C, inner, saveMean, sumDy, sumDyXmu): Float64Array(C) outputs.
+  Job BackwardSums(ArgReader& args, const Napi::CallbackInfo& info) {
+    const int64_t n = length_of(info, 0, "dy");
+    const Geometry g = read_geometry(args, info.Env(), 2, n);
+    const int64_t C = g.channels;
+    GradSumsArgs a{};
+    a.dy = args.f32(0, "dy", n, false, false);
+    a.x = args.f32(1, "x", n, false, false);
+    a.save_mean = args.f32(5, "saveMean", C, false, false);
+    a.sum_dy = args.f64(6, "sumDy", C, false, true);
+    a.sum_dy_xc = args.f64(7, "sumDyXmu", C, false, true);
+    args.check_overlaps();
+    return [e = exec_, g, a] { backward_sums(e, g, a); };
+  }
+
+  // Two arrays that only make sense together: both given or both null.
+  static void check_pair(const Napi::Env& env, const double* a, const double* b,
+                         const char* names) {
+    if ((a == nullptr) != (b == nullptr))
+      throw_error(env, true, "ERR_BATCHNORM_INVALID_TYPE",
+                  std::string("Expected both or neither of ") + names);
   }
 
   static void check_eps(const Napi::Env& env, double eps) {

@@ -30,20 +30,12 @@ class ArgReader {
   // A Float32Array argument of exactly `length` elements. `optional` accepts null/undefined
   // (returns nullptr). Written arrays are remembered for the overlap check.
   float* f32(size_t i, const char* name, int64_t length, bool optional, bool written) {
-    const Napi::Value v = info_[i];
-    if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-      throw_error(env_, true, "ERR_BATCHNORM_INVALID_TYPE",
-                  std::string("Expected a Float32Array for ") + name);
-    Napi::Float32Array a = v.As<Napi::Float32Array>();
-    if (static_cast<int64_t>(a.ElementLength()) != length)
-      throw_error(env_, false, "ERR_BATCHNORM_LENGTH_MISMATCH",
-                  std::string("Expected ") + name + " of length " + std::to_string(length) +
-                      " but received length " + std::to_string(a.ElementLength()));
-    keep_.push_back(a);
-    spans_.push_back({reinterpret_cast<uintptr_t>(a.Data()),
-                      static_cast<uintptr_t>(a.ByteLength()), written, name});
-    return a.Data();
+    return typed<float>(i, name, length, optional, written, napi_float32_array, "Float32Array");
+  }
+
+  // The same for a Float64Array (per-channel statistics in double, SPEC section 8).
+  double* f64(size_t i, const char* name, int64_t length, bool optional, bool written) {
+    return typed<double>(i, name, length, optional, written, napi_float64_array, "Float64Array");
   }
 
   // A non-negative integer no larger than 2^53 (a safe integer count).
@@ -70,8 +62,9 @@ class ArgReader {
   }
 
   // Any written array that shares memory with another argument must be that very range and
-  // one of the permitted in-place pairs (`in_place_out` may alias `in_place_in`).
-  void check_overlaps(const char* in_place_out, const char* in_place_in) const {
+  // one of the permitted in-place pairs (`in_place_out` may alias `in_place_in`; none when
+  // they are left empty).
+  void check_overlaps(const char* in_place_out = "", const char* in_place_in = "") const {
     for (size_t i = 0; i < spans_.size(); ++i)
       for (size_t j = i + 1; j < spans_.size(); ++j) {
         const Span &a = spans_[i], &b = spans_[j];
@@ -88,9 +81,28 @@ class ArgReader {
   }
 
   // The typed arrays read so far, to keep alive while asynchronous work uses their memory.
-  const std::vector<Napi::Float32Array>& arrays() const { return keep_; }
+  const std::vector<Napi::TypedArray>& arrays() const { return keep_; }
 
  private:
+  template <class T>
+  T* typed(size_t i, const char* name, int64_t length, bool optional, bool written,
+           napi_typedarray_type type, const char* type_name) {
+    const Napi::Value v = info_[i];
+    if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
+      throw_error(env_, true, "ERR_BATCHNORM_INVALID_TYPE",
+                  std::string("Expected a ") + type_name + " for " + name);
+    Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
+    if (static_cast<int64_t>(a.ElementLength()) != length)
+      throw_error(env_, false, "ERR_BATCHNORM_LENGTH_MISMATCH",
+                  std::string("Expected ") + name + " of length " + std::to_string(length) +
+                      " but received length " + std::to_string(a.ElementLength()));
+    keep_.push_back(a);
+    spans_.push_back({reinterpret_cast<uintptr_t>(a.Data()),
+                      static_cast<uintptr_t>(a.ByteLength()), written, name});
+    return a.Data();
+  }
+
   struct Span {
     uintptr_t begin, bytes;
     bool written;
@@ -99,7 +111,7 @@ class ArgReader {
   const Napi::CallbackInfo& info_;
   Napi::Env env_;
   std::vector<Span> spans_;
-  std::vector<Napi::Float32Array> keep_;
+  std::vector<Napi::TypedArray> keep_;
 };
 
 }  // namespace bn
