@@ -60,6 +60,19 @@ export class BatchNormStateError extends Error {
   }
 }
 
+/**
+ * An `Error` from a collective (lib/collective/): a replica that did not arrive in time, a
+ * group that was aborted, replicas that disagree on a call, or a synchronous layer call with
+ * an asynchronous collective.
+ */
+export class BatchNormCollectiveError extends Error {
+  readonly code: BatchNormErrorCode;
+  constructor(code: BatchNormErrorCode, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
 /** Describes a received value for an error message: `1.5 (number)`, `Float64Array(3)`, ... */
 export function describe(value: unknown): string {
   try {

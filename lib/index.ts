@@ -5,7 +5,8 @@
  */
 export * from './api';
 export * from './synchronized';
+export * from './collective';
 export * from './types';
 export { BatchNormRangeError, BatchNormTypeError, type BatchNormErrorCode } from './errors';
-export { BatchNormStateError } from './errors';
+export { BatchNormCollectiveError, BatchNormStateError } from './errors';
 export * from './layer';

@@ -83,6 +83,11 @@ function float32(value: unknown, name: string, optional: boolean): Float32Array 
   return typedArray(value, name, 'Float32Array', optional);
 }
 
+/** A Float64Array that is not detached (a collective's data, lib/collective/). */
+export function float64Array(value: unknown, name: string): Float64Array {
+  return typedArray(value, name, 'Float64Array', false)!;
+}
+
 /** A typed array of `kind` (or absent, when optional) of exactly `length` elements. */
 function sizedArray<K extends keyof Kinds>(value: unknown, name: string, kind: K, length: number, optional: boolean): Kinds[K] | null {
   const a = typedArray(value, name, kind, optional);
