@@ -16,7 +16,7 @@ type Opt = Float32Array | null;
 type F64 = Float64Array;
 type Opt64 = Float64Array | null;
 
-/** The addon's exports; argument order mirrors native/src/binding.cpp. */
+/** The addon's exports; argument order mirrors native/src/binding.cpp (trailing synchronized-statistics arguments may be left out). */
 export interface NativeBinding {
   /** `streamingBytes`: 0 always streams, Infinity never, absent restores the default (the LLC size). */
   configure(isaCap: string, threads: number, streamingBytes?: number): NativeInfo;
@@ -26,11 +26,11 @@ export interface NativeBinding {
   streamBandwidth(kernel: 'copy' | 'triad', floats: number, threads: number, reps: number): number;
   /** Asks for transparent huge pages under a large array not yet written; whether the OS took the advice. */
   adviseHugePages(array: F32): boolean;
-  forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32, momentsCount: number, momentsMean: Opt64, momentsM2: Opt64): void;
+  forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32, momentsCount?: number, momentsMean?: Opt64, momentsM2?: Opt64): void;
   forwardTrainAsync(...args: Parameters<NativeBinding['forwardTrain']>): Promise<void>;
   forwardInference(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, runningMean: F32, runningVar: F32): void;
   forwardInferenceAsync(...args: Parameters<NativeBinding['forwardInference']>): Promise<void>;
-  backward(dy: F32, x: F32, outer: number, C: number, inner: number, dx: F32, gamma: Opt, saveMean: F32, saveInvStd: F32, useGlobalStats: boolean, dgamma: F32, dbeta: F32, totalCount: number, totalSumDy: Opt64, totalSumDyXmu: Opt64, ownSumDy: Opt64, ownSumDyXmu: Opt64): void;
+  backward(dy: F32, x: F32, outer: number, C: number, inner: number, dx: F32, gamma: Opt, saveMean: F32, saveInvStd: F32, useGlobalStats: boolean, dgamma: F32, dbeta: F32, totalCount?: number, totalSumDy?: Opt64, totalSumDyXmu?: Opt64, ownSumDy?: Opt64, ownSumDyXmu?: Opt64): void;
   backwardAsync(...args: Parameters<NativeBinding['backward']>): Promise<void>;
   batchMoments(x: F32, outer: number, C: number, inner: number, mean: F64, m2: F64): void;
   batchMomentsAsync(...args: Parameters<NativeBinding['batchMoments']>): Promise<void>;

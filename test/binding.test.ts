@@ -12,6 +12,7 @@ const require = createRequire(import.meta.url);
 const binding = require('node-gyp-build')(packageRoot()) as NativeBinding;
 
 const f = (n: number) => new Float32Array(n);
+const d = (n: number) => new Float64Array(n);
 type Call = () => unknown;
 
 const BAD: Array<{ name: string; call: Call; type: typeof TypeError | typeof RangeError }> = [
@@ -40,6 +41,26 @@ const BAD: Array<{ name: string; call: Call; type: typeof TypeError | typeof Ran
   },
   { name: 'dx aliasing x', call: () => { const x = f(4); return binding.backward(f(4), x, 2, 2, 1, x, null, f(2), f(2), false, f(2), f(2)); }, type: RangeError },
   { name: 'threads 0', call: () => binding.setNumThreads(0), type: RangeError },
+  // synchronized statistics (SPEC section 8)
+  { name: 'momentsMean a Float32Array', call: () => binding.forwardTrain(f(4), 2, 2, 1, f(4), null, null, 1e-5, 0.1, null, null, true, f(2), f(2), 4, f(2) as never, d(2)), type: TypeError },
+  { name: 'momentsM2 without momentsMean', call: () => binding.forwardTrain(f(4), 2, 2, 1, f(4), null, null, 1e-5, 0.1, null, null, true, f(2), f(2), 4, null, d(2)), type: TypeError },
+  { name: 'momentsCount of 1', call: () => binding.forwardTrain(f(0), 0, 2, 1, f(0), null, null, 1e-5, 0.1, null, null, true, f(2), f(2), 1, d(2), d(2)), type: RangeError },
+  { name: 'momentsCount negative', call: () => binding.forwardTrain(f(4), 2, 2, 1, f(4), null, null, 1e-5, 0.1, null, null, true, f(2), f(2), -4, d(2), d(2)), type: RangeError },
+  { name: 'momentsMean too short', call: () => binding.forwardTrain(f(4), 2, 2, 1, f(4), null, null, 1e-5, 0.1, null, null, true, f(2), f(2), 4, d(1), d(2)), type: RangeError },
+  { name: 'batchMoments mean too short', call: () => binding.batchMoments(f(4), 2, 2, 1, d(1), d(2)), type: RangeError },
+  { name: 'batchMoments m2 aliasing mean', call: () => { const m = d(2); return binding.batchMoments(f(4), 2, 2, 1, m, m); }, type: RangeError },
+  { name: 'batchMoments mean on the bytes of x', call: () => { const b = new ArrayBuffer(32); return binding.batchMoments(new Float32Array(b, 0, 4), 2, 2, 1, new Float64Array(b, 8, 2), d(2)); }, type: RangeError },
+  { name: 'backwardSums sumDy a Float32Array', call: () => binding.backwardSums(f(4), f(4), 2, 2, 1, f(2), f(2) as never, d(2)), type: TypeError },
+  { name: 'backwardSums geometry larger than dy', call: () => binding.backwardSums(f(4), f(4), 2, 2, 2, f(2), d(2), d(2)), type: RangeError },
+  { name: 'backward own sums without totals', call: () => binding.backward(f(4), f(4), 2, 2, 1, f(4), null, f(2), f(2), false, f(2), f(2), 2, null, null, d(2), d(2)), type: RangeError },
+  { name: 'backward totals with useGlobalStats', call: () => binding.backward(f(4), f(4), 2, 2, 1, f(4), null, f(2), f(2), true, f(2), f(2), 2, d(2), d(2)), type: RangeError },
+  { name: 'backward totalSumDy too long', call: () => binding.backward(f(4), f(4), 2, 2, 1, f(4), null, f(2), f(2), false, f(2), f(2), 2, d(3), d(2)), type: RangeError },
+  { name: 'backward totalCount fractional', call: () => binding.backward(f(4), f(4), 2, 2, 1, f(4), null, f(2), f(2), false, f(2), f(2), 2.5, d(2), d(2)), type: RangeError },
+  {
+    name: 'backward dgamma on the bytes of the totals',
+    call: () => { const b = new ArrayBuffer(16); return binding.backward(f(4), f(4), 2, 2, 1, f(4), null, f(2), f(2), false, new Float32Array(b, 0, 2), f(2), 2, new Float64Array(b), d(2)); },
+    type: RangeError,
+  },
 ];
 
 describe('the raw binding rejects', () => {

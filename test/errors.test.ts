@@ -1,13 +1,14 @@
 /**
- * Every error of SPEC section 4, sync and async: the right class, code and message, and
- * nothing written. Runs on the native and the JS backend (same validation for both).
+ * Every error of SPEC section 4, sync and async, for the operations of sections 3 and 8: the
+ * right class, code and message, and nothing written. Runs on the native and the JS backend
+ * (same validation for both).
  */
 import { types } from 'util';
 import { describe, expect, test } from 'vitest';
 
 import * as bn from '../lib/index';
 
-type Op = 'forwardTrain' | 'forwardInference' | 'backward';
+type Op = 'forwardTrain' | 'forwardInference' | 'backward' | 'batchMoments' | 'backwardSums';
 
 interface Case {
   name: string;
@@ -21,6 +22,9 @@ interface Case {
 }
 
 const f32 = (n: number, v = 1) => new Float32Array(n).fill(v);
+const f64 = (n: number, v = 0) => new Float64Array(n).fill(v);
+const moments = (count = 2) => ({ count, mean: f64(2), m2: f64(2, 1) });
+const sums = (count = 2) => ({ count, sumDy: f64(2), sumDyXmu: f64(2) });
 const detached = () => {
   const a = new Float32Array(4);
   structuredClone(a.buffer, { transfer: [a.buffer] });
@@ -126,21 +130,65 @@ const CASES: Case[] = [
     name: 'out overlapping runningVar', op: 'forwardTrain', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.runningVar',
     args: () => { const b = shared(4); return [f32(4), [2, 2], { out: b.subarray(0, 4), runningVar: b.subarray(3, 5) }]; },
   },
+  // synchronized statistics (SPEC section 8)
+  { name: 'batchMoments x as Float64Array', op: 'batchMoments', args: () => [f64(4), [2, 2]], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'for x' },
+  { name: 'batchMoments mean as Float32Array', op: 'batchMoments', args: () => [f32(4), [2, 2], { mean: f32(2) }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'a Float64Array for opts.mean' },
+  { name: 'batchMoments m2 wrong length', op: 'batchMoments', args: () => [f32(4), [2, 2], { m2: f64(3) }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'opts.m2' },
+  { name: 'batchMoments axis out of range', op: 'batchMoments', args: () => [f32(4), [2, 2], { axis: 2 }], type: R, code: 'ERR_BATCHNORM_INVALID_AXIS', mentions: 'opts.axis' },
+  {
+    name: 'batchMoments mean and m2 the same array', op: 'batchMoments', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.m2',
+    args: () => { const m = f64(2); return [f32(4), [2, 2], { mean: m, m2: m }]; },
+  },
+  {
+    name: 'batchMoments mean sharing bytes with x', op: 'batchMoments', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.mean',
+    args: () => { const b = new ArrayBuffer(32); return [new Float32Array(b, 0, 4), [2, 2], { mean: new Float64Array(b, 8, 2) }]; },
+  },
+  { name: 'backwardSums saveMean missing', op: 'backwardSums', args: () => [f32(4), f32(4), [2, 2], {}], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.saveMean' },
+  { name: 'backwardSums opts missing', op: 'backwardSums', args: () => [f32(4), f32(4), [2, 2]], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.saveMean' },
+  { name: 'backwardSums dy wrong length', op: 'backwardSums', args: () => [f32(6), f32(4), [2, 2], { saveMean: f32(2) }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'dy' },
+  { name: 'backwardSums sumDy wrong length', op: 'backwardSums', args: () => [f32(4), f32(4), [2, 2], { saveMean: f32(2), sumDy: f64(1) }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'opts.sumDy' },
+  { name: 'backwardSums sumDyXmu a plain array', op: 'backwardSums', args: () => [f32(4), f32(4), [2, 2], { saveMean: f32(2), sumDyXmu: [0, 0] }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.sumDyXmu' },
+  { name: 'moments a number', op: 'forwardTrain', args: () => [f32(4), [2, 2], { moments: 5 }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.moments' },
+  { name: 'moments.count a string', op: 'forwardTrain', args: () => [f32(4), [2, 2], { moments: { ...moments(), count: '4' } }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.moments.count' },
+  { name: 'moments.count negative', op: 'forwardTrain', args: () => [f32(4), [2, 2], { moments: moments(-4) }], type: R, code: 'ERR_BATCHNORM_INVALID_COUNT', mentions: 'opts.moments.count' },
+  { name: 'moments.count fractional', op: 'forwardTrain', args: () => [f32(4), [2, 2], { moments: moments(2.5) }], type: R, code: 'ERR_BATCHNORM_INVALID_COUNT', mentions: 'opts.moments.count' },
+  { name: 'moments.count unsafe', op: 'forwardTrain', args: () => [f32(4), [2, 2], { moments: moments(2 ** 53) }], type: R, code: 'ERR_BATCHNORM_INVALID_COUNT', mentions: 'opts.moments.count' },
+  { name: 'moments.count below this batch', op: 'forwardTrain', args: () => [f32(6), [3, 2], { moments: moments(2) }], type: R, code: 'ERR_BATCHNORM_INVALID_COUNT', mentions: "at least this batch's 3" },
+  { name: 'moments.count of 1 value per channel', op: 'forwardTrain', args: () => [f32(0), [0, 2], { moments: moments(1) }], type: R, code: 'ERR_BATCHNORM_TOO_FEW_VALUES', mentions: 'opts.moments.count' },
+  { name: 'moments.mean as Float32Array', op: 'forwardTrain', args: () => [f32(4), [2, 2], { moments: { ...moments(), mean: f32(2) } }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.moments.mean' },
+  { name: 'moments.m2 wrong length', op: 'forwardTrain', args: () => [f32(4), [2, 2], { moments: { ...moments(), m2: f64(3) } }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'opts.moments.m2' },
+  { name: 'moments getter that throws', op: 'forwardTrain', args: () => [f32(4), [2, 2], { moments: { get count() { throw new Error('boom'); } } }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.moments.count' },
+  {
+    name: 'moments.mean sharing bytes with saveMean', op: 'forwardTrain', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.moments.mean',
+    args: () => { const b = new ArrayBuffer(16); return [f32(4), [2, 2], { saveMean: new Float32Array(b, 0, 2), moments: { ...moments(), mean: new Float64Array(b) } }]; },
+  },
+  { name: 'sums without count', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), sums: { sumDy: f64(2), sumDyXmu: f64(2) } }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.sums.count' },
+  { name: 'sums.count fractional', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), sums: sums(2.5) }], type: R, code: 'ERR_BATCHNORM_INVALID_COUNT', mentions: 'opts.sums.count' },
+  { name: 'sums.count below this batch', op: 'backward', args: () => [f32(6), f32(6), [3, 2], { ...stats(), sums: sums(2) }], type: R, code: 'ERR_BATCHNORM_INVALID_COUNT', mentions: 'opts.sums.count' },
+  { name: 'sums.sumDy wrong length', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), sums: { ...sums(), sumDy: f64(3) } }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'opts.sums.sumDy' },
+  { name: 'localSums without sums', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), localSums: sums() }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: 'opts.localSums' },
+  { name: 'localSums.sumDyXmu as Float32Array', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), sums: sums(), localSums: { sumDy: f64(2), sumDyXmu: f32(2) } }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.localSums.sumDyXmu' },
+  { name: 'sums with useGlobalStats', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), useGlobalStats: true, sums: sums() }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: 'opts.sums' },
+  {
+    name: 'dgamma sharing bytes with sums.sumDy', op: 'backward', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.sums.sumDy',
+    args: () => { const b = new ArrayBuffer(16); return [f32(4), f32(4), [2, 2], { ...stats(), dgamma: new Float32Array(b, 0, 2), sums: { ...sums(), sumDy: new Float64Array(b) } }]; },
+  },
 ];
 
-/** Every attached Float32Array reachable from the arguments (one level into option objects). */
-function arraysIn(args: unknown[]): Float32Array[] {
-  const found: Float32Array[] = [];
-  for (const a of args) {
-    if (types.isProxy(a)) continue; // hostile shapes and options: no arrays to watch
-    if (a instanceof Float32Array) found.push(a);
-    else if (a && typeof a === 'object' && !Array.isArray(a)) {
+/** Every attached Float32Array or Float64Array reachable from the arguments (into option objects and their sub-objects). */
+function arraysIn(args: unknown[]): (Float32Array | Float64Array)[] {
+  const found: (Float32Array | Float64Array)[] = [];
+  const visit = (a: unknown, depth: number) => {
+    if (types.isProxy(a)) return; // hostile shapes and options: no arrays to watch
+    if (a instanceof Float32Array || a instanceof Float64Array) found.push(a);
+    else if (depth < 2 && a && typeof a === 'object' && !Array.isArray(a)) {
       for (const key of Object.keys(a)) {
         const d = Object.getOwnPropertyDescriptor(a, key);
-        if (d && 'value' in d && d.value instanceof Float32Array) found.push(d.value);
+        if (d && 'value' in d) visit(d.value, depth + 1);
       }
     }
-  }
+  };
+  args.forEach((a) => visit(a, 0));
   return found.filter((a) => a.buffer.byteLength > 0);
 }
 
@@ -157,7 +205,7 @@ describe.each(CASES)('$op: $name', ({ op, args, type, code, mentions }) => {
   test('sync: throws and writes nothing', () => {
     const a = args();
     const arrays = arraysIn(a);
-    const before = arrays.map((x) => Float32Array.from(x));
+    const before = arrays.map((x) => x.slice());
     let thrown: unknown;
     try {
       call(op, a);
@@ -171,7 +219,7 @@ describe.each(CASES)('$op: $name', ({ op, args, type, code, mentions }) => {
   test('async: rejects with the same error and writes nothing', async () => {
     const a = args();
     const arrays = arraysIn(a);
-    const before = arrays.map((x) => Float32Array.from(x));
+    const before = arrays.map((x) => x.slice());
     let thrown: unknown;
     try {
       await callAsync(op, a);
@@ -204,4 +252,30 @@ test('an identical view of x as out is an allowed in-place call', () => {
   const x = new Float32Array([1, 2, 3, 4]);
   const alias = new Float32Array(x.buffer, 0, 4);
   expect(bn.forwardTrain(x, [2, 2], { out: alias }).y).toBe(alias);
+});
+
+describe('mergeMoments', () => {
+  const part = (C = 2, count = 3) => ({ count, mean: f64(C, 1), m2: f64(C, 2) });
+  test.each([
+    { name: 'parts not an array', parts: part(), type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'parts' },
+    { name: 'no parts', parts: [], type: R, code: 'ERR_BATCHNORM_INVALID_PARTS', mentions: 'length 0' },
+    { name: 'a sparse array of length 2^31', parts: Object.assign(new Array(2 ** 31), [part()]), type: R, code: 'ERR_BATCHNORM_INVALID_PARTS', mentions: 'parts' },
+    { name: 'a Proxy of length 2^32 - 1', parts: new Proxy([], { get: (t, k) => (k === 'length' ? 2 ** 32 - 1 : part()) }), type: R, code: 'ERR_BATCHNORM_INVALID_PARTS', mentions: 'parts' },
+    { name: 'a hole', parts: [part(), , part()], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'parts[1]' },
+    { name: 'parts of different C', parts: [part(2), part(3)], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'parts[1].mean' },
+    { name: 'm2 and mean of different C', parts: [{ ...part(2), m2: f64(3) }], type: R, code: 'ERR_BATCHNORM_LENGTH_MISMATCH', mentions: 'parts[0].m2' },
+    { name: 'a negative count', parts: [part(2, -1)], type: R, code: 'ERR_BATCHNORM_INVALID_COUNT', mentions: 'parts[0].count' },
+    { name: 'counts adding up past 2^53', parts: [part(2, 2 ** 52), part(2, 2 ** 52)], type: R, code: 'ERR_BATCHNORM_INVALID_COUNT', mentions: 'parts[1].count' },
+    { name: 'mean a plain array', parts: [{ count: 1, mean: [1, 2], m2: f64(2) }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'parts[0].mean' },
+  ])('$name', ({ parts, type, code, mentions }) => {
+    let thrown: unknown;
+    try {
+      bn.mergeMoments(parts as never);
+    } catch (e) {
+      thrown = e;
+    }
+    expect(thrown).toBeInstanceOf(type);
+    expect((thrown as { code?: string }).code).toBe(code);
+    expect((thrown as Error).message).toContain(mentions);
+  });
 });

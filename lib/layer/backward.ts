@@ -1,10 +1,12 @@
 /**
  * The layer's backward pass as steps (see kernel-calls.ts): one kernel call per segment the
- * forward normalised, each with that segment's saved statistics, then PyTorch `.grad`
- * semantics: gradients are added to the layer's `gradGamma` / `gradBeta`.
+ * forward normalised, each with that segment's saved statistics (synchronized across replicas
+ * when the forward was), then PyTorch `.grad` semantics: gradients are added to the layer's
+ * `gradGamma` / `gradBeta`.
  */
 import type { Saved } from './forward';
 import { backwardCall, call, type Steps } from './kernel-calls';
+import { synchronizedBackward } from './synchronized';
 
 /** The layer's parameters and gradients as backward sees them. */
 export interface BackwardState {
@@ -24,7 +26,11 @@ export function* layerBackward(state: BackwardState, saved: Saved, dy: Float32Ar
   for (const s of saved.segments) {
     const end = s.offset + s.length;
     const opts = { axis, gamma: s.gamma ?? undefined, saveMean: s.saveMean, saveInvStd: s.saveInvStd, useGlobalStats, dx: dx.subarray(s.offset, end) };
-    grads.push({ segment: s, ...(yield* call(backwardCall(dy.subarray(s.offset, end), x.subarray(s.offset, end), s.shape, opts))) });
+    const [dys, xs] = [dy.subarray(s.offset, end), x.subarray(s.offset, end)];
+    const result = saved.synchronized
+      ? yield* synchronizedBackward(saved.synchronized, dys, xs, s.shape, opts)
+      : yield* call(backwardCall(dys, xs, s.shape, opts));
+    grads.push({ segment: s, ...result });
   }
   const { gradGamma, gradBeta, gamma, l1 } = state;
   for (const { segment, dgamma, dbeta } of grads) {

@@ -3,6 +3,7 @@
  * (`new BatchNorm(C, {...})`, like `torch.nn.BatchNorm2d`) or Keras's
  * (`BatchNorm.fromKeras(C, {...})`, like `keras.layers.BatchNormalization`).
  */
+import type { Collective } from '../collective/collective';
 import { BatchNormRangeError, BatchNormStateError, expected } from '../errors';
 import { overwrittenOutput } from '../outputs';
 import { checkOverlaps } from '../validate';
@@ -64,6 +65,8 @@ function initialised(C: number, init: LayerConfig['gammaInit'], seed: number): F
  *   the parameter gradients to `gradGamma` / `gradBeta` (PyTorch's `.grad`; `zeroGrad()`).
  *   `x` must not change between the two.
  * - One call at a time: a call while an async call on the same layer runs throws.
+ * - With a `collective` (SPEC section 8), training-mode calls synchronize their statistics
+ *   with the other replicas: every replica must make the same calls in the same order.
  */
 export class BatchNorm {
   /** Number of channels C. */
@@ -92,6 +95,8 @@ export class BatchNorm {
   readonly runningMean: Float32Array | null;
   /** Running variance (Keras `moving_variance`); null when not tracked. */
   readonly runningVar: Float32Array | null;
+  /** The collective that training-mode forward and backward synchronize through, or null. */
+  readonly collective: Collective | null;
   /** Training batches seen (each ghost batch counts); drives `momentum: null`. */
   numBatchesTracked = 0;
 
@@ -108,7 +113,7 @@ export class BatchNorm {
    * @param numFeatures the channel count C
    * @param options PyTorch's names and defaults: `axis = 1`, `eps = 1e-5`, `momentum = 0.1`
    *   (`null`: cumulative average), `affine = true`, `trackRunningStats = true`,
-   *   `gammaInit = 'ones'`; and `l1`, `virtualBatchSize`, `renorm`
+   *   `gammaInit = 'ones'`; and `l1`, `virtualBatchSize`, `renorm`, `collective`
    * @throws TypeError / RangeError with a `code` for an invalid option
    */
   constructor(numFeatures: number, options?: BatchNormOptions) {
@@ -128,6 +133,7 @@ export class BatchNorm {
     this.gradBeta = config.center ? new Float32Array(C) : null;
     this.runningMean = config.trackRunningStats ? new Float32Array(C) : null;
     this.runningVar = config.trackRunningStats ? new Float32Array(C).fill(1) : null;
+    this.collective = config.collective;
     this.#l1 = config.l1;
     this.#renorm = config.renorm;
     this.#reused = config.reuseOutputs ? { y: new ReusedOutputs(), dx: new ReusedOutputs() } : null;
@@ -275,7 +281,7 @@ export class BatchNorm {
       y = this.#reused?.y.take(x.length, [x, this.#saved?.y ?? null], 'y') ?? overwrittenOutput(x.length, 'y');
     }
     if (evalMode) return evalForward(this, { mean: runningMean, variance: runningVar }, x, dims, y);
-    return trainForward(this, x, dims, y);
+    return trainForward(this, x, dims, y, this.#training ? this.collective : null); // eval mode never synchronizes (as PyTorch)
   }
 
   #backwardSteps(dyArg: Float32Array, opts: LayerBackwardOptions | undefined): Steps<Float32Array> {

@@ -3,12 +3,15 @@
  * or per ghost batch, with or without batch renormalisation, and eval mode. It records what
  * backward needs.
  */
+import type { Collective } from '../collective/collective';
 import { rangeError } from '../errors';
+import type { Moments } from '../types';
 import { geometry } from '../validate';
 import { float32Array } from './checks';
 import { call, inferenceCall, trainCall, type Steps } from './kernel-calls';
 import type { RenormClipping } from './options';
 import { renormTerms } from './renorm';
+import { synchronizedMoments, type Synchronization } from './synchronized';
 
 /** What the forward pass reads and updates on the layer. */
 export interface ForwardState {
@@ -48,6 +51,8 @@ export interface Saved {
   /** Eval mode with running statistics: they were constants. */
   useGlobalStats: boolean;
   segments: Segment[];
+  /** A synchronized forward (one segment): backward synchronizes through the same collective. */
+  synchronized: Synchronization | null;
 }
 
 /** Checks `x` and `shape` against the layer before any work, and returns the shape as numbers. */
@@ -80,9 +85,18 @@ function momentumFor(state: ForwardState): number {
   return state.momentum ?? 1 / (state.numBatchesTracked + 1);
 }
 
+/** What forwardTrain saves for the given moments (its own arithmetic, so renorm sees the same numbers). */
+function savedStatistics(moments: Moments, eps: number) {
+  return {
+    saveMean: Float32Array.from(moments.mean),
+    saveInvStd: Float32Array.from(moments.m2, (m2) => 1 / Math.sqrt(m2 / moments.count + eps)),
+  };
+}
+
 /**
  * Training-mode forward (and eval mode without running statistics, where there are none to
- * update): batch statistics, running statistics updated when the layer has them.
+ * update): batch statistics, running statistics updated when the layer has them. With a
+ * collective, the batch is the concatenation of every replica's `x` (synchronized.ts).
  *
  * Ghost batches: the leading axis is the outermost, so each ghost batch is a contiguous block
  * of `x`. Each is normalised with its own statistics and updates the running statistics in
@@ -91,7 +105,7 @@ function momentumFor(state: ForwardState): number {
  * calls that an approximation) and groups samples with a stride; we prefer the exact
  * sequential form, whose running statistics match training at the ghost batch size.
  */
-export function* trainForward(state: ForwardState, x: Float32Array, dims: number[], y: Float32Array): Steps<{ y: Float32Array; saved: Saved }> {
+export function* trainForward(state: ForwardState, x: Float32Array, dims: number[], y: Float32Array, collective: Collective | null): Steps<{ y: Float32Array; saved: Saved }> {
   const segShape = segmentShape(state, dims);
   const count = dims[0] === 0 ? 1 : dims[0] / segShape[0];
   const segLength = x.length / count;
@@ -99,25 +113,29 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
   const tracking = runningMean !== null && runningVar !== null;
   const common = { axis: state.axis, eps: state.eps, unbiased: state.unbiased };
   const segments: Segment[] = [];
+  let synchronized: Synchronization | null = null; // with a collective there is one segment
   for (let offset = 0; segments.length < count; offset += segLength) {
     const xs = x.subarray(offset, offset + segLength);
     const ys = y.subarray(offset, offset + segLength);
     let gamma = state.gamma ?? undefined;
     let beta = state.beta ?? undefined;
     let renorm: Segment['renorm'] = null;
+    const moments = collective ? yield* synchronizedMoments(collective, xs, segShape, state.axis, state.numFeatures) : undefined;
+    if (collective && moments) synchronized = { collective, count: moments.count };
     if (state.renorm && runningMean && runningVar) {
-      // A statistics pass first: r and d need the batch statistics before the normalisation.
-      const batch = yield* call(trainCall(xs, segShape, { ...common, out: ys }));
+      // r and d need the batch statistics before the normalisation: a statistics pass first,
+      // unless the synchronized moments are already in.
+      const batch = moments ? savedStatistics(moments, state.eps) : yield* call(trainCall(xs, segShape, { ...common, out: ys }));
       const terms = renormTerms(batch, { mean: runningMean, variance: runningVar, eps: state.eps }, state, state.renorm);
       ({ gamma, beta } = terms);
       renorm = { r: terms.r, d: terms.d };
     }
     const running = tracking ? { runningMean, runningVar, momentum: momentumFor(state) } : {};
-    const stats = yield* call(trainCall(xs, segShape, { ...common, ...running, gamma, beta, out: ys }));
+    const stats = yield* call(trainCall(xs, segShape, { ...common, ...running, gamma, beta, out: ys, moments }));
     if (tracking) state.numBatchesTracked++;
     segments.push({ offset, length: segLength, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm });
   }
-  return { y, saved: { x, y, axis: state.axis, useGlobalStats: false, segments } };
+  return { y, saved: { x, y, axis: state.axis, useGlobalStats: false, segments, synchronized } };
 }
 
 /** Eval-mode forward with the running statistics, which backward then treats as constants. */
@@ -127,5 +145,5 @@ export function* evalForward(state: ForwardState, running: { mean: Float32Array;
   const y = yield* call(inferenceCall(x, dims, { axis: state.axis, ...affine, eps, runningMean: running.mean, runningVar: running.variance, out }));
   const saveInvStd = running.variance.map((v) => 1 / Math.sqrt(v + eps));
   const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: state.gamma, renorm: null };
-  return { y, saved: { x, y, axis: state.axis, useGlobalStats: true, segments: [segment] } };
+  return { y, saved: { x, y, axis: state.axis, useGlobalStats: true, segments: [segment], synchronized: null } };
 }

@@ -11,7 +11,18 @@ import {
   forwardTrain,
   forwardTrainAsync,
 } from '../api';
-import type { BackwardOptions, BackwardResult, ForwardInferenceOptions, ForwardTrainOptions, ForwardTrainResult } from '../types';
+import { backwardSums, backwardSumsAsync, batchMoments, batchMomentsAsync } from '../synchronized';
+import type {
+  BackwardOptions,
+  BackwardResult,
+  BackwardSumsOptions,
+  BackwardSumsResult,
+  BatchMomentsOptions,
+  ForwardInferenceOptions,
+  ForwardTrainOptions,
+  ForwardTrainResult,
+  Moments,
+} from '../types';
 
 /** One kernel call, runnable on the calling thread or off it. */
 export interface KernelCall<R> {
@@ -54,4 +65,14 @@ export function inferenceCall(x: Float32Array, shape: readonly number[], opts: F
 /** A {@link backward} call. */
 export function backwardCall(dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): KernelCall<BackwardResult> {
   return { sync: () => backward(dy, x, shape, opts), async: () => backwardAsync(dy, x, shape, opts) };
+}
+
+/** A {@link batchMoments} call. */
+export function momentsCall(x: Float32Array, shape: readonly number[], opts: BatchMomentsOptions): KernelCall<Moments> {
+  return { sync: () => batchMoments(x, shape, opts), async: () => batchMomentsAsync(x, shape, opts) };
+}
+
+/** A {@link backwardSums} call. */
+export function sumsCall(dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardSumsOptions): KernelCall<BackwardSumsResult> {
+  return { sync: () => backwardSums(dy, x, shape, opts), async: () => backwardSumsAsync(dy, x, shape, opts) };
 }

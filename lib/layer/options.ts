@@ -3,7 +3,8 @@
  * configuration. Both conventions end up as the same numbers: Keras's `momentum` m is
  * PyTorch's 1 - m, and Keras updates its moving variance with the biased batch variance.
  */
-import { describe, rangeError } from '../errors';
+import { rankIn, type Collective } from '../collective/collective';
+import { describe, rangeError, typeError } from '../errors';
 import { booleanOption, integerAtLeast, numberIn, numberOption, oneOf, optionsObject } from './checks';
 
 /** How gamma starts: 1 (PyTorch, Keras), 0 (zero-init of a residual branch's last BN) or N(1, 0.02). */
@@ -36,6 +37,15 @@ export interface BatchNormExtensions {
    * call (`out`, `dx`) take precedence. Default false.
    */
   reuseOutputs?: boolean;
+  /**
+   * Synchronized batch normalisation (SPEC section 8, PyTorch's SyncBatchNorm): in training
+   * mode, forward normalises with the statistics of the whole batch, split across the
+   * collective's replicas, and backward uses the whole batch's gradient sums. Each replica's
+   * `gradGamma` / `gradBeta` stay its own: average them with its other gradients. `forward` and
+   * `backward` need a synchronous collective (e.g. `joinWorkerGroup(group, rank)`);
+   * `forwardAsync` / `backwardAsync` take either kind. Not with virtualBatchSize. Default none.
+   */
+  collective?: Collective | null;
 }
 
 /** Options of `new BatchNorm(numFeatures, options)`, PyTorch's conventions and defaults. */
@@ -97,6 +107,7 @@ export interface LayerConfig {
   virtualBatchSize: number | null;
   renorm: RenormClipping | null;
   reuseOutputs: boolean;
+  collective: Collective | null;
 }
 
 /** `eps` / `epsilon`: finite and > 0, as the functional API requires. */
@@ -150,6 +161,25 @@ export function checkRenormAllowed(renorm: RenormClipping | null, trackRunningSt
   }
 }
 
+/** A collective: `null`/absent (none) or an object with `rank`, `size` and `allReduceSum`. */
+function collectiveOption(value: unknown, name: string): Collective | null {
+  if (value === undefined || value === null) return null;
+  const what = 'a collective { rank, size, allReduceSum }';
+  if (typeof value !== 'object') throw typeError('ERR_BATCHNORM_INVALID_TYPE', what, name, value);
+  const c = value as Collective;
+  const size = integerAtLeast(c.size, `${name}.size`, 1);
+  rankIn(c.rank, size, `${name}.rank`);
+  if (typeof c.allReduceSum !== 'function') throw typeError('ERR_BATCHNORM_INVALID_TYPE', what, name, value);
+  return c;
+}
+
+/** Ghost batches are per replica: their statistics must not be merged across replicas. */
+function checkCollectiveAllowed(collective: Collective | null, virtualBatchSize: number | null): void {
+  if (collective && virtualBatchSize !== null) {
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'no collective on a layer with virtualBatchSize (ghost batches are per replica)', 'opts.collective', `a collective with virtualBatchSize ${virtualBatchSize}`);
+  }
+}
+
 /** An L1 penalty needs a gamma to act on. */
 export function checkL1Allowed(l1: number, hasGamma: boolean): void {
   if (l1 > 0 && !hasGamma) {
@@ -178,8 +208,10 @@ export function resolveOptions(numFeatures: unknown, options: BatchNormOptions |
     virtualBatchSize: vbs === undefined || vbs === null ? null : integerAtLeast(vbs, 'opts.virtualBatchSize', 1),
     renorm: renormOption(o.renorm, 'opts.renorm'),
     reuseOutputs: booleanOption(o.reuseOutputs, 'opts.reuseOutputs', false),
+    collective: collectiveOption(o.collective, 'opts.collective'),
   };
   checkRenormAllowed(config.renorm, config.trackRunningStats);
+  checkCollectiveAllowed(config.collective, config.virtualBatchSize);
   checkL1Allowed(config.l1, config.scale);
   return config;
 }
@@ -202,5 +234,6 @@ export function kerasToTorchOptions(options: KerasBatchNormOptions | undefined):
     virtualBatchSize: o.virtualBatchSize,
     renorm: o.renorm,
     reuseOutputs: o.reuseOutputs,
+    collective: o.collective,
   };
 }

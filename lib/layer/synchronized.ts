@@ -1,0 +1,77 @@
+/**
+ * The layer's synchronized steps (SPEC section 8), as steps (see kernel-calls.ts) whose calls
+ * include the collective's allReduceSum:
+ *
+ *   forward:  batchMoments (the reduce pass over x) -> allReduceSum -> mergeMoments, then
+ *             forwardTrain with the merged moments (the elementwise pass);
+ *   backward: backwardSums (the reduce pass over dy and x) -> allReduceSum, then backward with
+ *             the total sums and this replica's own (the elementwise pass).
+ *
+ * So a synchronized step reads x and dy as often as an unsynchronized one, and only O(C)
+ * numbers travel. Moments cannot be added like sums (Chan's rule needs each part's mean), so
+ * the forward gathers them: each replica writes its count, mean and M2 into its own slot of a
+ * zeroed array and the sum over replicas is every replica's slot (x + 0 is exact), which
+ * mergeMoments then merges in rank order: the same bits on every replica.
+ */
+import type { Collective } from '../collective/collective';
+import { BatchNormCollectiveError } from '../errors';
+import { mergeMoments } from '../synchronized';
+import type { BackwardOptions, BackwardResult, Moments } from '../types';
+import { backwardCall, call, momentsCall, sumsCall, type KernelCall, type Steps } from './kernel-calls';
+
+/** What a synchronized forward leaves for backward. */
+export interface Synchronization {
+  collective: Collective;
+  /** Values per channel across every replica (the merged moments' count). */
+  count: number;
+}
+
+/** A collective's allReduceSum as a step's call; from sync code it must not return a Promise. */
+function reduceCall(collective: Collective, data: Float64Array): KernelCall<void> {
+  return {
+    sync: () => {
+      const pending = collective.allReduceSum(data);
+      if (pending && typeof pending.then === 'function') {
+        pending.then(undefined, () => {}); // the error below is what the caller needs to see
+        throw new BatchNormCollectiveError(
+          'ERR_BATCHNORM_COLLECTIVE_ASYNC',
+          "The layer's collective is asynchronous (its allReduceSum returned a Promise): call forwardAsync and backwardAsync, " +
+            'or give the layer a synchronous collective (e.g. joinWorkerGroup(group, rank) without { async: true })',
+        );
+      }
+    },
+    async: async () => {
+      await collective.allReduceSum(data);
+    },
+  };
+}
+
+/** The moments of the whole batch: this replica's `x` and every other replica's. */
+export function* synchronizedMoments(collective: Collective, x: Float32Array, shape: readonly number[], axis: number, C: number): Steps<Moments> {
+  const { rank, size } = collective;
+  const stride = 1 + 2 * C; // count, mean[C], m2[C]
+  const gathered = new Float64Array(size * stride);
+  const part = (k: number) => {
+    const slot = gathered.subarray(k * stride, (k + 1) * stride);
+    return { slot, mean: slot.subarray(1, 1 + C), m2: slot.subarray(1 + C) };
+  };
+  const own = part(rank);
+  own.slot[0] = (yield* call(momentsCall(x, shape, { axis, mean: own.mean, m2: own.m2 }))).count;
+  yield* call(reduceCall(collective, gathered));
+  return mergeMoments(Array.from({ length: size }, (_, k) => {
+    const { slot, mean, m2 } = part(k);
+    return { count: slot[0]!, mean, m2 };
+  }));
+}
+
+/** backward with the whole batch's gradient sums for dx; dgamma and dbeta this replica's own. */
+export function* synchronizedBackward(sync: Synchronization, dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): Steps<BackwardResult> {
+  const C = opts.saveMean.length;
+  const own = yield* call(sumsCall(dy, x, shape, { axis: opts.axis, saveMean: opts.saveMean }));
+  const total = new Float64Array(2 * C);
+  total.set(own.sumDy);
+  total.set(own.sumDyXmu, C);
+  yield* call(reduceCall(sync.collective, total));
+  const sums = { count: sync.count, sumDy: total.subarray(0, C), sumDyXmu: total.subarray(C) };
+  return yield* call(backwardCall(dy, x, shape, { ...opts, sums, localSums: own }));
+}
