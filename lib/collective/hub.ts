@@ -95,7 +95,7 @@ export class ReductionHub {
   #expire(round: number): void {
     const pending = this.#rounds.get(round);
     if (!pending) return;
-    const missing = pending.parts.map((p, k) => (p ? -1 : k)).filter((k) => k >= 0);
+    const missing = Array.from({ length: this.size }, (_, k) => k).filter((k) => !pending.parts[k]);
     this.#break('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `round ${round}: rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not send within ${this.#timeoutMs} ms`);
   }
 

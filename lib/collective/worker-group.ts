@@ -209,17 +209,20 @@ class Replica {
     }
     throw new BatchNormCollectiveError(
       'ERR_BATCHNORM_COLLECTIVE_TIMEOUT',
-      `${this.#where(r)}: ${who} gave up waiting for the other replicas (one stopped, failed, or took another path); the worker group is broken`,
+      `${this.#where(r)}: ${who} gave up waiting for ${this.#missing(r)} (stopped, failed, or took another path); the worker group is broken`,
     );
   }
 
   #giveUp(r: number): never {
-    const missing = Array.from({ length: this.group.size }, (_, k) => k).filter((k) => Atomics.load(this.control, HEADER + this.group.size + k) < r);
+    const missing = this.#missing(r);
     breakGroup(this.control, Break.Timeout, this.rank);
-    throw new BatchNormCollectiveError(
-      'ERR_BATCHNORM_COLLECTIVE_TIMEOUT',
-      `${this.#where(r)}: rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not arrive within ${this.timeoutMs} ms; the worker group is broken`,
-    );
+    throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${this.#where(r)}: ${missing} did not arrive within ${this.timeoutMs} ms; the worker group is broken`);
+  }
+
+  /** "rank 2", "ranks 1, 3": the replicas that have not arrived at round r. */
+  #missing(r: number): string {
+    const ranks = Array.from({ length: this.group.size }, (_, k) => k).filter((k) => Atomics.load(this.control, HEADER + this.group.size + k) < r);
+    return `rank${ranks.length === 1 ? '' : 's'} ${ranks.join(', ')}`;
   }
 
   /** Every replica sees the same lengths, so all of them fail alike when they differ. */

@@ -13,13 +13,18 @@ const hostile = require('./fuzz-hostile');
 const { fuzz } = require('./fuzz-harness');
 
 // Argument lists of native/src/binding.cpp: name:kind, where kind is n (an array like x), C (a
-// per-channel array), count, number or boolean; '?' marks what may be null.
+// per-channel array), C64 (a per-channel Float64Array), count (a geometry count), total (values
+// per channel of a whole batch), number or boolean; '?' marks what may be null.
 const OPS = {
-  forwardTrain: ['x:n', 'outer:count', 'channels:count', 'inner:count', 'y:n', 'gamma:C?', 'beta:C?', 'eps:number', 'momentum:number', 'runningMean:C?', 'runningVar:C?', 'unbiased:boolean', 'saveMean:C', 'saveInvStd:C'],
+  forwardTrain: ['x:n', 'outer:count', 'channels:count', 'inner:count', 'y:n', 'gamma:C?', 'beta:C?', 'eps:number', 'momentum:number', 'runningMean:C?', 'runningVar:C?', 'unbiased:boolean', 'saveMean:C', 'saveInvStd:C',
+    'momentsCount:total', 'momentsMean:C64?', 'momentsM2:C64?'],
   forwardInference: ['x:n', 'outer:count', 'channels:count', 'inner:count', 'y:n', 'gamma:C?', 'beta:C?', 'eps:number', 'runningMean:C', 'runningVar:C'],
-  backward: ['dy:n', 'x:n', 'outer:count', 'channels:count', 'inner:count', 'dx:n', 'gamma:C?', 'saveMean:C', 'saveInvStd:C', 'useGlobalStats:boolean', 'dgamma:C', 'dbeta:C'],
+  backward: ['dy:n', 'x:n', 'outer:count', 'channels:count', 'inner:count', 'dx:n', 'gamma:C?', 'saveMean:C', 'saveInvStd:C', 'useGlobalStats:boolean', 'dgamma:C', 'dbeta:C',
+    'totalCount:total', 'totalSumDy:C64?', 'totalSumDyXmu:C64?', 'ownSumDy:C64?', 'ownSumDyXmu:C64?'],
+  batchMoments: ['x:n', 'outer:count', 'channels:count', 'inner:count', 'mean:C64', 'm2:C64'],
+  backwardSums: ['dy:n', 'x:n', 'outer:count', 'channels:count', 'inner:count', 'saveMean:C', 'sumDy:C64', 'sumDyXmu:C64'],
 };
-const WRITTEN = ['y', 'runningMean', 'runningVar', 'saveMean', 'saveInvStd', 'dx', 'dgamma', 'dbeta'];
+const WRITTEN = ['y', 'runningMean', 'runningVar', 'saveMean', 'saveInvStd', 'dx', 'dgamma', 'dbeta', 'mean', 'm2', 'sumDy', 'sumDyXmu'];
 const VALID = { eps: 1e-3, momentum: 0.1, unbiased: true, useGlobalStats: false };
 const ISAS = ['', 'avx512', 'avx2', 'neon', 'scalar', 'sse9', 'AVX2'];
 
@@ -41,8 +46,10 @@ function validCall(r, name) {
   const n = geometry.outer * geometry.channels * geometry.inner;
   const args = params(name).map(({ param, kind, optional }) => {
     if (kind === 'count') return geometry[param];
+    if (kind === 'total') return Math.max(2, geometry.outer * geometry.inner) + r.int(0, 3);
     if (kind === 'number' || kind === 'boolean') return VALID[param];
     if (optional && r.chance(0.3)) return null;
+    if (kind === 'C64') return Float64Array.from(data(r, geometry.channels), Math.abs);
     return kind === 'n' ? data(r, n) : Float32Array.from(data(r, geometry.channels), Math.abs);
   });
   return { name, args, n, C: geometry.channels, padded: args[0] };
@@ -68,6 +75,7 @@ function regeometry(r, call) {
 function emptyHuge(call) {
   params(call.name).forEach(({ kind }, i) => {
     if (kind === 'n' || kind === 'C') call.args[i] = new Float32Array(0);
+    if (kind === 'C64' && call.args[i] !== null) call.args[i] = new Float64Array(0);
   });
   ['outer', 'channels', 'inner'].forEach((p, k) => (call.args[indexOf(call, p)] = [2 ** 33 + 1, 0, 2 ** 31][k]));
   return 'empty, zero channels, outer * inner past 2^63';
@@ -83,6 +91,7 @@ function alias(r, call) {
     ['a view of the first array shifted by one float', () => new Float32Array(source.buffer, source.byteOffset + 4, source.length)],
     ['another written array', () => call.args[r.pick(written)[1]]],
     ['x', () => call.args[indexOf(call, 'x')]],
+    ["a Float64Array over the first array's bytes", () => new Float64Array(source.buffer, 8, Math.min(call.C, (source.buffer.byteLength - 8) >> 3))],
   ]);
   call.args[at] = make();
   return `${param}: alias, ${label}`;
@@ -104,7 +113,9 @@ function mutate(r, call) {
   const lists = {
     n: () => hostile.arrays(call.n),
     C: () => hostile.arrays(call.C),
+    C64: () => hostile.arrays64(call.C),
     count: hostile.numbers,
+    total: hostile.numbers,
     number: hostile.numbers,
     boolean: hostile.booleans,
   };

@@ -75,6 +75,23 @@ const arrays = (n) => [
   ['object with a throwing valueOf', () => ({ valueOf: thrower })],
 ];
 
+/** Values for a Float64Array argument of `n` elements (SPEC section 8's statistics): valid ones in odd places, and impostors. */
+const arrays64 = (n) => [
+  ['Float64Array(n)', () => new Float64Array(n)],
+  ['Float64Array(n) at byteOffset 8', () => new Float64Array(new ArrayBuffer(8 * n + 8), 8, n)],
+  ['Float64Array(n) on a SharedArrayBuffer', () => new Float64Array(new SharedArrayBuffer(8 * n + 8), 8, n)],
+  ['Float64Array(n) on a resizable ArrayBuffer', () => new Float64Array(new ArrayBuffer(8 * n, { maxByteLength: 16 * n + 8 }))],
+  ['Float64Array(n) of another realm', () => vm.runInNewContext('new Float64Array(n)', { n })],
+  ['Float64Array(n + 1)', () => new Float64Array(n + 1)],
+  ['detached Float64Array(n)', () => {
+    const a = new Float64Array(n);
+    structuredClone(a.buffer, { transfer: [a.buffer] });
+    return a;
+  }],
+  ['Float64Array(n) full of NaN', () => new Float64Array(n).fill(NaN)],
+  ...arrays(n),
+];
+
 const numbers = () => [
   ['0', () => 0], ['-0', () => -0], ['-1', () => -1], ['0.5', () => 0.5], ['1', () => 1], ['3', () => 3], ['1e-5', () => 1e-5],
   ['NaN', () => NaN], ['Infinity', () => Infinity], ['-Infinity', () => -Infinity], ['MIN_VALUE', () => Number.MIN_VALUE],
@@ -145,4 +162,4 @@ const optionGetters = (value, other) => [
   }],
 ];
 
-module.exports = { random, arrays, numbers, booleans, shapes, optionObjects, optionGetters };
+module.exports = { random, arrays, arrays64, numbers, booleans, shapes, optionObjects, optionGetters };
