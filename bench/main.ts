@@ -22,24 +22,13 @@ import { consoleTable, markdown, roofText, svgChart, type BackendResult, type Ce
 import { lastLevelCacheBytes, measureRoof, type Roof } from './roofline';
 import { relativeError, summarize, timeInterleaved } from './timing';
 import { checkTargets, targetsText } from './targets';
-import { BYTES_PER_ELEMENT, findCases, type Case } from './workload';
+import { BYTES_PER_ELEMENT, findCases, noise, type Case } from './workload';
 
 /** Ours must match the reference within twice SPEC's y/dx tolerance; float32 peers within 1e-3. */
 const TOLERANCE = { ours: 4e-5, peer: 1e-3 };
 
 function log(message: string) {
   process.stderr.write(`${message}\n`);
-}
-
-/** Deterministic pseudo-random data, fast enough for 100 MB tensors. */
-function noise(n: number, seed: number, offset: number, scale: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = offset + scale * (s / 4294967296 - 0.5);
-  }
-  return a;
 }
 
 function inputsFor(c: Case): Inputs {

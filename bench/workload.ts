@@ -58,3 +58,14 @@ export function findCases(names: string[]): Case[] {
     return found;
   });
 }
+
+/** Deterministic pseudo-random data, fast enough for 100 MB tensors. */
+export function noise(n: number, seed: number, offset: number, scale: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = offset + scale * (s / 4294967296 - 0.5);
+  }
+  return a;
+}

@@ -156,16 +156,36 @@ export class Mlp {
 
   /** Logits [N, classes], keeping what backward needs. */
   forward(x: Float32Array, N: number): { logits: Float32Array; activations: Float32Array } {
-    let h: Float32Array = this.hidden.forward(x, N);
-    if (this.norm) h = this.norm.forward(h, [N, this.hidden.outputs]);
+    const h = this.hidden.forward(x, N);
+    return this.#head(this.norm ? this.norm.forward(h, [N, this.hidden.outputs]) : h, N);
+  }
+
+  /** {@link forward} with the BatchNorm layer's async call (which a layer synchronized through an asynchronous collective needs). */
+  async forwardAsync(x: Float32Array, N: number): Promise<{ logits: Float32Array; activations: Float32Array }> {
+    const h = this.hidden.forward(x, N);
+    return this.#head(this.norm ? await this.norm.forwardAsync(h, [N, this.hidden.outputs]) : h, N);
+  }
+
+  backward(dLogits: Float32Array, activations: Float32Array, N: number): void {
+    const dh = this.#headBackward(dLogits, activations, N);
+    this.hidden.backward(this.norm ? this.norm.backward(dh) : dh, N, false);
+  }
+
+  /** {@link backward} with the BatchNorm layer's async call. */
+  async backwardAsync(dLogits: Float32Array, activations: Float32Array, N: number): Promise<void> {
+    const dh = this.#headBackward(dLogits, activations, N);
+    this.hidden.backward(this.norm ? await this.norm.backwardAsync(dh) : dh, N, false);
+  }
+
+  /** ReLU and the output layer, from the (normalised) hidden layer. */
+  #head(h: Float32Array, N: number) {
     const activations = relu.forward(h);
     return { logits: this.output.forward(activations, N), activations };
   }
 
-  backward(dLogits: Float32Array, activations: Float32Array, N: number): void {
-    let dh: Float32Array = relu.backward(this.output.backward(dLogits, N, true)!, activations);
-    if (this.norm) dh = this.norm.backward(dh);
-    this.hidden.backward(dh, N, false);
+  /** dL/d(normalised hidden layer), from dL/dlogits. */
+  #headBackward(dLogits: Float32Array, activations: Float32Array, N: number): Float32Array {
+    return relu.backward(this.output.backward(dLogits, N, true)!, activations);
   }
 
   parameters(): Param[] {

@@ -10,6 +10,7 @@ import { join } from 'path';
 import { performance } from 'perf_hooks';
 
 import { BatchNorm, backendInfo, channelMask, foldIntoPreceding, prune, pruneInputs, pruneOutputs } from '../dist/index';
+import { argmax as argmaxOf, evaluate as evaluateModel, predict as predictLogits } from './evaluate';
 import { Dense, Mlp, Sgd, softmaxCrossEntropy } from './mlp';
 import { loadMnist, permutation, subset, type Dataset } from './mnist';
 import { progressBar } from './progress';
@@ -74,36 +75,10 @@ function train(model: Mlp, data: Dataset, epochs: number, lr: number, label: str
   return history;
 }
 
-/** Logits for every image of `data`, in eval mode, in chunks. */
-function predict(model: Mlp, data: Dataset): Float32Array {
-  model.train(false);
-  const chunk = 500;
-  const logits = new Float32Array(data.count * CONFIG.classes);
-  for (let at = 0; at < data.count; at += chunk) {
-    const n = Math.min(chunk, data.count - at);
-    const images = data.images.subarray(at * data.features, (at + n) * data.features);
-    logits.set(model.forward(images, n).logits, at * CONFIG.classes);
-  }
-  return logits;
-}
-
-/** The predicted class of each row of logits. */
-function argmax(logits: Float32Array): Uint8Array {
-  const C = CONFIG.classes;
-  return Uint8Array.from({ length: logits.length / C }, (_, n) => {
-    const row = logits.subarray(n * C, (n + 1) * C);
-    return row.indexOf(Math.max(...row));
-  });
-}
-
-/** Accuracy (%) and mean loss on `data`, in eval mode. */
-function evaluate(model: Mlp, data: Dataset) {
-  const logits = predict(model, data);
-  const predicted = argmax(logits);
-  const correct = predicted.reduce((n, p, k) => n + (p === data.labels[k] ? 1 : 0), 0);
-  const { loss } = softmaxCrossEntropy(logits, data.labels, data.count, CONFIG.classes);
-  return { accuracy: (100 * correct) / data.count, loss };
-}
+/** The shared evaluation helpers (evaluate.ts) for this example's classes. */
+const evaluate = (model: Mlp, data: Dataset) => evaluateModel(model, data, CONFIG.classes);
+const predict = (model: Mlp, data: Dataset) => predictLogits(model, data, CONFIG.classes);
+const argmax = (logits: Float32Array) => argmaxOf(logits, CONFIG.classes);
 
 /** The first epoch (1-based) whose mean training loss is <= target, or null. */
 function epochsToTarget(history: History): number | null {

@@ -99,13 +99,15 @@ export function joinIpcGroup(options: { rank: number; size: number; timeoutMs?: 
  */
 export function serveIpcGroup(children: readonly ChildProcess[], options?: { timeoutMs?: number }): { close(): void } {
   const o = optionsObject(options, 'opts');
+  let encoded: { data: Float64Array; text: string } = { data: new Float64Array(0), text: '' }; // the hub sends every child the same sums: encode them once
   const hub = new ReductionHub(
     children.length,
     (rank, reply: HubReply) => {
       const child = children[rank]!;
+      if ('data' in reply && encoded.data !== reply.data) encoded = { data: reply.data, text: encode(reply.data) };
       const message: IpcReply = 'error' in reply
         ? { batchnorm: 'reduced', round: reply.round, error: reply.error }
-        : { batchnorm: 'reduced', round: reply.round, data: encode(reply.data) };
+        : { batchnorm: 'reduced', round: reply.round, data: encoded.text };
       if (child.connected) child.send(message, undefined, undefined, () => {}); // a failed send surfaces as the child's exit
     },
     { timeoutMs: timeoutMs(o.timeoutMs, 'opts.timeoutMs', DEFAULT_TIMEOUT_MS) },
