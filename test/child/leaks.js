@@ -1,7 +1,7 @@
 'use strict';
 // Memory growth over many calls. Each block makes <calls> calls of one function, sync or async
-// (32 in flight), with fresh or reused destinations (and forwardTrain and backward with given
-// statistics, SPEC section 8, whose Float64Arrays async calls hold); two blocks make BatchNorm layer steps
+// (32 in flight), with fresh or reused destinations (Float64Array ones for SPEC section 8's
+// batchMoments and backwardSums); two blocks make BatchNorm layer steps
 // (forward + backward), with new arrays and with `reuseOutputs`; one block makes calls whose
 // new outputs are large enough for the huge-page path (fewer calls: 34 MB each); one more block
 // makes calls that the raw addon rejects (its C++ error path). RSS is read after a warm-up of 20,000 calls and after the
@@ -34,20 +34,16 @@ const out = { out: new Float32Array(n), saveMean: new Float32Array(C), saveInvSt
 const grads = { dx: new Float32Array(n), dgamma: new Float32Array(C), dbeta: new Float32Array(C) };
 const moments = { mean: new Float64Array(C), m2: new Float64Array(C) };
 const sums = { sumDy: new Float64Array(C), sumDyXmu: new Float64Array(C) };
-const synchronized = { moments: { count: 512, ...moments }, sums: { count: 512, ...sums }, localSums: sums };
 
 const OPS = {
   forwardTrain: (fn, reuse) => fn(x, shape, { gamma, runningMean: new Float32Array(C), ...(reuse ? out : {}) }),
   forwardInference: (fn, reuse) => fn(x, shape, { gamma, ...running, ...(reuse ? { out: out.out } : {}) }),
   backward: (fn, reuse) => fn(dy, x, shape, { gamma, ...saved, ...(reuse ? grads : {}) }),
-  // synchronized statistics (SPEC section 8): Float64Array outputs and inputs
+  // synchronized statistics (SPEC section 8): Float64Array outputs
   batchMoments: (fn, reuse) => fn(x, shape, reuse ? moments : {}),
   backwardSums: (fn, reuse) => fn(dy, x, shape, { saveMean: saved.saveMean, ...(reuse ? sums : {}) }),
 };
-const SYNCHRONIZED_OPS = {
-  forwardTrain: (fn) => fn(x, shape, { gamma, moments: synchronized.moments }),
-  backward: (fn) => fn(dy, x, shape, { gamma, ...saved, sums: synchronized.sums, localSums: synchronized.localSums }),
-};
+
 
 // Layer steps: new arrays each step, and the layer's own arrays.
 const layers = [false, true].map((reuseOutputs) => new bn.BatchNorm(C, { reuseOutputs }));
@@ -77,10 +73,6 @@ const BLOCKS = [
       { name: `${name}Async, ${reuse ? 'reused' : 'fresh'} destinations`, run: () => call(bn[`${name}Async`], reuse), async: true },
     ]),
   ),
-  ...Object.entries(SYNCHRONIZED_OPS).flatMap(([name, call]) => [
-    { name: `${name} with given statistics`, run: () => call(bn[name]) },
-    { name: `${name}Async with given statistics`, run: () => call(bn[`${name}Async`]), async: true },
-  ]),
   ...layers.map((layer, reuse) => ({ name: `layer step, ${reuse ? 'reuseOutputs' : 'new arrays'}`, run: () => layerStep(layer) })),
   { name: 'raw addon rejections (C++ error path)', run: rejected },
   { name: `forwardInference, fresh ${(LARGE.n * 4) / 2 ** 20} MB outputs`, calls: LARGE.calls, run: () => bn.forwardInference(largeX, LARGE.shape, largeRunning) },
