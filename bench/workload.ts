@@ -1,19 +1,24 @@
 /** What the benchmark measures: operations, shapes and layouts, and the traffic model. */
 
-export type Op = 'forwardTrain' | 'forwardInference' | 'backward';
-export const OPS: Op[] = ['forwardTrain', 'forwardInference', 'backward'];
+/** A kernel call of the API, or a training step: forwardTrain, then backward on its statistics. */
+export type Op = 'forwardTrain' | 'forwardInference' | 'backward' | 'trainStep';
+export const KERNEL_OPS: Op[] = ['forwardTrain', 'forwardInference', 'backward'];
+export const OPS: Op[] = [...KERNEL_OPS, 'trainStep'];
 
 /**
  * Minimal DRAM traffic per element: forwardTrain reads x twice (statistics, then normalise)
- * and writes y; inference reads x and writes y; backward reads dy and x twice and writes dx.
+ * and writes y; inference reads x and writes y; backward reads dy and x twice and writes dx;
+ * a training step does forwardTrain and backward.
  */
-export const BYTES_PER_ELEMENT: Record<Op, number> = { forwardTrain: 12, forwardInference: 8, backward: 20 };
+export const BYTES_PER_ELEMENT: Record<Op, number> = { forwardTrain: 12, forwardInference: 8, backward: 20, trainStep: 32 };
 
 export type Layout = 'nc' | 'nchw' | 'nhwc';
 
 export interface Case {
   /** e.g. `32x64x56x56-nhwc` (dimensions always written N x C x ...). */
   name: string;
+  /** N, C, spatial... whatever the layout. */
+  dims: number[];
   layout: Layout;
   shape: number[]; // in memory order
   axis: number;
@@ -26,6 +31,7 @@ function makeCase(dims: number[], layout: Layout): Case {
   const shape = layout === 'nhwc' ? [n, ...spatial, c] : dims;
   return {
     name: `${dims.join('x')}-${layout}`,
+    dims,
     layout,
     shape,
     axis: layout === 'nhwc' ? -1 : 1,
@@ -50,6 +56,9 @@ export const ALL_CASES: Case[] = [
 
 /** The default run: one in-cache and one out-of-cache image shape in both layouts, plus [N, C]. */
 export const DEFAULT_CASES = ['256x1024-nc', '32x64x56x56-nchw', '32x64x56x56-nhwc', '8x64x224x224-nchw', '8x64x224x224-nhwc'];
+
+/** The cells of the kernel issue's table (issue 12) that the default run does not have (`--issue12`). */
+export const ISSUE12_EXTRA_CASES = ['4096x1024-nc', '64x256x14x14-nchw', '64x256x14x14-nhwc', '128x512x7x7-nhwc'];
 
 export function findCases(names: string[]): Case[] {
   return names.map((name) => {

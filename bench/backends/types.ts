@@ -22,12 +22,18 @@ export interface Cell {
   inputs: Inputs;
 }
 
+/**
+ * What run() returns: nothing, and the bench times the call; or the call's own milliseconds as
+ * the backend measured them (a peer in another process, so that the pipe is not timed).
+ */
+export type RunResult = void | { ms: number };
+
 /** One backend set up for one cell: run() is what is timed. */
 export interface Prepared {
-  run(): void | Promise<void>;
-  /** The main output of the last run (y, or dx for backward), for the correctness check. */
-  output(): Float32Array;
-  dispose(): void;
+  run(): RunResult | Promise<RunResult>;
+  /** The main output of the last run (y, or dx for backward and trainStep), for the correctness check. */
+  output(): Float32Array | Promise<Float32Array>;
+  dispose(): void | Promise<void>;
 }
 
 export interface BenchBackend {
