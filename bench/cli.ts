@@ -2,15 +2,25 @@
 import { availableParallelism } from 'os';
 import { parseArgs } from 'util';
 
-import { ALL_CASES, DEFAULT_CASES, OPS, type Op } from './workload';
+import { ALL_CASES, DEFAULT_CASES, ISSUE12_EXTRA_CASES, OPS, type Op } from './workload';
+
+const DEFAULT_PYTHON = '/usr/bin/python3';
 
 export const USAGE = `usage: npm run bench -- [flags]
   --full                 every shape, layout and backend (tfjs-cpu included)
-  --ops a,b              forwardTrain, forwardInference, backward (default: all)
+  --issue12              the default shapes and the other cells of the kernel issue's table:
+                         ${ISSUE12_EXTRA_CASES.join(',')}
+  --ops a,b              forwardTrain, forwardInference, backward, trainStep (forwardTrain, then
+                         backward: the layer step's op) (default: all)
   --shapes a,b           e.g. 32x64x56x56-nhwc,256x1024-nc (default: ${DEFAULT_CASES.join(',')})
   --threads 1,N          thread counts (default: 1 and all cores)
-  --backends a,b         native (every ISA), native-<isa>, js, onnxruntime, tfjs-wasm, tfjs-cpu
+  --backends a,b         names or families (a family selects all of its backends):
+                         native: native-<isa> (every ISA, every destination given),
+                           native-nodest (no destinations), native-layer, native-layer-reuse;
+                         js; onnxruntime; tfjs: tfjs-wasm, tfjs-cpu;
+                         torch: torch, torch-nommap, torch-layer; onednn
                          (default: all but tfjs-cpu, which takes seconds per call)
+  --python PATH          the python3 that has PyTorch (default: ${DEFAULT_PYTHON})
   --json                 print the JSON report to stdout instead of the table
   --out DIR              where to write latest.{json,md,svg} (default: bench/results)
   --help                 this text
@@ -21,11 +31,12 @@ export interface Options {
   shapes: string[];
   threads: number[];
   backends: string[];
+  python: string;
   json: boolean;
   out?: string;
 }
 
-const DEFAULT_BACKENDS = ['native', 'js', 'onnxruntime', 'tfjs-wasm'];
+const DEFAULT_BACKENDS = ['native', 'js', 'onnxruntime', 'tfjs-wasm', 'torch', 'onednn'];
 const ALL_BACKENDS = [...DEFAULT_BACKENDS, 'tfjs-cpu'];
 
 /** A command line that cannot be run: its message is printed above the usage. */
@@ -43,10 +54,12 @@ export function parseOptions(argv: string[]): Options & { help: boolean } {
       allowPositionals: false,
       options: {
         full: { type: 'boolean', default: false },
+        issue12: { type: 'boolean', default: false },
         ops: { type: 'string' },
         shapes: { type: 'string' },
         threads: { type: 'string' },
         backends: { type: 'string' },
+        python: { type: 'string', default: DEFAULT_PYTHON },
         json: { type: 'boolean', default: false },
         out: { type: 'string' },
         help: { type: 'boolean', default: false },
@@ -58,7 +71,7 @@ export function parseOptions(argv: string[]): Options & { help: boolean } {
   }
   const ops = (list(values.ops) ?? OPS) as Op[];
   for (const op of ops) if (!OPS.includes(op)) throw new UsageError(`unknown op "${op}" (known: ${OPS.join(', ')})`);
-  const shapes = list(values.shapes) ?? (values.full ? ALL_CASES.map((c) => c.name) : DEFAULT_CASES);
+  const shapes = list(values.shapes) ?? (values.full ? ALL_CASES.map((c) => c.name) : values.issue12 ? [...DEFAULT_CASES, ...ISSUE12_EXTRA_CASES] : DEFAULT_CASES);
   for (const s of shapes) if (!ALL_CASES.some((c) => c.name === s)) throw new UsageError(`unknown shape "${s}" (known: ${ALL_CASES.map((c) => c.name).join(', ')})`);
   const threads = list(values.threads)?.map(Number) ?? [...new Set([1, availableParallelism()])];
   if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new UsageError('--threads takes positive integers, e.g. --threads 1,2');
@@ -67,6 +80,7 @@ export function parseOptions(argv: string[]): Options & { help: boolean } {
     shapes,
     threads,
     backends: list(values.backends) ?? (values.full ? ALL_BACKENDS : DEFAULT_BACKENDS),
+    python: values.python,
     json: values.json,
     out: values.out || undefined,
     help: values.help,

@@ -14,13 +14,13 @@ import { jsBackend } from '../lib/js-backend';
 import { packageRoot } from '../lib/loader';
 import { planForwardTrain } from '../lib/validate';
 import { jsBench, loadNative, nativeBackends } from './backends/batchnorm';
-import { onnxruntimeBackend } from './backends/onnxruntime';
-import { tfjsBackend } from './backends/tfjs';
+import { selected } from './backends/names';
 import type { BenchBackend, Cell, Inputs, Prepared } from './backends/types';
 import { commandLineOptions, type Options } from './cli';
-import { consoleTable, markdown, roofText, svgChart, type BackendResult, type CellResult, type Report } from './report';
+import { startPeers } from './peer-backends';
+import { consoleTables, markdown, roofText, svgChart, type BackendResult, type CellResult, type Report } from './report';
 import { lastLevelCacheBytes, measureRoof, type Roof } from './roofline';
-import { relativeError, summarize, timeInterleaved } from './timing';
+import { relativeError, summarize, timeInterleaved, timeOnce } from './timing';
 import { checkTargets, targetsText } from './targets';
 import { BYTES_PER_ELEMENT, findCases, noise, type Case } from './workload';
 
@@ -48,42 +48,6 @@ function inputsFor(c: Case): Inputs {
   return { ...base, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd };
 }
 
-/** Installed versions of the peer packages, for the report. */
-function peerVersions(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of ['onnxruntime-node', '@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm']) {
-    try {
-      out[name] = (require(`${name}/package.json`) as { version: string }).version;
-    } catch {
-      out[name] = 'not installed';
-    }
-  }
-  return out;
-}
-
-/** Peers that are installed; each missing one is reported once and skipped. */
-async function peerBackends(wanted: string[]): Promise<BenchBackend[]> {
-  const out: BenchBackend[] = [];
-  if (wanted.includes('onnxruntime')) {
-    try {
-      out.push(onnxruntimeBackend(await import('onnxruntime-node')));
-    } catch (e) {
-      log(`onnxruntime: skipped (${(e as Error).message.split('\n')[0]})`);
-    }
-  }
-  const tfWanted = (['wasm', 'cpu'] as const).filter((w) => wanted.includes(`tfjs-${w}`));
-  if (tfWanted.length) {
-    try {
-      const tf = await import('@tensorflow/tfjs');
-      if (tfWanted.includes('wasm')) await import('@tensorflow/tfjs-backend-wasm');
-      for (const w of tfWanted) out.push(tfjsBackend(tf, w));
-    } catch (e) {
-      log(`tfjs: skipped (${(e as Error).message.split('\n')[0]})`);
-    }
-  }
-  return out;
-}
-
 async function runCell(cell: Cell, backends: BenchBackend[], tick: () => void): Promise<CellResult> {
   const results: BackendResult[] = [];
   const active: { b: BenchBackend; p: Prepared; r: BackendResult; firstMs: number }[] = [];
@@ -94,17 +58,17 @@ async function runCell(cell: Cell, backends: BenchBackend[], tick: () => void): 
     if (why) continue;
     try {
       const p = await b.prepare(cell);
-      const start = performance.now();
-      await p.run(); // warm-up, and the output checked below
-      active.push({ b, p, r, firstMs: performance.now() - start });
+      const firstMs = await timeOnce(p); // warm-up, and the output checked below
+      active.push({ b, p, r, firstMs });
     } catch (e) {
       Object.assign(r, { status: 'error', note: (e as Error).message.split('\n')[0] });
     }
   }
   // The first backend is the reference: the fastest native ISA, else the JS backend.
   const reference = active[0];
+  const expected = reference && (await reference.p.output());
   for (const a of active) {
-    a.r.error = relativeError(a.p.output(), reference.p.output());
+    a.r.error = relativeError(await a.p.output(), expected);
     const ours = a.b.name.startsWith('native-') || a.b.name === 'js';
     a.r.status = a.r.error <= (ours ? TOLERANCE.ours : TOLERANCE.peer) ? 'ok' : 'wrong';
     if (a.r.status === 'wrong') a.r.note = `output differs from ${reference.b.name} by ${a.r.error.toExponential(2)}`;
@@ -115,16 +79,16 @@ async function runCell(cell: Cell, backends: BenchBackend[], tick: () => void): 
     tick,
   );
   const bytes = BYTES_PER_ELEMENT[cell.op] * cell.c.elements;
-  active.forEach((a, k) => {
+  for (const [k, a] of active.entries()) {
     a.r.summary = summarize(samples[k]);
     a.r.gbps = bytes / a.r.summary.median / 1e6;
-    a.p.dispose();
-  });
+    await a.p.dispose();
+  }
   const ref = reference?.r;
   const speedups: Record<string, number> = {};
   if (ref && reference.b.name.startsWith('native-')) {
     for (const r of results) {
-      if (r.status === 'ok' && !r.name.startsWith('native-')) speedups[r.name] = r.summary!.median / ref.summary!.median;
+      if (r.status === 'ok' && r !== ref) speedups[r.name] = r.summary!.median / ref.summary!.median;
     }
   }
   return {
@@ -141,22 +105,8 @@ async function runCell(cell: Cell, backends: BenchBackend[], tick: () => void): 
   };
 }
 
-async function main(opts: Options) {
-  const native = loadNative();
-  const backends: BenchBackend[] = [];
-  let roofs: Roof[] = [];
-  const llc = lastLevelCacheBytes();
-  if ('reason' in native) {
-    log(`native backend unavailable (${native.reason}): running the rest`);
-  } else {
-    const wanted = (name: string) => opts.backends.includes('native') || opts.backends.includes(name);
-    backends.push(...nativeBackends(native.binding, native.backend).filter((b) => wanted(b.name)));
-    log('measuring memory bandwidth ...');
-    roofs = opts.threads.map((t) => measureRoof(native.binding, t, llc));
-  }
-  if (opts.backends.includes('js')) backends.push(jsBench);
-  backends.push(...(await peerBackends(opts.backends)));
-
+/** Every cell of the run: case by case (inputs made once per case), thread count, op. */
+async function runCells(opts: Options, backends: BenchBackend[], roofs: Roof[]): Promise<CellResult[]> {
   const cases = findCases(opts.shapes);
   const bar = new SingleBar({ stream: process.stderr, format: 'bench [{bar}] {value}/{total} cells | {cell}', hideCursor: true });
   bar.start(cases.length * opts.ops.length * opts.threads.length, 0, { cell: '' });
@@ -176,6 +126,31 @@ async function main(opts: Options) {
     }
   }
   bar.stop();
+  return cells;
+}
+
+async function main(opts: Options) {
+  const native = loadNative();
+  const backends: BenchBackend[] = [];
+  let roofs: Roof[] = [];
+  const llc = lastLevelCacheBytes();
+  if ('reason' in native) {
+    log(`native backend unavailable (${native.reason}): running the rest`);
+  } else {
+    backends.push(...nativeBackends(native.binding, native.backend).filter((b) => selected(opts.backends, b.name)));
+    log('measuring memory bandwidth ...');
+    roofs = opts.threads.map((t) => measureRoof(native.binding, t, llc));
+  }
+  if (selected(opts.backends, 'js')) backends.push(jsBench);
+  const peers = await startPeers(opts.backends, opts.python, log);
+  backends.push(...peers.backends);
+
+  let cells: CellResult[];
+  try {
+    cells = await runCells(opts, backends, roofs);
+  } finally {
+    peers.close();
+  }
 
   const info = backendInfo();
   const report: Report = {
@@ -187,7 +162,7 @@ async function main(opts: Options) {
       isas: 'reason' in native ? 'none (native unavailable)' : native.binding.info().supportedIsas,
       node: process.version,
       version: info.version,
-      peers: peerVersions(),
+      peers: peers.versions,
       threads: opts.threads,
       options: opts,
     },
@@ -204,7 +179,7 @@ async function main(opts: Options) {
     console.log(JSON.stringify(report, null, 2));
   } else {
     console.log(roofText(roofs));
-    console.log(consoleTable(report));
+    console.log(consoleTables(report));
     console.log(`\nTargets (bench/targets.ts):\n${targetsText(checkTargets(report))}`);
     console.log(`\nwritten: ${join(dir, 'latest.{json,md,svg}')}`);
   }

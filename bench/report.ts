@@ -1,4 +1,6 @@
-/** Benchmark results as a console table, a Markdown summary, JSON and an SVG chart. */
+/** Benchmark results as console tables, a Markdown summary, JSON and an SVG chart. */
+import { KERNEL_PEERS, OURS, PEERS } from './backends/names';
+import { bestKernelPeer, nodestOverDest, reuseOverDest, torchLayerOverLayer, torchOverNodest } from './ratios';
 import type { Roof } from './roofline';
 import { checkTargets, targetsMarkdown } from './targets';
 import type { Summary } from './timing';
@@ -28,7 +30,7 @@ export interface CellResult {
   reference?: string;
   /** Its GB/s as a fraction of the DRAM triad at this thread count. */
   fractionOfTriad?: number;
-  /** other backend's median / reference median. */
+  /** Every other backend's median / the reference's median. */
   speedups: Record<string, number>;
 }
 
@@ -48,32 +50,104 @@ function cellText(b: BackendResult | undefined): string {
   return b.status === 'wrong' ? `WRONG ${ms}` : ms;
 }
 
-/** Header and rows shared by the console table and the Markdown summary. */
-function rows(report: Report): { header: string[]; body: string[][] } {
-  const names = [...new Set(report.cells.flatMap((c) => c.backends.map((b) => b.name)))];
+interface Table {
+  title: string;
+  /** What the table shows, in a sentence or two (Markdown only). */
+  legend: string;
+  header: string[];
+  body: string[][];
+}
+
+const by = (c: CellResult, name: string) => c.backends.find((b) => b.name === name);
+const times = (v: number | undefined) => (v === undefined ? '' : `${fmt(v)}x`);
+const USER_PATHS: string[] = [...Object.values(OURS), ...Object.values(PEERS)];
+
+/** Every ISA, the JS backend and the Node.js peers, all with their destinations where they take them. */
+function kernelTable(report: Report): Table {
+  const names = [...new Set(report.cells.flatMap((c) => c.backends.map((b) => b.name)))].filter((n) => !USER_PATHS.includes(n));
   const others = names.filter((n) => !n.startsWith('native-'));
   const header = ['op', 'case', 'T', ...names.map((n) => `${n} ms`), 'GB/s', 'of triad', ...others.map((n) => `x ${n}`)];
   const body = report.cells.map((c) => {
-    const by = (n: string) => c.backends.find((b) => b.name === n);
-    const ref = c.reference ? by(c.reference) : undefined;
+    const ref = c.reference ? by(c, c.reference) : undefined;
     return [
       c.op,
       c.case,
       String(c.threads),
-      ...names.map((n) => cellText(by(n))),
+      ...names.map((n) => cellText(by(c, n))),
       ref?.gbps ? fmt(ref.gbps) : '',
       c.fractionOfTriad ? `${Math.round(c.fractionOfTriad * 100)}%` : '',
-      ...others.map((n) => (c.speedups[n] ? `${fmt(c.speedups[n])}x` : '')),
+      ...others.map((n) => times(c.speedups[n])),
     ];
   });
-  return { header, body };
+  return {
+    title: 'Kernels: every ISA, the JS backend and the Node.js peers',
+    legend: [
+      'Median ms per call (n/s: the backend cannot run that case). GB/s and "of triad" are the fastest',
+      'native ISA under the minimal-traffic model (forwardTrain 12 B/element, inference 8, backward 20, trainStep 32)',
+      'against the DRAM triad at the same thread count; "x name" is how many times faster it is than `name`.',
+    ].join('\n'),
+    header,
+    body,
+  };
 }
 
-export function consoleTable(report: Report): string {
-  const { header, body } = rows(report);
+/** Ours with destinations, without, the layer step, and PyTorch's and oneDNN's matching paths; null when none ran. */
+function userPathTable(report: Report): Table | null {
+  const ran = (name: string) => report.cells.some((c) => by(c, name)?.status === 'ok');
+  const names = USER_PATHS.filter(ran);
+  if (names.length === 0) return null;
+  const ratios: [string, (c: CellResult) => string][] = [
+    ['x best peer', (c) => {
+      const best = bestKernelPeer(c);
+      return best ? `${fmt(best.ratio)}x ${best.name}` : '';
+    }],
+    ['nodest / dest', (c) => times(nodestOverDest(c))],
+    ['x torch, nodest', (c) => times(torchOverNodest(c))],
+    ['layer-reuse / dest', (c) => times(reuseOverDest(c))],
+    ['x torch-layer, layer', (c) => times(torchLayerOverLayer(c))],
+  ];
+  const shown = ratios.filter(([, value]) => report.cells.some((c) => value(c) !== ''));
+  const header = ['op', 'case', 'T', 'dest ms', 'GB/s', ...names.map((n) => `${n} ms`), ...shown.map(([h]) => h)];
+  const body = report.cells.map((c) => {
+    const ref = c.reference ? by(c, c.reference) : undefined;
+    return [c.op, c.case, String(c.threads), cellText(ref), ref?.gbps ? fmt(ref.gbps) : '', ...names.map((n) => cellText(by(c, n))), ...shown.map(([, value]) => value(c))];
+  });
+  return {
+    title: 'What users get: with destinations, without, the layer step; PyTorch and oneDNN',
+    legend: [
+      'Median ms per call. dest: the fastest native ISA with every destination given (its GB/s beside it);',
+      `${OURS.nodest}: the public functions allocating their outputs; ${OURS.layer} / ${OURS.layerReuse}: a BatchNorm`,
+      `layer's forward + backward (trainStep) without / with reuseOutputs. ${PEERS.torch}: torch.nn.functional.batch_norm`,
+      `and autograd; ${PEERS.torchNommap}: outputs on reused pages (native_batch_norm_backward.out; 1.13 has no CPU`,
+      `forward .out, so its forward allocates from a malloc that keeps its pages); ${PEERS.torchLayer}: nn.BatchNorm`,
+      `forward + backward; ${PEERS.onednn}: every buffer preallocated. "x best peer": the fastest of`,
+      `${KERNEL_PEERS.join(', ')} over dest; "x torch, nodest": ${PEERS.torch} over ${OURS.nodest};`,
+      `"x torch-layer, layer": ${PEERS.torchLayer} over ${OURS.layer} (above 1: we are faster); "nodest / dest" and`,
+      '"layer-reuse / dest": what the path costs over dest (1 = nothing).',
+    ].join('\n'),
+    header,
+    body,
+  };
+}
+
+function tables(report: Report): Table[] {
+  return [userPathTable(report), kernelTable(report)].filter((t): t is Table => t !== null);
+}
+
+function consoleTable({ header, body }: Table): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((v, i) => (i < 2 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+export function consoleTables(report: Report): string {
+  return tables(report)
+    .map((t) => `\n${t.title}\n\n${consoleTable(t)}`)
+    .join('\n');
+}
+
+function markdownTable(t: Table): string[] {
+  return [`## ${t.title}`, '', t.legend, '', `| ${t.header.join(' | ')} |`, `|${t.header.map(() => '---').join('|')}|`, ...t.body.map((r) => `| ${r.join(' | ')} |`), ''];
 }
 
 export function roofText(roofs: Roof[]): string {
@@ -82,40 +156,41 @@ export function roofText(roofs: Roof[]): string {
     .join('\n');
 }
 
+/** The machine and the software measured, in a line each. */
+export function machineText(meta: Report['meta']): string[] {
+  const mib = (bytes: unknown) => `${Math.round(Number(bytes) / 1024 ** 2)} MiB`;
+  const peers = Object.entries((meta.peers ?? {}) as Record<string, string>).map(([name, v]) => `${name} ${v}`);
+  return [
+    `CPU: ${String(meta.cpu)} (${String(meta.cores)} logical cores), last-level cache ${mib(meta.lastLevelCacheBytes)}; our ISAs here: ${String(meta.isas)}.`,
+    `Node ${String(meta.node)}; batchnorm ${String(meta.version)}${peers.length ? `; peers: ${peers.join(', ')}` : ''}.`,
+  ];
+}
+
 export function markdown(report: Report, command: string): string {
-  const { header, body } = rows(report);
   const m = report.meta;
+  const notes = [...new Set(report.cells.flatMap((c) => c.backends.filter((b) => b.note && b.status !== 'ok').map((b) => `${b.name}: ${b.note}`)))];
   return [
     `# Benchmark: ${String(m.date)}`,
     '',
-    `CPU: ${String(m.cpu)} (${String(m.cores)} logical cores), ISAs: ${String(m.isas)}; Node ${String(m.node)}; batchnorm ${String(m.version)}.`,
+    ...machineText(m),
     `Command: \`${command}\``,
     '',
     'Memory bandwidth measured in the same run:',
     '',
     ...report.roofs.map((r) => `- ${r.threads} thread(s): DRAM triad ${fmt(r.dramTriad)} GB/s, copy ${fmt(r.dramCopy)} GB/s; in-cache triad ${fmt(r.cacheTriad)} GB/s`),
     '',
-    'Median ms per call (n/s: the backend cannot run that case). GB/s and "of triad" are the fastest',
-    'native ISA under the minimal-traffic model (forwardTrain 12 B/element, inference 8, backward 20)',
-    'against the DRAM triad at the same thread count; "x name" is how many times faster it is than `name`.',
-    '',
-    `| ${header.join(' | ')} |`,
-    `|${header.map(() => '---').join('|')}|`,
-    ...body.map((r) => `| ${r.join(' | ')} |`),
-    '',
-    ...(report.cells.some((c) => c.backends.some((b) => b.note && b.status !== 'ok'))
-      ? ['Notes: ' + [...new Set(report.cells.flatMap((c) => c.backends.filter((b) => b.note && b.status !== 'ok').map((b) => `${b.name}: ${b.note}`)))].join('; ') + '.', '']
-      : []),
+    ...tables(report).flatMap(markdownTable),
+    ...(notes.length ? [`Notes: ${notes.join('; ')}.`, ''] : []),
     '## Targets',
     '',
-    'The benchmark issue\'s targets, checked on this run (`bench/targets.ts`; out of cache means 8x64x224x224,',
+    'The issues\' targets, checked on this run (`bench/targets.ts`; out of cache means 8x64x224x224,',
     'as in the issue):',
     '',
     targetsMarkdown(checkTargets(report)),
   ].join('\n');
 }
 
-const COLORS = ['#1b5e20', '#43a047', '#a5d6a7', '#1565c0', '#ef6c00', '#8e24aa', '#6d4c41', '#c62828'];
+const COLORS = ['#1b5e20', '#43a047', '#a5d6a7', '#00838f', '#4dd0e1', '#80deea', '#1565c0', '#ef6c00', '#8e24aa', '#6d4c41', '#c62828', '#f9a825', '#ad1457', '#546e7a'];
 
 /** Grouped bars of GB/s per backend per case, one panel per thread count, with the roofs. */
 export function svgChart(report: Report): string {

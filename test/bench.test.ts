@@ -1,44 +1,150 @@
 /**
  * The benchmark itself (the README's main job) on its smallest configuration: it must run,
- * check every backend's output against the native one, and write its reports.
+ * check every backend's output against the native one, and write its reports. The user paths
+ * (no destinations, the layer step) always run; PyTorch and oneDNN run where they are
+ * installed, and their tests say so when they are skipped.
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 
+import { startPeers } from '../bench/peer-backends';
 import { packageRoot } from '../lib/loader';
 
 const root = packageRoot();
+const main = join(root, 'dist-bench', 'bench', 'main.js');
 
-test('npm run bench on one small cell: native and JS agree, GB/s and the roof are reported', () => {
-  const main = join(root, 'dist-bench', 'bench', 'main.js');
+interface BackendResult {
+  name: string;
+  status: string;
+  note?: string;
+  summary: { reps: number };
+  gbps: number;
+}
+interface CellResult {
+  op: string;
+  reference: string;
+  fractionOfTriad: number;
+  speedups: Record<string, number>;
+  backends: BackendResult[];
+}
+
+interface Report {
+  meta: { peers: Record<string, string> };
+  roofs: { dramTriad: number }[];
+  cells: CellResult[];
+}
+
+function bench(args: string[]): { report: Report; dir: string } {
   if (!existsSync(main)) throw new Error('dist-bench/ is missing: run `npm run build` first');
   const dir = mkdtempSync(join(tmpdir(), 'batchnorm-bench-'));
-  const out = execFileSync(
-    process.execPath,
-    [main, '--shapes=256x1024-nc', '--ops=forwardTrain,backward', '--threads=1', '--backends=native,js', '--json', `--out=${dir}`],
-    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, BATCHNORM_BACKEND: '' } },
-  );
-  const report = JSON.parse(out);
-  expect(report.roofs[0].dramTriad).toBeGreaterThan(0);
-  expect(report.cells).toHaveLength(2);
-  for (const cell of report.cells) {
-    expect(cell.reference).toMatch(/^native-/);
-    expect(cell.fractionOfTriad).toBeGreaterThan(0);
-    expect(cell.speedups.js).toBeGreaterThan(0);
-    for (const b of cell.backends) {
-      expect(b.status, `${b.name}: ${b.note ?? ''}`).toBe('ok');
-      expect(b.summary.reps).toBeGreaterThanOrEqual(3);
-      expect(b.gbps).toBeGreaterThan(0);
-    }
+  const out = execFileSync(process.execPath, [main, '--shapes=256x1024-nc', '--threads=1', '--json', `--out=${dir}`, ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env: { ...process.env, BATCHNORM_BACKEND: '' },
+  });
+  return { report: JSON.parse(out), dir };
+}
+
+const result = (cell: CellResult, name: string) => cell.backends.find((b) => b.name === name);
+
+function expectTimedAndRight(b: BackendResult | undefined) {
+  expect(b, 'the backend ran').toBeDefined();
+  expect(b!.status, `${b!.name}: ${b!.note ?? ''}`).toBe('ok');
+  expect(b!.summary.reps).toBeGreaterThanOrEqual(3);
+  expect(b!.gbps).toBeGreaterThan(0);
+}
+
+/** Every backend of the cell either ran and was right, or could not run it and says why. */
+function expectRanOrSaidWhy(cell: CellResult) {
+  for (const b of cell.backends) {
+    if (b.status === 'skipped') expect(b.note, b.name).toBeTruthy();
+    else expectTimedAndRight(b);
   }
-  const written = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8'));
-  expect(written.cells).toHaveLength(2);
-  expect(readFileSync(join(dir, 'latest.svg'), 'utf8')).toContain('<svg');
-  const summary = readFileSync(join(dir, 'latest.md'), 'utf8');
-  expect(summary).toContain('| forwardTrain | 256x1024-nc | 1 |');
-  // Judged, either way (a sanitizer build is slow): "met | 2 cells, ..." or "MISSED | missed in 1 of 2 cells: ...".
-  expect(summary).toMatch(/\| native >= 10x the JS backend, in-cache cases, 1 thread \| (met|MISSED) \| [^|]*\b2 cells/);
+}
+
+/** Whether a peer library is installed, judged without the bench's own code. */
+const torchInstalled = spawnSync('/usr/bin/python3', ['-c', 'import torch']).status === 0;
+const onednnInstalled = spawnSync('g++', ['-E', '-x', 'c++', '-', '-o', '/dev/null'], { input: '#include <oneapi/dnnl/dnnl.hpp>\n' }).status === 0;
+
+describe('npm run bench on one small cell, every op of a training step, every backend but tfjs', () => {
+  let report: Report;
+  let dir: string;
+  let summary: string;
+  const cell = (op: string) => report.cells.find((c) => c.op === op)!;
+  beforeAll(() => {
+    ({ report, dir } = bench(['--ops=forwardTrain,backward,trainStep', '--backends=native,js,torch,onednn']));
+    summary = readFileSync(join(dir, 'latest.md'), 'utf8');
+  }, 180_000);
+
+  test('native and JS agree, GB/s and the roof are reported, the files are written', () => {
+    expect(report.roofs[0].dramTriad).toBeGreaterThan(0);
+    expect(report.cells.map((c) => c.op)).toEqual(['forwardTrain', 'backward', 'trainStep']);
+    for (const c of report.cells) {
+      expect(c.reference).toMatch(/^native-/);
+      expect(c.fractionOfTriad).toBeGreaterThan(0);
+      expect(c.speedups.js).toBeGreaterThan(0);
+      expectTimedAndRight(result(c, 'js'));
+      expectRanOrSaidWhy(c);
+    }
+    const written = JSON.parse(readFileSync(join(dir, 'latest.json'), 'utf8'));
+    expect(written.cells).toHaveLength(3);
+    expect(readFileSync(join(dir, 'latest.svg'), 'utf8')).toContain('<svg');
+    expect(summary).toContain('| forwardTrain | 256x1024-nc | 1 |');
+    expect(summary).toMatch(/^CPU: .+ last-level cache \d+ MiB; our ISAs here: /m);
+    // Judged, either way (a sanitizer build is slow): "met | 2 cells, ..." or "MISSED | missed in 1 of 2 cells: ...".
+    expect(summary).toMatch(/\| native >= 10x the JS backend, in-cache cases, 1 thread \| (met|MISSED) \| [^|]*\b2 cells/);
+  });
+
+  test('no destinations and the layer step (without and with reuseOutputs) run and agree with the kernels', () => {
+    for (const c of report.cells) {
+      expectTimedAndRight(result(c, 'native-nodest'));
+      expect(c.speedups['native-nodest']).toBeGreaterThan(0);
+    }
+    expect(result(cell('forwardTrain'), 'native-layer')?.status).toBe('skipped');
+    expectTimedAndRight(result(cell('trainStep'), 'native-layer'));
+    expectTimedAndRight(result(cell('trainStep'), 'native-layer-reuse'));
+    expect(summary).toContain('## What users get');
+    expect(summary).toMatch(/\| no destinations within 1\.5x of the same call with destinations \| (met|MISSED) \| [^|]*\b3 cells/);
+    expect(summary).toMatch(/\| layer step with reuseOutputs within 1\.15x of forwardTrain \+ backward with destinations \| (met|MISSED) \| [^|]*\b1 cell\b/);
+  });
+
+  test('PyTorch: its allocating API, outputs on reused pages and nn.BatchNorm, checked against ours', (ctx) => {
+    if (!torchInstalled) ctx.skip('skipped: /usr/bin/python3 cannot import torch (Debian: apt-get install python3-torch)');
+    expect(report.meta.peers.PyTorch).toMatch(/^\d+\.\d+/);
+    for (const c of report.cells) {
+      expectTimedAndRight(result(c, 'torch'));
+      expectTimedAndRight(result(c, 'torch-nommap'));
+    }
+    expect(result(cell('forwardTrain'), 'torch-layer')?.status).toBe('skipped');
+    expectTimedAndRight(result(cell('trainStep'), 'torch-layer'));
+    expect(summary).toMatch(/\| no destinations at least as fast as PyTorch's allocating API \| (met|MISSED) \| [^|]*\b3 cells/);
+    expect(summary).toMatch(/\| layer step without reuse at least as fast as PyTorch's nn.BatchNorm step \| (met|MISSED) \| [^|]*\b1 cell\b/);
+  });
+
+  test('oneDNN: compiled on first use, every buffer preallocated, checked against ours', (ctx) => {
+    if (!onednnInstalled) ctx.skip('skipped: no oneapi/dnnl/dnnl.hpp for g++ (Debian: apt-get install libdnnl-dev)');
+    expect(report.meta.peers.oneDNN).toMatch(/^\d+\.\d+/);
+    for (const c of report.cells) expectTimedAndRight(result(c, 'onednn'));
+    expect(summary).toMatch(/\| with destinations at least as fast as the best of PyTorch and oneDNN, every cell \(within 5% is a tie\) \| (met|MISSED) \| [^|]*\b2 cells/);
+  });
+});
+
+test('a peer that is not installed is skipped with one note, and why', async () => {
+  const said: string[] = [];
+  const peers = await startPeers(['native', 'torch'], '/nonexistent/python3', (m) => said.push(m));
+  peers.close();
+  expect(peers.backends).toEqual([]);
+  expect(peers.versions.PyTorch).toMatch(/^not available: .*nonexistent/);
+  expect(said).toEqual([expect.stringMatching(/^PyTorch: skipped \(.*nonexistent/)]);
+});
+
+test('npm run bench:rss: both modes in processes of their own, RSS reported', () => {
+  const script = join(root, 'dist-bench', 'bench', 'layer-rss.js');
+  const out = execFileSync(process.execPath, [script, '--steps=10', '--warmup=2', '--shape=4x8x16x16'], { encoding: 'utf8' });
+  expect(out).toMatch(/^no reuse: RSS \d+ MB after warm-up, \d+ MB at the end/m);
+  expect(out).toMatch(/^reuseOutputs: true: RSS \d+ MB after warm-up, \d+ MB at the end/m);
+  expect(out).toMatch(/^target \(RSS flat with and without reuse, within 10%\): (met|MISSED)$/m);
 });

@@ -63,7 +63,7 @@ function withoutDestinations(cell: Cell): Call {
   const common = { axis: c.axis, gamma: i.gamma, beta: i.beta };
   const train = () => forwardTrain(i.x, c.shape, { ...common, eps: i.eps });
   const back = (saveMean: Float32Array, saveInvStd: Float32Array) => backward(i.dy, i.x, c.shape, { ...common, saveMean, saveInvStd }).dx;
-  let out = new Float32Array(0);
+  let out: Float32Array = new Float32Array(0);
   const run = {
     forwardTrain: () => (out = train().y),
     forwardInference: () => (out = forwardInference(i.x, c.shape, { ...common, eps: i.eps, runningMean: i.runningMean, runningVar: i.runningVar })),
@@ -82,7 +82,7 @@ function layerStep(cell: Cell, reuseOutputs: boolean): Call {
   const layer = new BatchNorm(i.gamma.length, { axis: c.axis, eps: i.eps, reuseOutputs });
   layer.gamma!.set(i.gamma);
   layer.beta!.set(i.beta);
-  let dx = new Float32Array(0);
+  let dx: Float32Array = new Float32Array(0);
   return {
     run: () => {
       layer.forward(i.x, c.shape);

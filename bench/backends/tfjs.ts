@@ -3,8 +3,9 @@
  * backends. tf.batchNorm normalises along the last axis, so NCHW is not supported. Inference
  * is tf.batchNorm with given statistics; training forward is tf.moments + tf.batchNorm;
  * backward is tf.grads of sum(y * dy) with respect to x, gamma and beta, which recomputes the
- * forward pass (tfjs has no standalone BatchNorm backward). Outputs are allocated per call by
- * tfjs itself.
+ * forward pass (tfjs has no standalone BatchNorm backward): it is already a training step, so
+ * trainStep is not run again (on large channels-last tensors a call takes 10-20 s). Outputs
+ * are allocated per call by tfjs itself.
  */
 import type { BenchBackend, Cell, Prepared } from './types';
 
@@ -15,7 +16,8 @@ export function tfjsBackend(tf: Tf, which: 'cpu' | 'wasm'): BenchBackend {
   return {
     name: `tfjs-${which}`,
     threadsUsed: () => 1,
-    unsupported: (cell: Cell) => (cell.c.layout === 'nchw' ? 'normalises the last axis only (no NCHW)' : undefined),
+    unsupported: (cell: Cell) =>
+      cell.c.layout === 'nchw' ? 'normalises the last axis only (no NCHW)' : cell.op === 'trainStep' ? 'its backward row is already forward + backward (tf.grads)' : undefined,
     async prepare(cell: Cell): Promise<Prepared> {
       await tf.setBackend(which);
       const { c, inputs: i } = cell;
@@ -41,7 +43,7 @@ export function tfjsBackend(tf: Tf, which: 'cpu' | 'wasm'): BenchBackend {
         forwardTrain: () => keep(tf.tidy(() => train(x, gamma, beta))),
         forwardInference: () => keep(tf.tidy(() => tf.batchNorm(x, mean, variance, beta, gamma, i.eps))),
         backward: () => keep(tf.tidy(() => grads([x, gamma, beta], dy)[0])),
-      }[cell.op];
+      }[cell.op as Exclude<Cell['op'], 'trainStep'>];
       return {
         run: async () => {
           if (tf.getBackend() !== which) await tf.setBackend(which);
