@@ -7,6 +7,9 @@
  * hold what a loop of calls leaves there, not what the other backends just touched. That is the
  * state a training loop sees, and what decides in-cache cases. Calls over WARM_BELOW_MS skip
  * it: their own run time dwarfs any cache refill.
+ *
+ * A backend in another process (PyTorch, oneDNN) times each call itself and says how long it
+ * took, so what is timed is the call, not the pipe to it.
  */
 import type { Prepared } from './backends/types';
 

@@ -89,7 +89,9 @@ export function peerBackend({ name, peer, path, files, unsupported }: PeerPath):
           await peer.request(`save ${id} ${file}`);
           return files.takeFloats(file);
         },
-        dispose: async () => void (await peer.request(`free ${id}`)),
+        dispose: async () => {
+          await peer.request(`free ${id}`);
+        },
       };
     },
   };
