@@ -10,6 +10,11 @@
  *
  * A backend in another process (PyTorch, oneDNN) times each call itself and says how long it
  * took, so what is timed is the call, not the pipe to it.
+ *
+ * Between one backend's turn and the next, the run pauses SETTLE_MS: OpenMP's worker threads
+ * (ours and the peers', each process has its own) spin for a while after a parallel region
+ * before they sleep, and on a machine with few cores the previous backend's spinning threads
+ * would otherwise take the cores from the next one's.
  */
 import type { Prepared } from './backends/types';
 
@@ -18,6 +23,9 @@ export const TARGET_REPS = 10;
 export const TARGET_SECONDS = 0.5;
 export const MAX_SECONDS = 2;
 export const WARM_BELOW_MS = 50;
+export const SETTLE_MS = 3;
+
+const settle = () => new Promise<void>((resolve) => setTimeout(resolve, SETTLE_MS));
 
 export interface Summary {
   median: number; // ms
@@ -54,6 +62,7 @@ export async function timeInterleaved(prepared: Prepared[], firstMs: number[], o
   while (!prepared.every((_, k) => done(k))) {
     for (let k = 0; k < prepared.length; k++) {
       if (done(k)) continue;
+      await settle();
       if (last[k] < WARM_BELOW_MS) await prepared[k].run();
       const ms = await timeOnce(prepared[k]);
       samples[k].push(ms);
