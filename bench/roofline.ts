@@ -1,7 +1,10 @@
 /**
  * The memory-bandwidth roof, measured in this process at the benchmark's thread counts by the
  * addon's STREAM-like probe: triad and copy on arrays 4x the last-level cache each (DRAM), and
- * triad on arrays that together fit in half of it (cache).
+ * triad on arrays that together fit in half of it (cache). The cache the probe trusts is at most
+ * 32 MiB: a server's L3 may be reported as hundreds of MiB (a whole socket's mesh, shared with
+ * other guests) while one core gets far less of it (Emerald Rapids, 300 MiB in sysfs: reads drop
+ * to the DRAM rate past about 48 MiB).
  */
 import { readFileSync } from 'fs';
 
@@ -28,9 +31,12 @@ export function lastLevelCacheBytes(): number {
   return 32 * 1024 ** 2;
 }
 
+const TRUSTED_CACHE_BYTES = 32 * 1024 ** 2;
+
 export function measureRoof(binding: NativeBinding, threads: number, llcBytes: number): Roof {
-  const dramFloats = Math.ceil((4 * llcBytes) / 4);
-  const cacheFloats = Math.floor(llcBytes / 4 / 6);
+  const cache = Math.min(llcBytes, TRUSTED_CACHE_BYTES);
+  const dramFloats = Math.ceil((4 * cache) / 4);
+  const cacheFloats = Math.floor(cache / 4 / 6);
   return {
     threads,
     dramTriad: binding.streamBandwidth('triad', dramFloats, threads, 5),

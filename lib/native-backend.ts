@@ -18,7 +18,7 @@ type Opt64 = Float64Array | null;
 
 /** The addon's exports; argument order mirrors native/src/binding.cpp (trailing synchronized-statistics arguments may be left out). */
 export interface NativeBinding {
-  /** `streamingBytes`: 0 always streams, Infinity never, absent restores the default (the LLC size). */
+  /** `streamingBytes`: 0 always streams, Infinity never, absent restores the default (per thread count; native/src/dispatch.h). */
   configure(isaCap: string, threads: number, streamingBytes?: number): NativeInfo;
   info(): NativeInfo;
   setNumThreads(n: number): void;

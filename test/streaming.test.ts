@@ -73,7 +73,18 @@ describe('configuration', () => {
   test('the default threshold is a positive size, and configure restores it', () => {
     expect(initial.streamingBytes).toBeGreaterThan(0);
     expect(binding.configure(initial.isa, 1, ALWAYS).streamingBytes).toBe(0);
-    expect(binding.configure(initial.isa, 1).streamingBytes).toBe(initial.streamingBytes);
+    expect(binding.configure(initial.isa, initial.threads).streamingBytes).toBe(initial.streamingBytes);
+  });
+
+  test('setNumThreads keeps a threshold that configure set, and moves the default with the thread count', () => {
+    const atTwo = binding.configure(initial.isa, 2).streamingBytes;
+    const atOne = binding.configure(initial.isa, 1).streamingBytes;
+    expect(atTwo).toBeGreaterThanOrEqual(atOne); // the L2 of each thread (Intel), or one LLC
+    binding.setNumThreads(2);
+    expect(binding.info().streamingBytes).toBe(atTwo);
+    binding.configure(initial.isa, 1, 12345);
+    binding.setNumThreads(2);
+    expect(binding.info().streamingBytes).toBe(12345);
   });
 
   test('a negative or non-numeric threshold is refused and changes nothing', () => {

@@ -75,7 +75,7 @@ int64_t length_of(const Napi::CallbackInfo& info, size_t i, const char* name) {
 class Addon : public Napi::Addon<Addon> {
  public:
   Addon(Napi::Env env, Napi::Object exports)
-      : exec_{&select_kernels(""), 1, default_streaming_bytes()} {
+      : exec_{&select_kernels(""), 1, default_streaming_bytes(1)} {
     DefineAddon(exports, {
         InstanceMethod("configure", &Addon::Configure),
         InstanceMethod("info", &Addon::Info),
@@ -100,11 +100,11 @@ class Addon : public Napi::Addon<Addon> {
 
   // configure(isaCap: string, threads: number, streamingBytes?: number): chooses the kernels,
   // the thread count and (for tests and benchmarks) the size from which outputs are streamed:
-  // 0 always, Infinity never, absent the default. Returns info().
+  // 0 always, Infinity never, absent the default for the thread count. Returns info().
   Napi::Value Configure(const Napi::CallbackInfo& info) {
     if (!info[0].IsString())
       throw_error(info.Env(), true, "ERR_BATCHNORM_INVALID_TYPE", "Expected a string for isa");
-    int64_t streaming = default_streaming_bytes();
+    int64_t streaming = kDefaultStreaming;
     if (info.Length() > 2 && !info[2].IsUndefined()) {
       const double bytes = info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : -1.0;
       if (!(bytes >= 0.0))
@@ -112,9 +112,9 @@ class Addon : public Napi::Addon<Addon> {
                     "Expected streamingBytes to be a number >= 0");
       streaming = bytes >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(bytes);
     }
+    streaming_ = streaming;
     SetNumThreads(info);
     exec_.kernels = &select_kernels(info[0].As<Napi::String>().Utf8Value());
-    exec_.streaming_bytes = streaming;
     return Info(info);
   }
 
@@ -143,6 +143,8 @@ class Addon : public Napi::Addon<Addon> {
 #ifdef _OPENMP
     exec_.threads = static_cast<int>(n);
 #endif
+    exec_.streaming_bytes =
+        streaming_ == kDefaultStreaming ? default_streaming_bytes(exec_.threads) : streaming_;
     return info.Env().Undefined();
   }
 
@@ -335,6 +337,10 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   Execution exec_;
+  // The streaming threshold configure() set, or kDefaultStreaming: the default for the thread
+  // count, which setNumThreads then follows.
+  static constexpr int64_t kDefaultStreaming = -1;
+  int64_t streaming_ = kDefaultStreaming;
 };
 
 }  // namespace

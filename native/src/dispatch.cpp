@@ -96,29 +96,42 @@ std::string read_line(const std::string& path) {
   return text;
 }
 
-// Size in bytes of the highest-level cache of CPU 0 as Linux describes it in sysfs (one
-// instance, e.g. "32768K"), or 0. Not sysconf(_SC_LEVEL3_CACHE_SIZE): glibc derives that from
-// cpuid and reports 256 MB for this 32 MB L3 under KVM.
-int64_t last_level_cache_bytes() {
+// Size in bytes of CPU 0's data or unified cache at `level` (0: the highest level) as Linux
+// describes it in sysfs (one instance, e.g. "32768K"), or 0. Not sysconf(_SC_LEVEL3_CACHE_SIZE):
+// glibc derives that from cpuid and reports 256 MB for a 32 MB L3 under KVM.
+int64_t cache_bytes(int64_t level) {
   int64_t best_level = 0, bytes = 0;
   for (int index = 0; index < 8; ++index) {
     const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
-    const int64_t level = std::atoll(read_line(dir + "/level").c_str());
+    const int64_t at = std::atoll(read_line(dir + "/level").c_str());
     const std::string size = read_line(dir + "/size");
     char* unit = nullptr;
     const int64_t amount = std::strtoll(size.c_str(), &unit, 10);
-    if (level <= best_level || amount <= 0) continue;
-    best_level = level;
+    const bool wanted = level == 0 ? at > best_level : at == level;
+    if (!wanted || amount <= 0 || read_line(dir + "/type").rfind("Instruction", 0) == 0) continue;
+    best_level = at;
     bytes = amount * (*unit == 'K' ? 1 << 10 : *unit == 'M' ? 1 << 20 : *unit == 'G' ? 1 << 30 : 1);
   }
   return bytes;
 }
 
+bool intel() {
+#if defined(__x86_64__) || defined(_M_X64)
+  unsigned int a, b, c, d;
+  // The vendor string is in ebx, edx, ecx: "Genu" "ineI" "ntel".
+  return __get_cpuid(0, &a, &b, &c, &d) && b == 0x756e6547 && d == 0x49656e69 && c == 0x6c65746e;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
-int64_t default_streaming_bytes() {
-  static const int64_t bytes = last_level_cache_bytes();
-  return bytes > 0 ? bytes : int64_t{32} << 20;
+int64_t default_streaming_bytes(int threads) {
+  static const bool per_core_l2 = intel();
+  static const int64_t l2 = cache_bytes(2), llc = cache_bytes(0);
+  if (per_core_l2) return (l2 > 0 ? l2 : int64_t{2} << 20) * threads;
+  return llc > 0 ? llc : int64_t{32} << 20;
 }
 
 std::string supported_isas() {
