@@ -26,10 +26,12 @@ constexpr int64_t kSlabRun = 1024;
 // Elements per parallel task in memory-order schedules.
 constexpr int64_t kTaskElements = 16384;
 // Rows layout: at most this many elements per row chunk, and as many as this many row chunks
-// (for parallelism) as long as each keeps at least kRowsMinRows rows.
+// (for parallelism) as long as each keeps at least kRowsMinRows rows. Longer chunks pay: only a
+// chunk's first sub-block of rows needs the extra sweep that estimates its mean (kernels_simd.h),
+// which made 32-row chunks cost 10-20% on [256, 1024] and [4096, 1024] forwardTrain.
 constexpr int64_t kRowsChunk = 262144;
 constexpr int64_t kRowsTargetChunks = 64;
-constexpr int64_t kRowsMinRows = 32;
+constexpr int64_t kRowsMinRows = 128;
 // Column blocks: at most this wide (a task's float accumulators stay in L1), and split in
 // multiples of a cache line of floats.
 constexpr int64_t kColumnAlign = 16;
