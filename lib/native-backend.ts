@@ -7,6 +7,8 @@ export interface NativeInfo {
   threads: number;
   supportedIsas: string;
   openmp: boolean;
+  /** OMP_WAIT_POLICY as the environment had it when the addon (and libgomp) loaded; '' when unset. */
+  waitPolicy: string;
   /** Ops touching more bytes than this write their output with streaming (non-temporal) stores. */
   streamingBytes: number;
 }

@@ -22,7 +22,7 @@ beforeAll(() => {
 function cleanEnv(extra: Record<string, string> = {}) {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('BATCHNORM_') && k !== 'OMP_NUM_THREADS') env[k] = v;
+    if (v !== undefined && !k.startsWith('BATCHNORM_') && !['OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'GOMP_SPINCOUNT'].includes(k)) env[k] = v;
   }
   return { ...env, ...extra };
 }
@@ -48,6 +48,25 @@ describe('BATCHNORM_BACKEND', () => {
 
   test('js: the JavaScript backend, saying why', () => {
     expect(infoIn(root, { BATCHNORM_BACKEND: 'js' })).toMatchObject({ backend: 'js', isa: 'js', threads: 1, fallbackReason: 'BATCHNORM_BACKEND=js' });
+  });
+});
+
+describe('OpenMP wait policy', () => {
+  /** What libgomp read at load (info().waitPolicy), and what the process environment holds afterwards. */
+  function policyIn(env: Record<string, string> = {}) {
+    const script = `const { load } = require(${JSON.stringify(join(root, 'dist', 'loader.js'))});
+      const { native } = load();
+      console.log(JSON.stringify({ atLoad: native.info().waitPolicy, after: process.env.OMP_WAIT_POLICY ?? null }))`;
+    return JSON.parse(execFileSync(process.execPath, ['-e', script], { env: cleanEnv(env), encoding: 'utf8' }));
+  }
+
+  test('passive unless the user chose one, and set only while the addon loads', () => {
+    expect(policyIn()).toEqual({ atLoad: 'passive', after: null });
+  });
+
+  test('the user\'s OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone', () => {
+    expect(policyIn({ OMP_WAIT_POLICY: 'active' })).toEqual({ atLoad: 'active', after: 'active' });
+    expect(policyIn({ GOMP_SPINCOUNT: '1000' })).toEqual({ atLoad: '', after: null });
   });
 });
 

@@ -5,6 +5,7 @@
 // the addon never allocates JS memory. Each op has a sync entry point and an async one that
 // runs on the libuv thread pool while holding references to every typed array it touches.
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <new>
 #include <string>
@@ -20,6 +21,13 @@ namespace bn {
 namespace {
 
 using Job = std::function<void()>;
+
+// OMP_WAIT_POLICY as the process environment had it when the addon loaded, which is when
+// libgomp, loaded with it, read it too (lib/loader.ts sets it to passive unless the user chose).
+const std::string kWaitPolicyAtLoad = [] {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  return std::string(policy ? policy : "");
+}();
 
 // Runs a job on the libuv pool and settles a promise; the references keep the arrays alive.
 // They cannot stop JavaScript from detaching (transferring) a buffer while the job runs: N-API
@@ -129,6 +137,7 @@ class Addon : public Napi::Addon<Addon> {
 #else
     o.Set("openmp", false);
 #endif
+    o.Set("waitPolicy", kWaitPolicyAtLoad);
     return o;
   }
 
