@@ -3,7 +3,7 @@
  * tf.batchNorm (FusedBatchNorm) and a BatchNormalization layer's training forward, backward and
  * moving averages against the float64 reference with SPEC section 5's tolerances, in every
  * layout, including those where stock tfjs is wrong or throws; which calls stay on the original
- * kernel; install options; and that uninstall() restores tfjs exactly.
+ * kernel; install options; that uninstall() restores tfjs exactly; and the entry point.
  *
  * lib/api is spied on (its real functions run), to see which calls reach our kernels.
  */
@@ -12,6 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test, vi } from 'vit
 import * as api from '../lib/api';
 import { install, uninstall } from '../lib/tfjs';
 import { BACKWARD_KERNEL, TRAIN_KERNEL } from '../lib/tfjs/training-kernels';
+import { cleanExit, runChild } from './helpers/child';
 import { rng } from './helpers/random';
 import { expectElementwise, expectRelative, expectSum, geometryOf, refBackward, refForwardTrain, refInference } from './helpers/reference';
 import { BACKENDS, maxAbsDifference, tf, useBackend, values } from './helpers/tfjs';
@@ -199,6 +200,16 @@ describe.each(BACKENDS)('%s backend', (backend) => {
     expect(ours.setupFunc).toBe(original.setupFunc);
     expect(ours.disposeFunc).toBe(original.disposeFunc);
     if (backend === 'wasm') expect(original.setupFunc).toBeTypeOf('function');
+  });
+});
+
+test('the entry point: batchnorm/tfjs by name, and a package root that does not load tfjs', () => {
+  expect(cleanExit(runChild('tfjs-entry.js'))).toEqual({
+    rootExportsForwardTrain: 'function',
+    rootLoadsTfjs: false,
+    entry: 'dist/tfjs/index.js',
+    entryExports: ['install', 'uninstall'],
+    entryLoadsTfjs: true,
   });
 });
 
