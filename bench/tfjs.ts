@@ -135,7 +135,7 @@ function markdown(rows: Row[], targets: TargetCheck[], meta: Record<string, unkn
   return [
     `# TensorFlow.js benchmark: ${meta.date}`,
     '',
-    `CPU: ${meta.cpu} (${meta.cores} logical cores); Node ${meta.node}; @tensorflow/tfjs ${meta.tfjs}; batchnorm ${meta.version} (${meta.isa}, ${meta.threads} thread(s)); tfjs backends run one thread.`,
+    `CPU: ${meta.cpu} (${meta.cores} logical cores); Node ${meta.node}; @tensorflow/tfjs ${meta.tfjs}; batchnorm ${meta.version} (${meta.isa}, ${meta.threads} thread(s), OMP_WAIT_POLICY ${meta.ompWaitPolicy}); tfjs backends run one thread.`,
     `Command: \`${meta.command}\``,
     '',
     'Milliseconds per call: median (p10-p90, n calls), stock and ours interleaved.',
@@ -168,6 +168,7 @@ async function main() {
     version: info.version,
     isa: info.isa,
     threads: info.threads,
+    ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? 'unset',
     command: `npm run bench:tfjs${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
   };
   const targets = checks(rows);
