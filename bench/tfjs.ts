@@ -10,10 +10,10 @@
  * Writes bench/results/tfjs.{json,md} (or --out); prints the table and the targets.
  */
 import { mkdirSync, writeFileSync } from 'fs';
-import { cpus } from 'os';
 import { join } from 'path';
 import { parseArgs } from 'util';
 
+import { environment, environmentLine, type Environment } from '../examples/tfjs-environment';
 import { backendInfo, setNumThreads } from '../lib/index';
 import { packageRoot } from '../lib/loader';
 import type { TargetCheck } from './targets';
@@ -125,7 +125,7 @@ function checks(rows: Row[]): TargetCheck[] {
   });
 }
 
-function markdown(rows: Row[], targets: TargetCheck[], meta: Record<string, unknown>): string {
+function markdown(rows: Row[], targets: TargetCheck[], meta: Environment & { command: string }): string {
   const table = [
     '| case | shape | tfjs backend | stock ms | ours ms | speedup | max rel. difference |',
     '|---|---|---|---|---|---|---|',
@@ -135,7 +135,7 @@ function markdown(rows: Row[], targets: TargetCheck[], meta: Record<string, unkn
   return [
     `# TensorFlow.js benchmark: ${meta.date}`,
     '',
-    `CPU: ${meta.cpu} (${meta.cores} logical cores); Node ${meta.node}; @tensorflow/tfjs ${meta.tfjs}; batchnorm ${meta.version} (${meta.isa}, ${meta.threads} thread(s), OMP_WAIT_POLICY ${meta.ompWaitPolicy}); tfjs backends run one thread.`,
+    environmentLine(meta),
     `Command: \`${meta.command}\``,
     '',
     'Milliseconds per call: median (p10-p90, n calls), stock and ours interleaved.',
@@ -158,19 +158,7 @@ async function main() {
       process.stderr.write('\n');
     }
   }
-  const info = backendInfo();
-  const meta = {
-    date: new Date().toISOString(),
-    cpu: cpus()[0]?.model ?? 'unknown',
-    cores: cpus().length,
-    node: process.version,
-    tfjs: (require('@tensorflow/tfjs/package.json') as { version: string }).version,
-    version: info.version,
-    isa: info.isa,
-    threads: info.threads,
-    ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? 'unset',
-    command: `npm run bench:tfjs${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-  };
+  const meta = { ...environment(backendInfo()), command: `npm run bench:tfjs${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}` };
   const targets = checks(rows);
   const md = markdown(rows, targets, meta);
   mkdirSync(opts.out, { recursive: true });

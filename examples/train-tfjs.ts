@@ -13,7 +13,6 @@
  * counted. Writes examples/results/train-tfjs.{md,json}. Flags: `npm run example:tfjs -- --help`.
  */
 import { mkdirSync, writeFileSync } from 'fs';
-import { cpus } from 'os';
 import { join } from 'path';
 import { parseArgs } from 'util';
 
@@ -26,6 +25,7 @@ import { loadMnist, type Dataset } from './mnist';
 import { progressBar } from './progress';
 import { markdownTable } from './report';
 import { CLASSES, IMAGE_SHAPE, mnistCnn } from './tfjs-cnn';
+import { environment, environmentLine, type Environment } from './tfjs-environment';
 import { registerWasmConv2DFilterGradient } from './wasm-conv2d-filter-gradient';
 
 const USAGE = `npm run example:tfjs -- [flags]
@@ -157,7 +157,7 @@ const median = (a: number[]) => {
 /** Step times without the first (warm-up) step. */
 const timedSteps = (run: Run) => run.stepMs.slice(1);
 
-function report(runs: Run[], meta: Record<string, unknown>): string {
+function report(runs: Run[], meta: Environment & { steps: Record<string, number> }): string {
   const rows = runs.map((run) => {
     const ms = median(timedSteps(run));
     const same = (v: Variant) => runs.find((r) => r.backend === run.backend && r.variant === v)!;
@@ -179,7 +179,7 @@ function report(runs: Run[], meta: Record<string, unknown>): string {
   return [
     `# model.fit with TensorFlow.js, stock and with batchnorm/tfjs: ${meta.date}`,
     '',
-    `${meta.cpu}; Node ${meta.node}; @tensorflow/tfjs ${meta.tfjs}; batchnorm ${meta.version} (${meta.isa}, ${meta.threads} thread(s), OMP_WAIT_POLICY ${meta.ompWaitPolicy}). Batch ${CONFIG.batchSize}; steps per model: ${JSON.stringify(meta.steps)}.`,
+    `${environmentLine(meta)} Batch ${CONFIG.batchSize}; steps per model: ${JSON.stringify(meta.steps)}.`,
     '',
     markdownTable(['backend', 'model', 'median ms/step', 'steps/s', 'speed vs stock', 'BatchNorm share of a step', 'train loss (last steps)', 'test accuracy %'], rows),
   ].join('\n');
@@ -192,18 +192,7 @@ async function main() {
   const data = loadMnist(CONFIG.testCount, CONFIG.seed);
   const runs: Run[] = [];
   for (const backend of opts.backends) runs.push(...(await trainOn(backend, opts.steps[backend], data)));
-  const info = backendInfo();
-  const meta = {
-    date: new Date().toISOString(),
-    cpu: `${cpus()[0]?.model ?? 'unknown CPU'} (${cpus().length} logical cores)`,
-    node: process.version,
-    tfjs: (require('@tensorflow/tfjs/package.json') as { version: string }).version,
-    version: info.version,
-    isa: info.isa,
-    threads: info.threads,
-    ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? 'unset',
-    steps: Object.fromEntries(opts.backends.map((b) => [b, opts.steps[b]])),
-  };
+  const meta = { ...environment(backendInfo()), steps: Object.fromEntries(opts.backends.map((b) => [b, opts.steps[b]])) };
   const md = report(runs, meta);
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'train-tfjs.md'), md + '\n');
