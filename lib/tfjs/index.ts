@@ -69,6 +69,7 @@ export function install(options?: InstallOptions): Installation {
   const wanted = backendList(opts.backends);
   const layers = booleanOption(opts.layers, 'options.layers', true);
   uninstall();
+  const unpatch = layers ? patchBatchNormalization() : undefined; // first: the one step that can fail
   const backends = wanted.filter((b, i) => wanted.indexOf(b) === i && tf.getKernel(tf.FusedBatchNorm, b) !== undefined);
   const originals = backends.map((b) => tf.getKernel(tf.FusedBatchNorm, b)!);
   for (const original of originals) {
@@ -77,7 +78,7 @@ export function install(options?: InstallOptions): Installation {
   }
   for (const b of backends) for (const kernel of trainingKernels(b)) tf.registerKernel(kernel);
   tf.registerGradient(trainingGradient);
-  state = { backends, layers, originals, unpatch: layers ? patchBatchNormalization() : undefined };
+  state = { backends, layers, originals, unpatch };
   return { backends: [...backends], layers };
 }
 
