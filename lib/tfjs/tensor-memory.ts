@@ -3,7 +3,8 @@
  * kernels read and write them in place: no copy in, no copy out.
  *
  * - `cpu` keeps a `Float32Array` per tensor (`backend.data`); an output is a new array handed
- *   over to the backend (`makeTensorInfo`), as its own kernels do.
+ *   over to the backend (`makeTensorInfo`), as its own kernels do; not zero-filled, since our
+ *   kernels write every element (lib/outputs.ts says what that saves).
  * - `wasm` keeps every tensor in the WebAssembly heap; an output is allocated there
  *   (`makeOutput`), and `typedArrayFromHeap` views a tensor's bytes. Allocating may grow the
  *   heap, which detaches every view taken before, so views are taken after all outputs exist.
@@ -12,6 +13,8 @@
  * (stable through tfjs 4.x); they are not part of tfjs's public API, hence the narrow interfaces.
  */
 import type { DataId, TensorInfo } from '@tensorflow/tfjs';
+
+import { overwrittenOutput } from '../outputs';
 
 /** The backends whose memory we know. */
 export const SUPPORTED_BACKENDS = ['cpu', 'wasm'] as const;
@@ -42,7 +45,7 @@ interface Memory {
 
 function cpuMemory(backend: CpuBackend): Memory {
   return {
-    allocate: (shape) => backend.makeTensorInfo(shape, 'float32', new Float32Array(size(shape))),
+    allocate: (shape) => backend.makeTensorInfo(shape, 'float32', overwrittenOutput(size(shape), 'a tfjs output')),
     view: (t) => {
       const values = backend.data.get(t.dataId).values;
       // Every float32 tensor of tfjs-backend-cpu holds a Float32Array; convert anything else
@@ -63,8 +66,9 @@ function wasmMemory(backend: WasmBackend): Memory {
 
 /**
  * Runs a kernel body on new float32 outputs of `shapes`: `body` gets a view function for the
- * inputs and the outputs' values, all taken after allocation. When `body` throws, the outputs
- * are freed, so a failed kernel leaks nothing.
+ * inputs and the outputs' values, all taken after allocation, and must write every element of
+ * every output (they start with whatever the memory held). When `body` throws, the outputs are
+ * freed, so a failed kernel leaks nothing.
  */
 export function computeInto(backendName: SupportedBackend, backend: unknown, shapes: number[][], body: (view: View, outputs: Float32Array[]) => void): TensorInfo[] {
   const memory = backendName === 'cpu' ? cpuMemory(backend as CpuBackend) : wasmMemory(backend as WasmBackend);
