@@ -54,19 +54,28 @@ const TARGETS: Record<CaseName, Record<TfBackend, Target>> = {
   fit: { wasm: measurablyLower, cpu: measurablyLower },
 };
 
+const FLAGS = {
+  cases: { type: 'string', default: CASES.join(',') },
+  backends: { type: 'string', default: 'wasm,cpu' },
+  shape: { type: 'string', default: '32x56x56x64' },
+  batch: { type: 'string', default: '32' },
+  threads: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  out: { type: 'string' },
+  help: { type: 'boolean', default: false },
+} as const;
+
+/** The command line, or an error that ends with the usage. */
+function parseFlags() {
+  try {
+    return parseArgs({ options: FLAGS });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${USAGE}`);
+  }
+}
+
 function options() {
-  const { values } = parseArgs({
-    options: {
-      cases: { type: 'string', default: CASES.join(',') },
-      backends: { type: 'string', default: 'wasm,cpu' },
-      shape: { type: 'string', default: '32x56x56x64' },
-      batch: { type: 'string', default: '32' },
-      threads: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      out: { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
-  });
+  const { values } = parseFlags();
   if (values.help) {
     console.log(USAGE);
     process.exit(0);

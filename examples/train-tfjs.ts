@@ -49,16 +49,25 @@ interface Run {
   testAccuracy?: number;
 }
 
+const FLAGS = {
+  backends: { type: 'string', default: 'wasm,cpu' },
+  'wasm-steps': { type: 'string', default: '250' },
+  'cpu-steps': { type: 'string', default: '24' },
+  threads: { type: 'string' },
+  help: { type: 'boolean', default: false },
+} as const;
+
+/** The command line, or an error that ends with the usage. */
+function parseFlags() {
+  try {
+    return parseArgs({ options: FLAGS });
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n${USAGE}`);
+  }
+}
+
 function options() {
-  const { values } = parseArgs({
-    options: {
-      backends: { type: 'string', default: 'wasm,cpu' },
-      'wasm-steps': { type: 'string', default: '250' },
-      'cpu-steps': { type: 'string', default: '24' },
-      threads: { type: 'string' },
-      help: { type: 'boolean', default: false },
-    },
-  });
+  const { values } = parseFlags();
   if (values.help) {
     console.log(USAGE);
     process.exit(0);
