@@ -137,7 +137,9 @@ function fit(batchSize: number): PreparedCase {
         loss = ((await model.trainOnBatch(images, labels)) as number[])[0];
       },
       output: () => Float32Array.of(loss),
-      dispose: () => model.dispose(),
+      dispose: () => {
+        model.dispose();
+      },
     };
   };
   return {

@@ -11,8 +11,8 @@
  */
 import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { parseArgs } from 'util';
 
+import { integerFlag, parseFlags } from '../examples/command-line';
 import { environment, environmentLine, type Environment } from '../examples/tfjs-environment';
 import { backendInfo, setNumThreads } from '../lib/index';
 import { packageRoot } from '../lib/loader';
@@ -65,31 +65,14 @@ const FLAGS = {
   help: { type: 'boolean', default: false },
 } as const;
 
-/** The command line, or an error that ends with the usage. */
-function parseFlags() {
-  try {
-    return parseArgs({ options: FLAGS });
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n${USAGE}`);
-  }
-}
-
 function options() {
-  const { values } = parseFlags();
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
+  const values = parseFlags({ options: FLAGS }, USAGE);
   const list = <T extends string>(value: string, allowed: readonly T[], flag: string) =>
     value.split(',').map((v) => {
       if (!allowed.includes(v as T)) throw new Error(`--${flag}: unknown "${v}"\n${USAGE}`);
       return v as T;
     });
-  const positive = (value: string, flag: string) => {
-    const n = Number(value);
-    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`--${flag} takes positive integers, not "${value}"\n${USAGE}`);
-    return n;
-  };
+  const positive = (value: string, flag: string) => integerFlag(value, flag, 1, USAGE);
   return {
     cases: list(values.cases, CASES, 'cases'),
     backends: list(values.backends, ['wasm', 'cpu'] as const, 'backends'),
@@ -111,9 +94,9 @@ async function measure(name: CaseName, backend: TfBackend, opts: ReturnType<type
     await p.run(); // warm-up; its output is checked below
     firstMs.push(performance.now() - start);
   }
-  const error = relativeError(prepared.variants.ours.output(), prepared.variants.stock.output());
+  const error = relativeError(await prepared.variants.ours.output(), await prepared.variants.stock.output());
   const samples = await timeInterleaved(runs, firstMs, () => process.stderr.write('.'), prepared.limits);
-  for (const p of runs) p.dispose();
+  for (const p of runs) await p.dispose();
   restoreStock();
   const [stock, ours] = samples.map(summarize);
   return { info: prepared.info, backend, stock, ours, speedup: stock.median / ours.median, error };

@@ -14,7 +14,6 @@
  */
 import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
-import { parseArgs } from 'util';
 
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -22,6 +21,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { backendInfo, setNumThreads } from '../dist/index';
 import { install, uninstall } from '../dist/tfjs/index';
 import { loadMnist, type Dataset } from './mnist';
+import { integerFlag, parseFlags } from './command-line';
 import { progressBar } from './progress';
 import { markdownTable } from './report';
 import { CLASSES, IMAGE_SHAPE, mnistCnn } from './tfjs-cnn';
@@ -57,26 +57,9 @@ const FLAGS = {
   help: { type: 'boolean', default: false },
 } as const;
 
-/** The command line, or an error that ends with the usage. */
-function parseFlags() {
-  try {
-    return parseArgs({ options: FLAGS });
-  } catch (e) {
-    throw new Error(`${(e as Error).message}\n${USAGE}`);
-  }
-}
-
 function options() {
-  const { values } = parseFlags();
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const integer = (v: string, flag: string, min: number) => {
-    const n = Number(v);
-    if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${flag} takes an integer >= ${min}, not "${v}"\n${USAGE}`);
-    return n;
-  };
+  const values = parseFlags({ options: FLAGS }, USAGE);
+  const integer = (v: string, flag: string, min: number) => integerFlag(v, flag, min, USAGE);
   const backends = values.backends.split(',') as Backend[];
   for (const b of backends) if (b !== 'wasm' && b !== 'cpu') throw new Error(`--backends: unknown "${b}"\n${USAGE}`);
   return {
