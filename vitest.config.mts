@@ -25,6 +25,8 @@ function supportedIsas(): string[] {
 const PER_BACKEND = ['test/numerics.test.ts', 'test/gradcheck.test.ts', 'test/conformance.test.ts', 'test/special-cases.test.ts', 'test/bad-numbers.test.ts', 'test/synchronized.test.ts'];
 /** The layer API's tests: cheap, run again on the JavaScript backend (not per ISA: they add no kernel coverage). */
 const LAYER = ['test/layer.test.ts', 'test/layer-buffers.test.ts', 'test/state-dict.test.ts', 'test/folding.test.ts', 'test/slimming.test.ts', 'test/stability.test.ts', 'test/layer-sync.test.ts'];
+/** batchnorm/tfjs: run again on the JavaScript backend (its kernels call the same API). */
+const TFJS = ['test/tfjs-kernels.test.ts', 'test/tfjs-models.test.ts'];
 
 export default defineConfig({
   test: {
@@ -38,7 +40,7 @@ export default defineConfig({
           extends: true,
           test: { name: `isa-${isa}`, include: PER_BACKEND, env: { BATCHNORM_BACKEND: 'native', BATCHNORM_ISA: isa } },
         })),
-      { extends: true, test: { name: 'js', include: [...PER_BACKEND, 'test/errors.test.ts', 'test/sizes.test.ts', 'test/outputs.test.ts', ...LAYER], env: { BATCHNORM_BACKEND: 'js' } } },
+      { extends: true, test: { name: 'js', include: [...PER_BACKEND, 'test/errors.test.ts', 'test/sizes.test.ts', 'test/outputs.test.ts', ...LAYER, ...TFJS], env: { BATCHNORM_BACKEND: 'js' } } },
     ],
   },
 });

@@ -27,6 +27,15 @@ export const SETTLE_MS = 3;
 
 const settle = () => new Promise<void>((resolve) => setTimeout(resolve, SETTLE_MS));
 
+/** When a backend is done; the defaults above suit single ops, longer steps may ask for more. */
+export interface Limits {
+  minReps: number;
+  targetReps: number;
+  targetSeconds: number;
+  maxSeconds: number;
+}
+export const DEFAULT_LIMITS: Limits = { minReps: MIN_REPS, targetReps: TARGET_REPS, targetSeconds: TARGET_SECONDS, maxSeconds: MAX_SECONDS };
+
 export interface Summary {
   median: number; // ms
   p10: number;
@@ -51,13 +60,14 @@ export async function timeOnce(p: Prepared): Promise<number> {
  * Times the prepared backends interleaved; returns each one's samples in ms. `firstMs` is each
  * backend's untimed first call (the warm-up that also checked its output).
  */
-export async function timeInterleaved(prepared: Prepared[], firstMs: number[], onRep: () => void): Promise<number[][]> {
+export async function timeInterleaved(prepared: Prepared[], firstMs: number[], onRep: () => void, limits: Limits = DEFAULT_LIMITS): Promise<number[][]> {
   const samples: number[][] = prepared.map(() => []);
   const spent = prepared.map(() => 0);
   const last = [...firstMs];
   const done = (k: number) => {
     const reps = samples[k].length;
-    return reps >= TARGET_REPS || (reps >= MIN_REPS && spent[k] >= TARGET_SECONDS * 1000) || spent[k] >= MAX_SECONDS * 1000;
+    const { minReps, targetReps, targetSeconds, maxSeconds } = limits;
+    return reps >= targetReps || (reps >= minReps && spent[k] >= targetSeconds * 1000) || spent[k] >= maxSeconds * 1000;
   };
   while (!prepared.every((_, k) => done(k))) {
     for (let k = 0; k < prepared.length; k++) {
