@@ -9,6 +9,7 @@
 import { backend, loaded } from './backend';
 import { packageRoot } from './loader';
 import { planBackward, planForwardInference, planForwardTrain, threadCount } from './validate';
+import type { BackwardPlan, TrainPlan } from './plan';
 import type {
   BackendInfo,
   BackwardOptions,
@@ -22,29 +23,56 @@ import { join } from 'path';
 
 const version: string = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')).version;
 
+/** forwardTrain with `activation: 'relu'`: the result has the mask. */
+type ReluTrainOptions = ForwardTrainOptions & { activation: 'relu' };
+type ReluTrainResult = ForwardTrainResult & { reluMask: Uint8Array };
+/** backward asked for the residual's gradient: the result has it. */
+type ResidualBackwardOptions = BackwardOptions & { dresidual: Float32Array | true };
+type ResidualBackwardResult = BackwardResult & { dresidual: Float32Array };
+
+function trainResult(p: TrainPlan): ForwardTrainResult {
+  const result: ForwardTrainResult = { y: p.y, saveMean: p.saveMean, saveInvStd: p.saveInvStd };
+  if (p.reluMask) result.reluMask = p.reluMask;
+  return result;
+}
+
+function backwardResult(p: BackwardPlan): BackwardResult {
+  const result: BackwardResult = { dx: p.dx, dgamma: p.dgamma, dbeta: p.dbeta };
+  if (p.dresidual) result.dresidual = p.dresidual;
+  return result;
+}
+
 /**
  * Training-mode forward: normalises `x` with its batch statistics, returns them, and updates
  * `runningMean`/`runningVar` in place when given.
+ *
+ * With `activation: 'relu'` and/or a `residual` (SPEC section 7), `y = relu(bn(x) + residual)`
+ * in the same pass, and the result carries the `reluMask` that {@link backward} needs.
  *
  * @param x dense row-major data of `shape`
  * @param shape at least two dimensions; `opts.axis` (default 1) is the channel axis
  * @throws TypeError / RangeError with a `code`, before anything is written (SPEC section 4)
  */
+export function forwardTrain(x: Float32Array, shape: readonly number[], opts: ReluTrainOptions): ReluTrainResult;
+export function forwardTrain(x: Float32Array, shape: readonly number[], opts?: ForwardTrainOptions): ForwardTrainResult;
 export function forwardTrain(x: Float32Array, shape: readonly number[], opts?: ForwardTrainOptions): ForwardTrainResult {
   const p = planForwardTrain(x, shape, opts);
   backend.forwardTrain(p);
-  return { y: p.y, saveMean: p.saveMean, saveInvStd: p.saveInvStd };
+  return trainResult(p);
 }
 
 /** {@link forwardTrain} computed off the JavaScript thread (on the native backend). */
+export async function forwardTrainAsync(x: Float32Array, shape: readonly number[], opts: ReluTrainOptions): Promise<ReluTrainResult>;
+export async function forwardTrainAsync(x: Float32Array, shape: readonly number[], opts?: ForwardTrainOptions): Promise<ForwardTrainResult>;
 export async function forwardTrainAsync(x: Float32Array, shape: readonly number[], opts?: ForwardTrainOptions): Promise<ForwardTrainResult> {
   const p = planForwardTrain(x, shape, opts);
   await backend.forwardTrainAsync(p);
-  return { y: p.y, saveMean: p.saveMean, saveInvStd: p.saveInvStd };
+  return trainResult(p);
 }
 
 /**
- * Inference-mode forward: `y = gamma * (x - runningMean) / sqrt(runningVar + eps) + beta`.
+ * Inference-mode forward: `y = gamma * (x - runningMean) / sqrt(runningVar + eps) + beta`,
+ * then `opts.residual` added and `opts.activation` applied (SPEC section 7) in the same pass.
  *
  * @throws TypeError / RangeError with a `code`, before anything is written (SPEC section 4)
  */
@@ -63,21 +91,27 @@ export async function forwardInferenceAsync(x: Float32Array, shape: readonly num
 
 /**
  * Backward pass from the statistics saved by {@link forwardTrain}: gradients of `x`, `gamma`
- * and `beta` given the upstream gradient `dy`.
+ * and `beta` given the upstream gradient `dy`. With `activation: 'relu'` and the forward's
+ * `reluMask`, `dy` is masked by the ReLU first; `dresidual` asks for the gradient of the
+ * forward's `residual` too (SPEC section 7).
  *
  * @throws TypeError / RangeError with a `code`, before anything is written (SPEC section 4)
  */
+export function backward(dy: Float32Array, x: Float32Array, shape: readonly number[], opts: ResidualBackwardOptions): ResidualBackwardResult;
+export function backward(dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): BackwardResult;
 export function backward(dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): BackwardResult {
   const p = planBackward(dy, x, shape, opts);
   backend.backward(p);
-  return { dx: p.dx, dgamma: p.dgamma, dbeta: p.dbeta };
+  return backwardResult(p);
 }
 
 /** {@link backward} computed off the JavaScript thread (on the native backend). */
+export async function backwardAsync(dy: Float32Array, x: Float32Array, shape: readonly number[], opts: ResidualBackwardOptions): Promise<ResidualBackwardResult>;
+export async function backwardAsync(dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): Promise<BackwardResult>;
 export async function backwardAsync(dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): Promise<BackwardResult> {
   const p = planBackward(dy, x, shape, opts);
   await backend.backwardAsync(p);
-  return { dx: p.dx, dgamma: p.dgamma, dbeta: p.dbeta };
+  return backwardResult(p);
 }
 
 /** Which backend and kernels are in use, and why the JavaScript backend is, when it is. */

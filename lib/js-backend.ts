@@ -72,6 +72,61 @@ function affine(x: Float32Array, y: Float32Array, g: Geometry, mean: ArrayLike<n
   }
 }
 
+/** SPEC section 7's epilogue of a forward pass. */
+interface Epilogue {
+  residual: Float32Array | null;
+  relu: boolean;
+  reluMask?: Uint8Array | null;
+}
+
+/**
+ * affine() fused with SPEC section 7's epilogue: pre = (x - mean) * scale + shift + residual,
+ * y = relu(pre) (v > 0 ? v : 0, NaN kept) or pre, and the mask bit of the stored float y > 0.
+ * Element i is read before it is written, so y may be the residual itself.
+ */
+function affineFused(x: Float32Array, y: Float32Array, g: Geometry, mean: ArrayLike<number>, scale: ArrayLike<number>, shift: ArrayLike<number>, e: Epilogue) {
+  if (isEmpty(g)) return;
+  const { outer, channels: C, inner } = g;
+  const { residual, relu } = e;
+  const mask = e.reluMask ?? null;
+  mask?.fill(0);
+  for (let o = 0, i = 0; o < outer; o++) {
+    for (let c = 0; c < C; c++) {
+      const m = mean[c];
+      const s = scale[c];
+      const b = shift[c];
+      for (const end = i + inner; i < end; i++) {
+        let v = (x[i] - m) * s + b;
+        if (residual) v += residual[i];
+        if (relu && !(v > 0) && v === v) v = 0;
+        y[i] = v;
+        if (mask && y[i] > 0) mask[i >> 3] |= 1 << (i & 7);
+      }
+    }
+  }
+}
+
+/** The elementwise pass of a forward: plain, or fused with the plan's epilogue. */
+function normalize(x: Float32Array, y: Float32Array, g: Geometry, mean: ArrayLike<number>, scale: ArrayLike<number>, shift: ArrayLike<number>, e: Epilogue) {
+  if (e.residual || e.relu) affineFused(x, y, g, mean, scale, shift, e);
+  else affine(x, y, g, mean, scale, shift);
+}
+
+/**
+ * The gradient the ordinary backward runs on (SPEC section 7): g = mask bit ? dy : 0 with a
+ * ReLU mask, else dy; written to dresidual when that is wanted.
+ */
+function incomingGradient(p: Pick<BackwardPlan, 'g' | 'dy' | 'reluMask' | 'dresidual'>): Float32Array {
+  const { dy, reluMask: mask, dresidual } = p;
+  if (!mask) {
+    if (dresidual && dresidual !== dy) dresidual.set(dy);
+    return dy;
+  }
+  const g = dresidual ?? new Float32Array(dy.length);
+  for (let i = 0; i < dy.length; i++) g[i] = (mask[i >> 3] >> (i & 7)) & 1 ? dy[i] : 0;
+  return g;
+}
+
 const gammaAt = (gamma: Float32Array | null, c: number) => (gamma ? gamma[c] : 1);
 const betaAt = (beta: Float32Array | null, c: number) => (beta ? beta[c] : 0);
 
@@ -97,7 +152,7 @@ export function forwardTrain(p: TrainPlan): void {
     scale[c] = gammaAt(p.gamma, c) * invStd;
     shift[c] = betaAt(p.beta, c);
   }
-  affine(p.x, p.y, g, mean, scale, shift);
+  normalize(p.x, p.y, g, mean, scale, shift, p);
 }
 
 /** x's per-channel mean and M2; zeros for an empty batch. */
@@ -121,7 +176,7 @@ export function forwardInference(p: InferencePlan): void {
     scale[c] = gammaAt(p.gamma, c) / Math.sqrt(p.runningVar[c] + p.eps);
     shift[c] = betaAt(p.beta, c);
   }
-  affine(p.x, p.y, p.g, p.runningMean, scale, shift);
+  normalize(p.x, p.y, p.g, p.runningMean, scale, shift, p);
 }
 
 /** sum(dy) and sum(dy * (x - saveMean)) per channel, into `out`. */
@@ -148,7 +203,7 @@ function gradSums(dy: Float32Array, x: Float32Array, g: Geometry, saveMean: Floa
 }
 
 export function backwardSums(p: SumsPlan): void {
-  gradSums(p.dy, p.x, p.g, p.saveMean, p);
+  gradSums(incomingGradient({ ...p, dresidual: null }), p.x, p.g, p.saveMean, p);
 }
 
 /**
@@ -157,9 +212,11 @@ export function backwardSums(p: SumsPlan): void {
  *   dx = g invStd dy                                         (useGlobalStats)
  * Synchronized (p.sums): dx takes the whole batch's sums and count in place of this batch's,
  * and dgamma, dbeta stay this batch's (from p.localSums when given, else reduced here).
+ * dy is the incoming gradient: masked by the ReLU, when there is one (SPEC section 7).
  */
 export function backward(p: BackwardPlan): void {
-  const { g, dy, x, dx, saveMean } = p;
+  const { g, x, dx, saveMean } = p;
+  const dy = incomingGradient(p);
   const { outer, channels: C, inner } = g;
   let own = p.localSums;
   if (!own) {

@@ -17,8 +17,9 @@ type F32 = Float32Array;
 type Opt = Float32Array | null;
 type F64 = Float64Array;
 type Opt64 = Float64Array | null;
+type Mask = Uint8Array | null;
 
-/** The addon's exports; argument order mirrors native/src/binding.cpp (trailing synchronized-statistics arguments may be left out). */
+/** The addon's exports; argument order mirrors native/src/binding.cpp (trailing synchronized-statistics and fused arguments may be left out). */
 export interface NativeBinding {
   /** `streamingBytes`: 0 always streams, Infinity never, absent restores the default (per thread count; native/src/dispatch.h). */
   configure(isaCap: string, threads: number, streamingBytes?: number): NativeInfo;
@@ -28,28 +29,31 @@ export interface NativeBinding {
   streamBandwidth(kernel: 'copy' | 'triad', floats: number, threads: number, reps: number): number;
   /** Asks for transparent huge pages under a large array not yet written; whether the OS took the advice. */
   adviseHugePages(array: F32): boolean;
-  forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32, momentsCount?: number, momentsMean?: Opt64, momentsM2?: Opt64): void;
+  /** relu requires reluMask (ceil(n / 8) bytes); without relu it must be null. */
+  forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32, momentsCount?: number, momentsMean?: Opt64, momentsM2?: Opt64, relu?: boolean, residual?: Opt, reluMask?: Mask): void;
   forwardTrainAsync(...args: Parameters<NativeBinding['forwardTrain']>): Promise<void>;
-  forwardInference(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, runningMean: F32, runningVar: F32): void;
+  forwardInference(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, runningMean: F32, runningVar: F32, relu?: boolean, residual?: Opt): void;
   forwardInferenceAsync(...args: Parameters<NativeBinding['forwardInference']>): Promise<void>;
-  backward(dy: F32, x: F32, outer: number, C: number, inner: number, dx: F32, gamma: Opt, saveMean: F32, saveInvStd: F32, useGlobalStats: boolean, dgamma: F32, dbeta: F32, totalCount?: number, totalSumDy?: Opt64, totalSumDyXmu?: Opt64, ownSumDy?: Opt64, ownSumDyXmu?: Opt64): void;
+  /** A reluMask means relu: the gradient is masked first. */
+  backward(dy: F32, x: F32, outer: number, C: number, inner: number, dx: F32, gamma: Opt, saveMean: F32, saveInvStd: F32, useGlobalStats: boolean, dgamma: F32, dbeta: F32, totalCount?: number, totalSumDy?: Opt64, totalSumDyXmu?: Opt64, ownSumDy?: Opt64, ownSumDyXmu?: Opt64, reluMask?: Mask, dresidual?: Opt): void;
   backwardAsync(...args: Parameters<NativeBinding['backward']>): Promise<void>;
   batchMoments(x: F32, outer: number, C: number, inner: number, mean: F64, m2: F64): void;
   batchMomentsAsync(...args: Parameters<NativeBinding['batchMoments']>): Promise<void>;
-  backwardSums(dy: F32, x: F32, outer: number, C: number, inner: number, saveMean: F32, sumDy: F64, sumDyXmu: F64): void;
+  /** A reluMask means relu: the sums are of the masked gradient. */
+  backwardSums(dy: F32, x: F32, outer: number, C: number, inner: number, saveMean: F32, sumDy: F64, sumDyXmu: F64, reluMask?: Mask): void;
   backwardSumsAsync(...args: Parameters<NativeBinding['backwardSums']>): Promise<void>;
 }
 
 const trainArgs = (p: TrainPlan) =>
   [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.momentum, p.runningMean, p.runningVar, p.unbiased, p.saveMean, p.saveInvStd,
-    p.moments?.count ?? 0, p.moments?.mean ?? null, p.moments?.m2 ?? null] as const;
+    p.moments?.count ?? 0, p.moments?.mean ?? null, p.moments?.m2 ?? null, p.relu, p.residual, p.reluMask] as const;
 const inferenceArgs = (p: InferencePlan) =>
-  [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.runningMean, p.runningVar] as const;
+  [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.runningMean, p.runningVar, p.relu, p.residual] as const;
 const backwardArgs = (p: BackwardPlan) =>
   [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.dx, p.gamma, p.saveMean, p.saveInvStd, p.useGlobalStats, p.dgamma, p.dbeta,
-    p.sums?.count ?? 0, p.sums?.sumDy ?? null, p.sums?.sumDyXmu ?? null, p.localSums?.sumDy ?? null, p.localSums?.sumDyXmu ?? null] as const;
+    p.sums?.count ?? 0, p.sums?.sumDy ?? null, p.sums?.sumDyXmu ?? null, p.localSums?.sumDy ?? null, p.localSums?.sumDyXmu ?? null, p.reluMask, p.dresidual] as const;
 const momentsArgs = (p: MomentsPlan) => [p.x, p.g.outer, p.g.channels, p.g.inner, p.mean, p.m2] as const;
-const sumsArgs = (p: SumsPlan) => [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.saveMean, p.sumDy, p.sumDyXmu] as const;
+const sumsArgs = (p: SumsPlan) => [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.saveMean, p.sumDy, p.sumDyXmu, p.reluMask] as const;
 
 export function nativeBackend(b: NativeBinding): Backend {
   return {

@@ -62,6 +62,15 @@ export function zeroedStatistics(length: number, name: string): Float64Array {
   }
 }
 
+/** A new zero-filled bit-packed ReLU mask (SPEC section 7): 1/32 of the data, like the small outputs. */
+export function maskOutput(bytes: number, name: string): Uint8Array {
+  try {
+    return new Uint8Array(bytes);
+  } catch {
+    throw rangeError('ERR_BATCHNORM_OUT_OF_MEMORY', `memory for ${bytes} bytes`, name, 'an allocation failure');
+  }
+}
+
 /** A new zero-filled array for an output (the small per-channel ones). */
 export function zeroedOutput(length: number, name: string): Float32Array {
   try {

@@ -38,6 +38,11 @@ export interface TrainPlan {
   saveInvStd: Float32Array;
   /** Normalise with these (merged) moments instead of x's own. */
   moments: GivenMoments | null;
+  /** SPEC section 7: y = relu(pre) with relu; pre = affine (+ residual). */
+  residual: Float32Array | null;
+  relu: boolean;
+  /** Allocated or given exactly when relu. */
+  reluMask: Uint8Array | null;
 }
 
 /** batchMoments: x's per-channel mean and M2 into `mean` and `m2`. */
@@ -57,6 +62,8 @@ export interface InferencePlan {
   eps: number;
   runningMean: Float32Array;
   runningVar: Float32Array;
+  residual: Float32Array | null;
+  relu: boolean;
 }
 
 export interface BackwardPlan {
@@ -74,6 +81,10 @@ export interface BackwardPlan {
   sums: (GivenSums & { count: number }) | null;
   /** This batch's own sums (only with `sums`): dgamma and dbeta from them, no reduce pass. */
   localSums: GivenSums | null;
+  /** Present exactly with relu: the gradient is g = mask bit ? dy : 0. */
+  reluMask: Uint8Array | null;
+  /** Receives g; may be dy itself. */
+  dresidual: Float32Array | null;
 }
 
 /** backwardSums: this batch's gradient sums into `sumDy` and `sumDyXmu`. */
@@ -84,6 +95,8 @@ export interface SumsPlan {
   saveMean: Float32Array;
   sumDy: Float64Array;
   sumDyXmu: Float64Array;
+  /** SPEC section 7: the sums of g = mask bit ? dy : 0 (null: of dy). */
+  reluMask: Uint8Array | null;
 }
 
 /** What a backend implements; async forms resolve once the outputs are written. */

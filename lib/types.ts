@@ -1,5 +1,23 @@
 /** Public option and result types of the batchnorm API (SPEC sections 3 and 8). */
 
+/** The activation fused after the normalisation (SPEC section 7). */
+export type Activation = 'identity' | 'relu';
+
+/** Options of the fused forward passes (SPEC section 7). */
+export interface FusedForwardOptions {
+  /**
+   * `'relu'`: `y = relu(pre)`, `relu(v) = v > 0 ? v : 0` (NaN stays NaN). Default `'identity'`:
+   * `y = pre`.
+   */
+  activation?: Activation;
+  /**
+   * Added after the affine map, before the activation: `pre = gamma * xhat + beta + residual`
+   * (a residual network's skip branch). Length of `x`; `out` may be this very array (in place),
+   * but it may not share memory with `x`.
+   */
+  residual?: Float32Array;
+}
+
 /** Options shared by every operation. */
 export interface CommonOptions {
   /** Channel axis; negative counts from the end (`-1` is channels-last). Default `1`. */
@@ -11,7 +29,7 @@ export interface CommonOptions {
 }
 
 /** Options of {@link forwardTrain}. */
-export interface ForwardTrainOptions extends CommonOptions {
+export interface ForwardTrainOptions extends CommonOptions, FusedForwardOptions {
   /** Added to the variance before the square root. Finite and > 0. Default `1e-5`. */
   eps?: number;
   /** PyTorch convention: `running = (1 - momentum) * running + momentum * batch`. Default `0.1`. */
@@ -39,10 +57,15 @@ export interface ForwardTrainOptions extends CommonOptions {
    * `x` is then read once.
    */
   moments?: Moments;
+  /**
+   * With `activation: 'relu'`: destination for the mask that backward needs, a `Uint8Array` of
+   * `ceil(x.length / 8)` bytes; bit `i & 7` of byte `i >> 3` is 1 iff `y[i] > 0`.
+   */
+  reluMask?: Uint8Array;
 }
 
 /** Options of {@link forwardInference}. */
-export interface ForwardInferenceOptions extends CommonOptions {
+export interface ForwardInferenceOptions extends CommonOptions, FusedForwardOptions {
   /** Added to the running variance before the square root. Finite and > 0. Default `1e-5`. */
   eps?: number;
   /** Running mean, `Float32Array(C)`. Required. */
@@ -83,6 +106,19 @@ export interface BackwardOptions extends CommonOptions {
    * `dy` and `x` are read once; without them, backward reduces `dy` and `x` for them first.
    */
   localSums?: GradientSums;
+  /**
+   * The forward's activation. With `'relu'`, `reluMask` is required and the incoming gradient is
+   * masked first: `g = mask bit ? dy : 0` replaces `dy`. Default `'identity'`.
+   */
+  activation?: Activation;
+  /** The mask that {@link forwardTrain} returned with `activation: 'relu'`. */
+  reluMask?: Uint8Array;
+  /**
+   * The gradient of the forward's `residual`, `g` (`dy` masked by the ReLU, or `dy` itself):
+   * a destination of the length of `x`, or `true` to allocate one. It may be `dy` itself, but
+   * then `dx` may not be.
+   */
+  dresidual?: Float32Array | boolean;
 }
 
 /**
@@ -123,6 +159,10 @@ export interface BackwardSumsOptions {
   sumDy?: Float64Array;
   /** Destination for `sumDyXmu`, `Float64Array(C)`. */
   sumDyXmu?: Float64Array;
+  /** The forward's activation (SPEC section 7): with `'relu'`, the sums are of the masked gradient. */
+  activation?: Activation;
+  /** With `activation: 'relu'`: the mask {@link forwardTrain} returned. Required there. */
+  reluMask?: Uint8Array;
 }
 
 /** Result of {@link backwardSums}: this batch's sums, and its values per channel. */
@@ -138,6 +178,8 @@ export interface ForwardTrainResult {
   saveMean: Float32Array;
   /** Per-channel `1 / sqrt(var + eps)`, biased variance. */
   saveInvStd: Float32Array;
+  /** With `activation: 'relu'`: the bit-packed `y > 0` mask for {@link backward}. */
+  reluMask?: Uint8Array;
 }
 
 /** Result of {@link backward}. */
@@ -148,6 +190,8 @@ export interface BackwardResult {
   dgamma: Float32Array;
   /** Gradient with respect to `beta` (computed even when `beta` is absent). */
   dbeta: Float32Array;
+  /** Gradient with respect to the forward's `residual`, when `dresidual` asked for it. */
+  dresidual?: Float32Array;
 }
 
 /** What {@link backendInfo} reports. */

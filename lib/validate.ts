@@ -4,8 +4,8 @@
  * and valueOf tricks cannot change a value between its check and its use.
  */
 import { BatchNormRangeError, BatchNormTypeError, describe, rangeError, typeError } from './errors';
-import type { BackwardOptions, BackwardSumsOptions, BatchMomentsOptions, ForwardInferenceOptions, ForwardTrainOptions } from './types';
-import { overwrittenOutput, zeroedOutput, zeroedStatistics } from './outputs';
+import type { Activation, BackwardOptions, BackwardSumsOptions, BatchMomentsOptions, ForwardInferenceOptions, ForwardTrainOptions } from './types';
+import { maskOutput, overwrittenOutput, zeroedOutput, zeroedStatistics } from './outputs';
 import type { BackwardPlan, Geometry, GivenMoments, GivenSums, InferencePlan, MomentsPlan, SumsPlan, TrainPlan } from './plan';
 
 // The intrinsic typed-array accessors: an instance cannot shadow them with own properties.
@@ -13,10 +13,14 @@ const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
 const intrinsic = (key: PropertyKey) =>
   Object.getOwnPropertyDescriptor(typedArrayProto, key)!.get! as (this: unknown) => unknown;
 const tagOf = intrinsic(Symbol.toStringTag);
-/** The typed arrays the API takes: data in float32, per-channel statistics in float64 (SPEC section 8). */
+/**
+ * The typed arrays the API takes: data in float32, per-channel statistics in float64 (SPEC
+ * section 8), the bit-packed ReLU mask in bytes (SPEC section 7).
+ */
 interface Kinds {
   Float32Array: Float32Array;
   Float64Array: Float64Array;
+  Uint8Array: Uint8Array;
 }
 type Typed = Kinds[keyof Kinds];
 
@@ -239,26 +243,29 @@ export interface Named {
   name: string;
   array: Typed | null;
   written: boolean;
+  /** Read, but like a written array it may share memory only as an allowed in-place pair. */
+  alone?: boolean;
 }
 
 /**
- * Rejects a written array that shares memory with any other argument, unless it is the very
- * same range and the pair is the permitted in-place one (`out` = `x`, `dx` = `dy`; none when
- * `inPlace` is null).
+ * Rejects a written (or `alone`) array that shares memory with any other argument, unless it
+ * is the very same range and the pair is one of the permitted in-place ones in `inPlace`
+ * (`out` = `x`, `dx` = `dy`, ...).
  */
-export function checkOverlaps(arrays: Named[], inPlace: [string, string] | null) {
+export function checkOverlaps(arrays: Named[], inPlace: ReadonlyArray<[string, string]>) {
   const present = arrays.filter((a): a is Named & { array: Typed } => a.array !== null);
+  const allowed = new Set(inPlace.map((pair) => [...pair].sort().join()));
+  const guarded = (a: Named) => a.written || a.alone === true;
   for (let i = 0; i < present.length; i++) {
     for (let j = i + 1; j < present.length; j++) {
       const a = present[i]!;
       const b = present[j]!;
-      if (!(a.written || b.written) || bufferOf.call(a.array) !== bufferOf.call(b.array)) continue;
+      if (!(guarded(a) || guarded(b)) || bufferOf.call(a.array) !== bufferOf.call(b.array)) continue;
       const aStart = byteOffsetOf.call(a.array), aEnd = aStart + byteLengthOf.call(a.array);
       const bStart = byteOffsetOf.call(b.array), bEnd = bStart + byteLengthOf.call(b.array);
       if (aStart >= bEnd || bStart >= aEnd) continue;
       const same = aStart === bStart && aEnd === bEnd;
-      const pair = [a.name, b.name].sort().join();
-      if (same && inPlace && pair === [...inPlace].sort().join()) continue;
+      if (same && allowed.has([a.name, b.name].sort().join())) continue;
       throw new BatchNormRangeError(
         'ERR_BATCHNORM_OVERLAP',
         `Expected ${a.name} and ${b.name} not to overlap in memory but they share bytes ` +
@@ -267,6 +274,45 @@ export function checkOverlaps(arrays: Named[], inPlace: [string, string] | null)
       );
     }
   }
+}
+
+const ACTIVATIONS: readonly Activation[] = ['identity', 'relu'];
+
+/** SPEC section 7's `activation`: absent means `'identity'`. */
+function activation(value: unknown, name: string): Activation {
+  if (value === undefined) return 'identity';
+  const what = ACTIVATIONS.map((a) => `'${a}'`).join(' or ');
+  if (typeof value !== 'string') throw typeError('ERR_BATCHNORM_INVALID_TYPE', what, name, value);
+  if (!(ACTIVATIONS as readonly string[]).includes(value)) throw rangeError('ERR_BATCHNORM_INVALID_OPTION', what, name, describe(value));
+  return value as Activation;
+}
+
+/** Bytes of the bit-packed ReLU mask of `n` elements. */
+export const maskBytes = (n: number) => Math.ceil(n / 8);
+
+/** The ReLU mask of `n` elements: only with relu (required there when `required`). */
+function reluMask(value: unknown, name: string, n: number, relu: boolean, required: boolean): Uint8Array | null {
+  if (!relu) {
+    if (value === undefined || value === null) return null;
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', "no reluMask without activation 'relu'", name, describe(value));
+  }
+  return sizedArray(value, name, 'Uint8Array', maskBytes(n), !required);
+}
+
+/** `dresidual`: a destination of `n` floats, `true` (allocate one) or absent / `false`. */
+function dresidualOption(value: unknown, name: string, n: number): Float32Array | true | null {
+  if (value === undefined || value === false) return null;
+  if (value === true) return true;
+  if (!(ArrayBuffer.isView(value) && tagOf.call(value) === 'Float32Array')) {
+    throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a Float32Array or a boolean', name, value);
+  }
+  return sized(value, name, n, false);
+}
+
+/** The backward's gradient mask (backward, backwardSums): `activation` and `reluMask` read together. */
+function gradientMask(o: Record<string, unknown>, n: number): Uint8Array | null {
+  const relu = activation(o.activation, 'opts.activation') === 'relu';
+  return reluMask(o.reluMask, 'opts.reluMask', n, relu, true);
 }
 
 /** A count of values per channel: a non-negative safe integer. */
@@ -311,11 +357,14 @@ function sumsObject(value: unknown, name: string, g: Geometry, withCount: boolea
   return withCount ? { count: n, sumDy, sumDyXmu } : { sumDy, sumDyXmu };
 }
 
-const TRAIN_KEYS = ['axis', 'gamma', 'beta', 'eps', 'momentum', 'runningMean', 'runningVar', 'unbiased', 'out', 'saveMean', 'saveInvStd', 'moments'] as const;
-const INFERENCE_KEYS = ['axis', 'gamma', 'beta', 'eps', 'runningMean', 'runningVar', 'out'] as const;
-const BACKWARD_KEYS = ['axis', 'gamma', 'beta', 'saveMean', 'saveInvStd', 'useGlobalStats', 'dx', 'dgamma', 'dbeta', 'sums', 'localSums'] as const;
+const FUSED_KEYS = ['activation', 'residual'] as const;
+const TRAIN_KEYS = ['axis', 'gamma', 'beta', 'eps', 'momentum', 'runningMean', 'runningVar', 'unbiased', 'out', 'saveMean', 'saveInvStd', 'moments', ...FUSED_KEYS, 'reluMask'] as const;
+const INFERENCE_KEYS = ['axis', 'gamma', 'beta', 'eps', 'runningMean', 'runningVar', 'out', ...FUSED_KEYS] as const;
+const BACKWARD_KEYS = ['axis', 'gamma', 'beta', 'saveMean', 'saveInvStd', 'useGlobalStats', 'dx', 'dgamma', 'dbeta', 'sums', 'localSums', 'activation', 'reluMask', 'dresidual'] as const;
 const MOMENTS_KEYS = ['axis', 'mean', 'm2'] as const;
-const SUMS_KEYS = ['axis', 'saveMean', 'sumDy', 'sumDyXmu'] as const;
+const SUMS_KEYS = ['axis', 'saveMean', 'sumDy', 'sumDyXmu', 'activation', 'reluMask'] as const;
+/** The in-place pairs of the forward passes: `out` may be `x` or `residual`. */
+const FORWARD_IN_PLACE: Array<[string, string]> = [['x', 'opts.out'], ['opts.residual', 'opts.out']];
 
 export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTrainOptions | undefined): TrainPlan {
   const x = float32(xArg, 'x', false);
@@ -337,6 +386,9 @@ export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTra
   const saveMean = sized(o.saveMean, 'opts.saveMean', C, true);
   const saveInvStd = sized(o.saveInvStd, 'opts.saveInvStd', C, true);
   const moments = o.moments === undefined || o.moments === null ? null : momentsObject(o.moments, 'opts.moments', C);
+  const relu = activation(o.activation, 'opts.activation') === 'relu';
+  const residual = sized(o.residual, 'opts.residual', n, true);
+  const mask = reluMask(o.reluMask, 'opts.reluMask', n, relu, false);
   if (moments) {
     coveringCount(moments.count, 'opts.moments.count', g);
     if (moments.count < 2) {
@@ -362,14 +414,17 @@ export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTra
       { name: 'opts.saveInvStd', array: saveInvStd, written: true },
       { name: 'opts.moments.mean', array: moments?.mean ?? null, written: false },
       { name: 'opts.moments.m2', array: moments?.m2 ?? null, written: false },
+      { name: 'opts.residual', array: residual, written: false, alone: true },
+      { name: 'opts.reluMask', array: mask, written: true },
     ],
-    ['x', 'opts.out'],
+    FORWARD_IN_PLACE,
   );
   return {
-    g, x, gamma, beta, eps: e, momentum, runningMean, runningVar, unbiased, moments,
+    g, x, gamma, beta, eps: e, momentum, runningMean, runningVar, unbiased, moments, residual, relu,
     y: out ?? overwrittenOutput(n, 'y'),
     saveMean: saveMean ?? zeroedOutput(C, 'saveMean'),
     saveInvStd: saveInvStd ?? zeroedOutput(C, 'saveInvStd'),
+    reluMask: relu ? mask ?? maskOutput(maskBytes(n), 'reluMask') : null,
   };
 }
 
@@ -385,6 +440,8 @@ export function planForwardInference(xArg: unknown, shape: unknown, opts: Forwar
   const runningMean = sized(o.runningMean, 'opts.runningMean', C, false);
   const runningVar = sized(o.runningVar, 'opts.runningVar', C, false);
   const out = sized(o.out, 'opts.out', n, true);
+  const relu = activation(o.activation, 'opts.activation') === 'relu';
+  const residual = sized(o.residual, 'opts.residual', n, true);
   checkOverlaps(
     [
       { name: 'x', array: x, written: false },
@@ -393,10 +450,11 @@ export function planForwardInference(xArg: unknown, shape: unknown, opts: Forwar
       { name: 'opts.runningMean', array: runningMean, written: false },
       { name: 'opts.runningVar', array: runningVar, written: false },
       { name: 'opts.out', array: out, written: true },
+      { name: 'opts.residual', array: residual, written: false, alone: true },
     ],
-    ['x', 'opts.out'],
+    FORWARD_IN_PLACE,
   );
-  return { g, x, gamma, beta, eps: e, runningMean, runningVar, y: out ?? overwrittenOutput(n, 'y') };
+  return { g, x, gamma, beta, eps: e, runningMean, runningVar, residual, relu, y: out ?? overwrittenOutput(n, 'y') };
 }
 
 export function planBackward(dyArg: unknown, xArg: unknown, shape: unknown, opts: BackwardOptions | undefined): BackwardPlan {
@@ -425,6 +483,8 @@ export function planBackward(dyArg: unknown, xArg: unknown, shape: unknown, opts
   if (sums && useGlobalStats) {
     throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'no opts.sums with opts.useGlobalStats (constant statistics need no sums)', 'opts.sums', 'sums and useGlobalStats: true');
   }
+  const mask = gradientMask(o, n);
+  const dresidual = dresidualOption(o.dresidual, 'opts.dresidual', n);
   checkOverlaps(
     [
       { name: 'dy', array: dy, written: false },
@@ -440,14 +500,17 @@ export function planBackward(dyArg: unknown, xArg: unknown, shape: unknown, opts
       { name: 'opts.sums.sumDyXmu', array: sums?.sumDyXmu ?? null, written: false },
       { name: 'opts.localSums.sumDy', array: localSums?.sumDy ?? null, written: false },
       { name: 'opts.localSums.sumDyXmu', array: localSums?.sumDyXmu ?? null, written: false },
+      { name: 'opts.reluMask', array: mask, written: false, alone: true },
+      { name: 'opts.dresidual', array: dresidual === true ? null : dresidual, written: true },
     ],
-    ['dy', 'opts.dx'],
+    [['dy', 'opts.dx'], ['dy', 'opts.dresidual']],
   );
   return {
-    g, dy, x, gamma, saveMean, saveInvStd, useGlobalStats, sums, localSums,
+    g, dy, x, gamma, saveMean, saveInvStd, useGlobalStats, sums, localSums, reluMask: mask,
     dx: dx ?? overwrittenOutput(n, 'dx'),
     dgamma: dgamma ?? zeroedOutput(C, 'dgamma'),
     dbeta: dbeta ?? zeroedOutput(C, 'dbeta'),
+    dresidual: dresidual === true ? overwrittenOutput(n, 'dresidual') : dresidual,
   };
 }
 
@@ -463,7 +526,7 @@ export function planBatchMoments(xArg: unknown, shape: unknown, opts: BatchMomen
       { name: 'opts.mean', array: mean, written: true },
       { name: 'opts.m2', array: m2, written: true },
     ],
-    null,
+    [],
   );
   return { g, x, mean: mean ?? zeroedStatistics(g.channels, 'mean'), m2: m2 ?? zeroedStatistics(g.channels, 'm2') };
 }
@@ -481,6 +544,7 @@ export function planBackwardSums(dyArg: unknown, xArg: unknown, shape: unknown, 
   const saveMean = sized(o.saveMean, 'opts.saveMean', C, false);
   const sumDy = sized64(o.sumDy, 'opts.sumDy', C, true);
   const sumDyXmu = sized64(o.sumDyXmu, 'opts.sumDyXmu', C, true);
+  const mask = gradientMask(o, n);
   checkOverlaps(
     [
       { name: 'dy', array: dy, written: false },
@@ -488,10 +552,11 @@ export function planBackwardSums(dyArg: unknown, xArg: unknown, shape: unknown, 
       { name: 'opts.saveMean', array: saveMean, written: false },
       { name: 'opts.sumDy', array: sumDy, written: true },
       { name: 'opts.sumDyXmu', array: sumDyXmu, written: true },
+      { name: 'opts.reluMask', array: mask, written: false, alone: true },
     ],
-    null,
+    [],
   );
-  return { g, dy, x, saveMean, sumDy: sumDy ?? zeroedStatistics(C, 'sumDy'), sumDyXmu: sumDyXmu ?? zeroedStatistics(C, 'sumDyXmu') };
+  return { g, dy, x, saveMean, reluMask: mask, sumDy: sumDy ?? zeroedStatistics(C, 'sumDy'), sumDyXmu: sumDyXmu ?? zeroedStatistics(C, 'sumDyXmu') };
 }
 
 /** The most parts mergeMoments takes: replicas, not data (and a bound on what a hostile array can demand). */

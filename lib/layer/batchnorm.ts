@@ -276,7 +276,7 @@ export class BatchNorm {
     if (out !== undefined) {
       y = float32Array(out, 'opts.out', x.length);
       // Training reads x again in backward (and twice under renorm): y may not overwrite it.
-      checkOverlaps([{ name: 'x', array: x, written: false }, { name: 'opts.out', array: y, written: true }], evalMode ? ['x', 'opts.out'] : null);
+      checkOverlaps([{ name: 'x', array: x, written: false }, { name: 'opts.out', array: y, written: true }], evalMode ? [['x', 'opts.out']] : []);
     } else {
       y = this.#reused?.y.take(x.length, [x, this.#saved?.y ?? null], 'y') ?? overwrittenOutput(x.length, 'y');
     }
@@ -295,7 +295,7 @@ export class BatchNorm {
         { name: 'x', array: saved.x, written: false },
         { name: 'opts.dx', array: dx, written: true },
       ],
-      ['dy', 'opts.dx'],
+      [['dy', 'opts.dx']],
     );
     return layerBackward(this, saved, dy, dx);
   }

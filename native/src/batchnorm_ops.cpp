@@ -124,13 +124,55 @@ DxCoeffs finish_backward(const BackwardArgs& a, int64_t c, GradSums own, int64_t
 
 GradSums add(GradSums a, GradSums b) { return {a.dy + b.dy, a.dy_xc + b.dy_xc}; }
 
-// Streaming stores once the distinct arrays an op touches outgrow e.streaming_bytes: its
+// ---------------------------------------------------------------------------------------------
+// Fusion (SPEC section 7). An op's residual, ReLU and mask, for kernel calls that start at any
+// element `offset` of the tensor (mask bits are addressed by element index).
+
+struct ForwardEpilogue {
+  const float* residual;
+  bool relu;
+  uint8_t* mask;
+
+  bool fused() const { return residual || relu; }
+  ForwardFusion at(int64_t offset) const {
+    return {residual ? residual + offset : nullptr, relu, mask, offset};
+  }
+};
+
+ForwardEpilogue epilogue_of(const TrainArgs& a) { return {a.residual, a.relu, a.relu_mask}; }
+ForwardEpilogue epilogue_of(const InferenceArgs& a) { return {a.residual, a.relu, nullptr}; }
+
+struct BackwardPrologue {
+  const uint8_t* mask;
+  float* dresidual;
+
+  bool fused() const { return mask || dresidual; }
+  BackwardFusion at(int64_t offset) const {
+    return {mask, offset, dresidual ? dresidual + offset : nullptr};
+  }
+};
+
+// y = affine(x) and the epilogue, on `count` runs of `len` floats from element `offset`.
+void affine_runs(const KernelTable& k, const ForwardEpilogue& e, const float* x, float* y,
+                 int64_t offset, int64_t count, int64_t len, const Affine* a, Stores stores) {
+  if (e.fused())
+    k.runs_affine_fused(x + offset, y + offset, count, len, a, e.at(offset), stores);
+  else
+    k.runs_affine(x + offset, y + offset, count, len, a, stores);
+}
+
+// Bits past the last element are 0 (SPEC section 7); no kernel owns them.
+void clear_mask_padding(uint8_t* mask, int64_t size) {
+  if (size % 8 != 0) mask[size / 8] &= static_cast<uint8_t>((1u << (size % 8)) - 1);
+}
+
+// Streaming stores once the distinct arrays an op touches (null: absent) outgrow e.streaming_bytes: its
 // output could not stay in cache for the caller anyway, and ordinary stores would first read
 // every destination line and evict the inputs that a later pass (or call) re-reads.
 Stores stores_for(const Execution& e, const Geometry& g, std::initializer_list<const float*> arrays) {
   int distinct = 0;
   for (auto a = arrays.begin(); a != arrays.end(); ++a)
-    distinct += std::find(arrays.begin(), a, *a) == a;
+    distinct += *a != nullptr && std::find(arrays.begin(), a, *a) == a;
   const double bytes = static_cast<double>(g.size()) * sizeof(float) * distinct;
   return bytes > static_cast<double>(e.streaming_bytes) ? Stores::kStreaming : Stores::kCached;
 }
@@ -245,7 +287,7 @@ struct TrainRuns : MomentsRunsReduce {
                           : finish_train_given(a, c);
   }
   void apply(int64_t offset, int64_t c0, int64_t count, int64_t len) {
-    k.runs_affine(a.x + offset, a.y + offset, count, len, affine.data() + c0, stores);
+    affine_runs(k, epilogue_of(a), a.x, a.y, offset, count, len, affine.data() + c0, stores);
   }
 };
 
@@ -264,15 +306,20 @@ struct MomentsRuns : MomentsRunsReduce {
   }
 };
 
-// The reduce side of backward and backward_sums: sum(dy) and sum(dy (x - mean)) of each chunk,
-// added up per channel.
+// The reduce side of backward and backward_sums: sum(g) and sum(g (x - mean)) of each chunk,
+// added up per channel, where g = dy, or with a ReLU mask g = mask bit ? dy : 0.
 struct GradRunsReduce {
   const KernelTable& k;
   const float *dy, *x, *save_mean;
+  const uint8_t* relu_mask;
   const RunsPlan& plan;
 
   void reduce(int64_t offset, int64_t c0, int64_t count, int64_t len, GradSums* out) const {
-    k.runs_grad_sums(dy + offset, x + offset, count, len, save_mean + c0, out);
+    if (relu_mask)
+      k.runs_grad_sums_fused(dy + offset, x + offset, count, len, save_mean + c0,
+                             BackwardFusion{relu_mask, offset, nullptr}, out);
+    else
+      k.runs_grad_sums(dy + offset, x + offset, count, len, save_mean + c0, out);
   }
   GradSums summed(const GradSums* p, int64_t stride) const {
     GradSums s{0.0, 0.0};
@@ -288,8 +335,8 @@ struct BackwardRuns : GradRunsReduce {
   std::vector<DxCoeffs> coeffs;
 
   BackwardRuns(const KernelTable& kt, const BackwardArgs& args, const RunsPlan& p, Stores s)
-      : GradRunsReduce{kt, args.dy, args.x, args.save_mean, p}, a(args), stores(s),
-        coeffs(p.g.channels) {}
+      : GradRunsReduce{kt, args.dy, args.x, args.save_mean, args.relu_mask, p}, a(args),
+        stores(s), coeffs(p.g.channels) {}
 
   bool reduces() const { return a.own.dy == nullptr; }
   void finish(int64_t c, const GradSums* p, int64_t stride) {
@@ -297,6 +344,12 @@ struct BackwardRuns : GradRunsReduce {
                                 plan.g.per_channel());
   }
   void apply(int64_t offset, int64_t c0, int64_t count, int64_t len) {
+    const BackwardPrologue p{a.relu_mask, a.dresidual};
+    if (p.fused()) {  // x = null: constant statistics, dx = g * k_dy
+      k.runs_dx_fused(a.dy + offset, a.use_global_stats ? nullptr : a.x + offset, a.dx + offset,
+                      count, len, coeffs.data() + c0, p.at(offset), stores);
+      return;
+    }
     if (!a.use_global_stats) {
       k.runs_dx(a.dy + offset, a.x + offset, a.dx + offset, count, len, coeffs.data() + c0,
                 stores);
@@ -318,7 +371,7 @@ struct SumsRuns : GradRunsReduce {
   const GradSumsArgs& a;
 
   SumsRuns(const KernelTable& kt, const GradSumsArgs& args, const RunsPlan& p)
-      : GradRunsReduce{kt, args.dy, args.x, args.save_mean, p}, a(args) {}
+      : GradRunsReduce{kt, args.dy, args.x, args.save_mean, args.relu_mask, p}, a(args) {}
 
   bool reduces() const { return true; }
   void finish(int64_t c, const GradSums* p, int64_t stride) {
@@ -336,7 +389,7 @@ void inference_runs(const KernelTable& k, int threads, const RunsPlan& plan,
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1)
   for (int64_t t = 0; t < tasks; ++t)
     runs_task(plan, t, [&](int64_t offset, int64_t c0, int64_t count, int64_t len, int64_t) {
-      k.runs_affine(a.x + offset, a.y + offset, count, len, affine.data() + c0, stores);
+      affine_runs(k, epilogue_of(a), a.x, a.y, offset, count, len, affine.data() + c0, stores);
     });
 }
 
@@ -381,13 +434,15 @@ struct AffineColumns {
     arrays.set(1, c * inner, inner, f.scale);
     arrays.set(2, c * inner, inner, f.shift);
   }
-  // y = affine(x) over one task.
+  // y = affine(x) and the epilogue over one task.
   void apply(const KernelTable& k, const RowsPlan& plan, const RowsPlan::Task& t, const float* x,
-             float* y, Stores stores) {
+             float* y, const ForwardEpilogue& e, Stores stores) {
     for_folded_rows(plan, t, [&](int64_t at, int64_t rows, int64_t columns, int64_t stride, int64_t j) {
-      k.rows_affine(x + at, y + at, rows, columns, stride,
-                    RowsAffine{arrays.field(0) + j, arrays.field(1) + j, arrays.field(2) + j},
-                    stores);
+      const RowsAffine a{arrays.field(0) + j, arrays.field(1) + j, arrays.field(2) + j};
+      if (e.fused())
+        k.rows_affine_fused(x + at, y + at, rows, columns, stride, a, e.at(at), stores);
+      else
+        k.rows_affine(x + at, y + at, rows, columns, stride, a, stores);
     });
   }
 };
@@ -490,7 +545,7 @@ struct TrainRows : MomentsRowsReduce {
     affine.set(c, reduces() ? finish_train_channel(a, c, merged(c), plan.g.per_channel())
                             : finish_train_given(a, c));
   }
-  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, stores); }
+  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, epilogue_of(a), stores); }
 };
 
 struct MomentsRows : MomentsRowsReduce {
@@ -523,7 +578,7 @@ struct InferenceRows {
   void reduce(const RowsPlan::Task&, float*) {}
   void merge(int64_t, int64_t) {}
   void finish(int64_t c) { affine.set(c, inference_channel(a, c)); }
-  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, stores); }
+  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, epilogue_of(a), stores); }
 };
 
 // The reduce side of backward and backward_sums on rows: sums per row chunk and column, added
@@ -531,22 +586,28 @@ struct InferenceRows {
 struct GradRowsReduce {
   const KernelTable& k;
   const float *dy, *x;
+  const uint8_t* relu_mask;  // null: g = dy
   const RowsPlan& plan;
   std::vector<float> center;  // per column: its channel's saved mean, what the sums centre on
   std::vector<double> sum_dy, sum_dy_xc;
 
   GradRowsReduce(const KernelTable& kt, const float* grad, const float* data,
-                 const float* save_mean, const RowsPlan& p, bool reduces)
-      : k(kt), dy(grad), x(data), plan(p), center(reduces ? p.width : 0),
+                 const float* save_mean, const uint8_t* mask, const RowsPlan& p, bool reduces)
+      : k(kt), dy(grad), x(data), relu_mask(mask), plan(p), center(reduces ? p.width : 0),
         sum_dy(reduces ? p.row_chunks * p.width : 0), sum_dy_xc(sum_dy.size()) {
     for (size_t j = 0; j < center.size(); ++j) center[j] = save_mean[j / p.g.inner];
   }
 
   void reduce(const RowsPlan::Task& t, float* scratch) {
     const int64_t at = plan.offset(t), partial = plan.partial(t);
-    k.rows_grad_sums(dy + at, x + at, t.rows, t.columns, plan.width,
-                     center.data() + t.first_column, sum_dy.data() + partial,
-                     sum_dy_xc.data() + partial, scratch);
+    const float* c = center.data() + t.first_column;
+    if (relu_mask)
+      k.rows_grad_sums_fused(dy + at, x + at, t.rows, t.columns, plan.width, c,
+                             sum_dy.data() + partial, sum_dy_xc.data() + partial, scratch,
+                             BackwardFusion{relu_mask, at, nullptr});
+    else
+      k.rows_grad_sums(dy + at, x + at, t.rows, t.columns, plan.width, c,
+                       sum_dy.data() + partial, sum_dy_xc.data() + partial, scratch);
   }
   // Sums the row chunks' partials into row chunk 0's, for many columns at once.
   void merge(int64_t j0, int64_t j1) {
@@ -573,7 +634,8 @@ struct BackwardRows : GradRowsReduce {
   ColumnArrays coeff;  // center, k_dy, k_xc, k_const
 
   BackwardRows(const KernelTable& kt, const BackwardArgs& args, const RowsPlan& p, Stores s)
-      : GradRowsReduce(kt, args.dy, args.x, args.save_mean, p, args.own.dy == nullptr),
+      : GradRowsReduce(kt, args.dy, args.x, args.save_mean, args.relu_mask, p,
+                       args.own.dy == nullptr),
         a(args), stores(s), coeff(4, p) {}
 
   bool reduces() const { return a.own.dy == nullptr; }
@@ -590,7 +652,11 @@ struct BackwardRows : GradRowsReduce {
     for_folded_rows(plan, t, [&](int64_t at, int64_t rows, int64_t columns, int64_t stride, int64_t j) {
       float* const f[4] = {coeff.field(0) + j, coeff.field(1) + j, coeff.field(2) + j,
                            coeff.field(3) + j};
-      if (a.use_global_stats)  // dx = dy * k_dy; center and k_const are 0 here
+      const BackwardPrologue p{a.relu_mask, a.dresidual};
+      if (p.fused())  // x = null: constant statistics, dx = g * k_dy
+        k.rows_dx_fused(a.dy + at, a.use_global_stats ? nullptr : a.x + at, a.dx + at, rows,
+                        columns, stride, RowsDxCoeffs{f[0], f[1], f[2], f[3]}, p.at(at), stores);
+      else if (a.use_global_stats)  // dx = dy * k_dy; center and k_const are 0 here
         k.rows_affine(a.dy + at, a.dx + at, rows, columns, stride, RowsAffine{f[0], f[1], f[3]},
                       stores);
       else
@@ -605,7 +671,7 @@ struct SumsRows : GradRowsReduce {
   const GradSumsArgs& a;
 
   SumsRows(const KernelTable& kt, const GradSumsArgs& args, const RowsPlan& p)
-      : GradRowsReduce(kt, args.dy, args.x, args.save_mean, p, true), a(args) {}
+      : GradRowsReduce(kt, args.dy, args.x, args.save_mean, args.relu_mask, p, true), a(args) {}
 
   bool reduces() const { return true; }
   void finish(int64_t c) {
@@ -643,14 +709,15 @@ void forward_train(const Execution& e, Geometry g, const TrainArgs& a) {
       for (int64_t c = 0; c < g.channels; ++c) finish_train_given(a, c);
     return;
   }
-  run_layout<TrainRows, TrainRuns, Moments>(e, g, a, stores_for(e, g, {a.x, a.y}));
+  if (a.relu_mask) clear_mask_padding(a.relu_mask, g.size());
+  run_layout<TrainRows, TrainRuns, Moments>(e, g, a, stores_for(e, g, {a.x, a.y, a.residual}));
 }
 
 void forward_inference(const Execution& e, Geometry g, const InferenceArgs& a) {
   g = g.canonical();
   if (g.size() == 0) return;
   const int threads = threads_for(g.size(), e.threads);
-  const Stores stores = stores_for(e, g, {a.x, a.y});
+  const Stores stores = stores_for(e, g, {a.x, a.y, a.residual});
   if (rows_layout(g)) {
     const RowsPlan plan(g, threads);
     InferenceRows op(*e.kernels, a, plan, stores);
@@ -660,16 +727,18 @@ void forward_inference(const Execution& e, Geometry g, const InferenceArgs& a) {
   }
 }
 
-void backward(const Execution& e, Geometry g, const BackwardArgs& a) {
+void backward(const Execution& e, Geometry g, const BackwardArgs& args) {
   g = g.canonical();
   if (g.size() == 0) {  // no values: this batch's gradients of gamma and beta are empty sums
     for (int64_t c = 0; c < g.channels; ++c)
-      write_param_grads(a, c, a.own.dy ? given_own(a, c) : GradSums{0.0, 0.0});
+      write_param_grads(args, c, args.own.dy ? given_own(args, c) : GradSums{0.0, 0.0});
     return;
   }
+  BackwardArgs a = args;
+  if (a.dresidual == a.dy && !a.relu_mask) a.dresidual = nullptr;  // g = dy is already there
   // With global statistics, x is never read.
-  const Stores stores = a.use_global_stats ? stores_for(e, g, {a.dy, a.dx})
-                                           : stores_for(e, g, {a.dy, a.x, a.dx});
+  const Stores stores =
+      stores_for(e, g, {a.dy, a.use_global_stats ? nullptr : a.x, a.dx, a.dresidual});
   run_layout<BackwardRows, BackwardRuns, GradSums>(e, g, a, stores);
 }
 

@@ -32,6 +32,11 @@ struct TrainArgs {
   float *running_mean, *running_var;  // null: not tracked
   float *save_mean, *save_inv_std;
   GivenMoments given;  // given: normalise with these instead of x's own (no reduce phase)
+  // SPEC section 7: y = relu(pre) when `relu`, pre = affine (+ residual); relu_mask receives
+  // y > 0 bit-packed, ceil(size / 8) bytes (given exactly when relu).
+  const float* residual;  // null: none; y may equal it
+  bool relu;
+  uint8_t* relu_mask;
 };
 
 // batch_moments: per-channel mean and M2 of x.
@@ -46,6 +51,8 @@ struct InferenceArgs {
   const float *gamma, *beta;
   double eps;
   const float *running_mean, *running_var;
+  const float* residual;  // null: none; y may equal it
+  bool relu;
 };
 
 struct BackwardArgs {
@@ -61,13 +68,19 @@ struct BackwardArgs {
   GivenSums total;
   int64_t total_count;
   GivenSums own;
+  // SPEC section 7: with relu_mask, the gradient g = mask bit ? dy : 0 replaces dy (in the own
+  // sums and in dx); dresidual (null: not wanted) receives g and may equal dy (then dx may not).
+  const uint8_t* relu_mask;
+  float* dresidual;
 };
 
-// backward_sums: this batch's sum(dy) and sum(dy * (x - save_mean)) per channel.
+// backward_sums: this batch's sum(g) and sum(g * (x - save_mean)) per channel, g = dy or, with a
+// ReLU mask, the masked dy.
 struct GradSumsArgs {
   const float *dy, *x;
   const float* save_mean;
   double *sum_dy, *sum_dy_xc;
+  const uint8_t* relu_mask;  // SPEC section 7: the sums of g = mask bit ? dy : 0 (null: of dy)
 };
 
 // How an op runs: its kernels, its thread count, and the size from which it writes its output

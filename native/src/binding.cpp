@@ -21,6 +21,7 @@ namespace bn {
 namespace {
 
 using Job = std::function<void()>;
+using Access = ArgReader::Access;
 
 // OMP_WAIT_POLICY as the process environment had it when the addon loaded, which is when
 // libgomp, loaded with it, read it too (lib/loader.ts sets it to passive unless the user chose).
@@ -211,9 +212,12 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   // forwardTrain(x, outer, C, inner, y, gamma, beta, eps, momentum, runningMean, runningVar,
-  //              unbiased, saveMean, saveInvStd, momentsCount, momentsMean, momentsM2)
+  //              unbiased, saveMean, saveInvStd, momentsCount, momentsMean, momentsM2, relu,
+  //              residual, reluMask)
   // momentsMean and momentsM2 (Float64Array(C), or both null/absent): normalise with these
   // moments over momentsCount values per channel (read only with them) instead of x's own.
+  // relu requires reluMask (ceil(n / 8) bytes), which is refused without it; relu and the
+  // residual may be left out (SPEC section 7: no ReLU, no residual).
   Job ForwardTrain(ArgReader& args, const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     const int64_t n = length_of(info, 0, "x");
@@ -235,6 +239,11 @@ class Addon : public Napi::Addon<Addon> {
     a.given.m2 = args.f64(16, "momentsM2", C, true, false);
     check_pair(env, a.given.mean, a.given.m2, "momentsMean and momentsM2");
     if (a.given.mean) a.given.count = args.count(14, "momentsCount");
+    a.relu = args.boolean(17, "relu", false);
+    a.residual = args.f32(18, "residual", n, true, Access::kAlone);
+    a.relu_mask = args.u8(19, "reluMask", mask_bytes(n), !a.relu, Access::kWritten);
+    if (!a.relu && a.relu_mask)
+      throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION", "Expected no reluMask without relu");
     check_eps(env, a.eps);
     if (!(a.momentum >= 0.0 && a.momentum <= 1.0))
       throw_error(env, false, "ERR_BATCHNORM_INVALID_MOMENTUM",
@@ -246,7 +255,7 @@ class Addon : public Napi::Addon<Addon> {
         per_channel < 2)
       throw_error(env, false, "ERR_BATCHNORM_TOO_FEW_VALUES",
                   "Expected more than 1 value per channel when training");
-    args.check_overlaps("out", "x");
+    args.check_overlaps({{"out", "x"}, {"out", "residual"}});
     return [e = exec_, g, a] { forward_train(e, g, a); };
   }
 
@@ -262,7 +271,8 @@ class Addon : public Napi::Addon<Addon> {
     return [e = exec_, g, a] { batch_moments(e, g, a); };
   }
 
-  // forwardInference(x, outer, C, inner, y, gamma, beta, eps, runningMean, runningVar)
+  // forwardInference(x, outer, C, inner, y, gamma, beta, eps, runningMean, runningVar, relu,
+  //                  residual) (relu and residual may be left out)
   Job ForwardInference(ArgReader& args, const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     const int64_t n = length_of(info, 0, "x");
@@ -276,16 +286,21 @@ class Addon : public Napi::Addon<Addon> {
     a.eps = args.number(7, "eps");
     a.running_mean = args.f32(8, "runningMean", C, false, false);
     a.running_var = args.f32(9, "runningVar", C, false, false);
+    a.relu = args.boolean(10, "relu", false);
+    a.residual = args.f32(11, "residual", n, true, Access::kAlone);
     check_eps(env, a.eps);
-    args.check_overlaps("out", "x");
+    args.check_overlaps({{"out", "x"}, {"out", "residual"}});
     return [e = exec_, g, a] { forward_inference(e, g, a); };
   }
 
   // backward(dy, x, outer, C, inner, dx, gamma, saveMean, saveInvStd, useGlobalStats,
-  //          dgamma, dbeta, totalCount, totalSumDy, totalSumDyXmu, ownSumDy, ownSumDyXmu)
+  //          dgamma, dbeta, totalCount, totalSumDy, totalSumDyXmu, ownSumDy, ownSumDyXmu,
+  //          reluMask, dresidual)
   // The sums are Float64Array(C) or null/absent, in pairs: with the totals, dx comes from them
   // over totalCount values per channel (read only with them); with the own sums too, dgamma
-  // and dbeta come from those and dy and x are read once.
+  // and dbeta come from those and dy and x are read once. A reluMask means relu: the gradient
+  // is masked first (SPEC section 7); dresidual receives it. (dx, dy) and (dresidual, dy) are
+  // in-place pairs, not both at once. Both may be left out.
   Job Backward(ArgReader& args, const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     const int64_t n = length_of(info, 0, "dy");
@@ -308,15 +323,18 @@ class Addon : public Napi::Addon<Addon> {
     check_pair(env, a.total.dy, a.total.dy_xc, "totalSumDy and totalSumDyXmu");
     check_pair(env, a.own.dy, a.own.dy_xc, "ownSumDy and ownSumDyXmu");
     if (a.total.dy) a.total_count = args.count(12, "totalCount");
+    a.relu_mask = args.u8(17, "reluMask", mask_bytes(n), true, Access::kAlone);
+    a.dresidual = args.f32(18, "dresidual", n, true, Access::kWritten);
     if ((a.own.dy && !a.total.dy) || (a.total.dy && a.use_global_stats))
       throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
                   "Expected the own sums only with the total sums, and neither with "
                   "useGlobalStats");
-    args.check_overlaps("dx", "dy");
+    args.check_overlaps({{"dx", "dy"}, {"dresidual", "dy"}});
     return [e = exec_, g, a] { backward(e, g, a); };
   }
 
-  // backwardSums(dy, x, outer, C, inner, saveMean, sumDy, sumDyXmu): Float64Array(C) outputs.
+  // backwardSums(dy, x, outer, C, inner, saveMean, sumDy, sumDyXmu, reluMask): Float64Array(C)
+  // outputs; a reluMask (may be left out) means relu: the sums are of the masked gradient.
   Job BackwardSums(ArgReader& args, const Napi::CallbackInfo& info) {
     const int64_t n = length_of(info, 0, "dy");
     const Geometry g = read_geometry(args, info.Env(), 2, n);
@@ -327,9 +345,13 @@ class Addon : public Napi::Addon<Addon> {
     a.save_mean = args.f32(5, "saveMean", C, false, false);
     a.sum_dy = args.f64(6, "sumDy", C, false, true);
     a.sum_dy_xc = args.f64(7, "sumDyXmu", C, false, true);
+    a.relu_mask = args.u8(8, "reluMask", mask_bytes(n), true, Access::kAlone);
     args.check_overlaps();
     return [e = exec_, g, a] { backward_sums(e, g, a); };
   }
+
+  // Bytes of the bit-packed ReLU mask of n elements.
+  static int64_t mask_bytes(int64_t n) { return n / 8 + (n % 8 != 0); }
 
   // Two arrays that only make sense together: both given or both null.
   static void check_pair(const Napi::Env& env, const double* a, const double* b,

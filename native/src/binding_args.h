@@ -9,7 +9,9 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bn {
@@ -27,15 +29,31 @@ class ArgReader {
  public:
   explicit ArgReader(const Napi::CallbackInfo& info) : info_(info), env_(info.Env()) {}
 
+  // How an array argument may share memory with the others (check_overlaps).
+  enum class Access {
+    kRead,     // with other read arrays
+    kWritten,  // only as an allowed in-place pair
+    kAlone,    // read, but only as an allowed in-place pair (a residual with x, a ReLU mask)
+  };
+
   // A Float32Array argument of exactly `length` elements. `optional` accepts null/undefined
-  // (returns nullptr). Written arrays are remembered for the overlap check.
+  // (returns nullptr). Every array is remembered for the overlap check.
   float* f32(size_t i, const char* name, int64_t length, bool optional, bool written) {
-    return typed<float>(i, name, length, optional, written, napi_float32_array, "Float32Array");
+    return f32(i, name, length, optional, written ? Access::kWritten : Access::kRead);
+  }
+  float* f32(size_t i, const char* name, int64_t length, bool optional, Access access) {
+    return typed<float>(i, name, length, optional, access, napi_float32_array, "Float32Array");
   }
 
   // The same for a Float64Array (per-channel statistics in double, SPEC section 8).
   double* f64(size_t i, const char* name, int64_t length, bool optional, bool written) {
-    return typed<double>(i, name, length, optional, written, napi_float64_array, "Float64Array");
+    return typed<double>(i, name, length, optional, written ? Access::kWritten : Access::kRead,
+                         napi_float64_array, "Float64Array");
+  }
+
+  // The same for a Uint8Array of `length` bytes (the ReLU mask, SPEC section 7).
+  uint8_t* u8(size_t i, const char* name, int64_t length, bool optional, Access access) {
+    return typed<uint8_t>(i, name, length, optional, access, napi_uint8_array, "Uint8Array");
   }
 
   // A non-negative integer no larger than 2^53 (a safe integer count).
@@ -54,6 +72,11 @@ class ArgReader {
     return info_[i].As<Napi::Number>().DoubleValue();
   }
 
+  // A boolean, or `fallback` when the argument is absent (undefined).
+  bool boolean(size_t i, const char* name, bool fallback) {
+    return info_[i].IsUndefined() ? fallback : boolean(i, name);
+  }
+
   bool boolean(size_t i, const char* name) {
     if (!info_[i].IsBoolean())
       throw_error(env_, true, "ERR_BATCHNORM_INVALID_TYPE",
@@ -61,18 +84,20 @@ class ArgReader {
     return info_[i].As<Napi::Boolean>().Value();
   }
 
-  // Any written array that shares memory with another argument must be that very range and
-  // one of the permitted in-place pairs (`in_place_out` may alias `in_place_in`; none when
-  // they are left empty).
-  void check_overlaps(const char* in_place_out = "", const char* in_place_in = "") const {
+  // Any written (or kAlone) array that shares memory with another argument must be that very
+  // range and one of the permitted in-place pairs (`in_place`: pairs of names, either order;
+  // none when left empty).
+  void check_overlaps(std::initializer_list<std::pair<const char*, const char*>> in_place = {}) const {
     for (size_t i = 0; i < spans_.size(); ++i)
       for (size_t j = i + 1; j < spans_.size(); ++j) {
         const Span &a = spans_[i], &b = spans_[j];
-        if (!(a.written || b.written) || a.bytes == 0 || b.bytes == 0) continue;
+        if ((a.access == Access::kRead && b.access == Access::kRead) || a.bytes == 0 || b.bytes == 0) continue;
         if (a.begin >= b.begin + b.bytes || b.begin >= a.begin + a.bytes) continue;
         const bool same = a.begin == b.begin && a.bytes == b.bytes;
-        const bool allowed = (a.name == std::string(in_place_in) && b.name == std::string(in_place_out)) ||
-                             (a.name == std::string(in_place_out) && b.name == std::string(in_place_in));
+        bool allowed = false;
+        for (const auto& [out, in] : in_place)
+          allowed = allowed || (a.name == std::string(in) && b.name == std::string(out)) ||
+                    (a.name == std::string(out) && b.name == std::string(in));
         if (!(same && allowed))
           throw_error(env_, false, "ERR_BATCHNORM_OVERLAP",
                       std::string("Expected ") + a.name + " and " + b.name +
@@ -85,7 +110,7 @@ class ArgReader {
 
  private:
   template <class T>
-  T* typed(size_t i, const char* name, int64_t length, bool optional, bool written,
+  T* typed(size_t i, const char* name, int64_t length, bool optional, Access access,
            napi_typedarray_type type, const char* type_name) {
     const Napi::Value v = info_[i];
     if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
@@ -99,13 +124,13 @@ class ArgReader {
                       " but received length " + std::to_string(a.ElementLength()));
     keep_.push_back(a);
     spans_.push_back({reinterpret_cast<uintptr_t>(a.Data()),
-                      static_cast<uintptr_t>(a.ByteLength()), written, name});
+                      static_cast<uintptr_t>(a.ByteLength()), access, name});
     return a.Data();
   }
 
   struct Span {
     uintptr_t begin, bytes;
-    bool written;
+    Access access;
     const char* name;
   };
   const Napi::CallbackInfo& info_;

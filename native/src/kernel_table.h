@@ -55,6 +55,24 @@ struct RowsDxCoeffs {
 // such stores (scalar, NEON) write normally.
 enum class Stores { kCached, kStreaming };
 
+// The forward's fused epilogue (SPEC section 7): pre = affine(x) + residual; y = relu(pre) or
+// pre; mask bit = y > 0. Mask bits are addressed by element index in the whole tensor, so a
+// kernel call says which element its x[0] is (`first`).
+struct ForwardFusion {
+  const float* residual;  // offset like x; null: no residual
+  bool relu;
+  uint8_t* mask;          // relu only; null: no mask
+  int64_t first;
+};
+
+// The backward's fused prologue and extra output: g = mask bit ? dy : 0 feeds the ordinary
+// backward, and dresidual = g.
+struct BackwardFusion {
+  const uint8_t* mask;  // null: g = dy
+  int64_t first;        // mask bit of the call's dy[0]
+  float* dresidual;     // offset like dy; null: not written
+};
+
 // Float scratch per column that the rows reductions need.
 constexpr int64_t kRowsScratch = 3;
 
@@ -81,6 +99,23 @@ struct KernelTable {
                          float* scratch);
   void (*rows_dx)(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
                   int64_t stride, RowsDxCoeffs k, Stores stores);
+
+  // The fused variants (SPEC section 7): the loops above with the residual add, ReLU, mask or
+  // masked gradient, each combination chosen once per call. The dx kernels take x = null for
+  // statistics that were constants (dx = g * k_dy + k_const; x is never read).
+  void (*runs_affine_fused)(const float* x, float* y, int64_t count, int64_t len, const Affine* a,
+                            ForwardFusion f, Stores stores);
+  void (*rows_affine_fused)(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
+                            RowsAffine a, ForwardFusion f, Stores stores);
+  void (*runs_grad_sums_fused)(const float* dy, const float* x, int64_t count, int64_t len,
+                               const float* center, BackwardFusion f, GradSums* out);
+  void (*rows_grad_sums_fused)(const float* dy, const float* x, int64_t rows, int64_t width,
+                               int64_t stride, const float* center, double* sum_dy,
+                               double* sum_dy_xc, float* scratch, BackwardFusion f);
+  void (*runs_dx_fused)(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
+                        const DxCoeffs* k, BackwardFusion f, Stores stores);
+  void (*rows_dx_fused)(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
+                        int64_t stride, RowsDxCoeffs k, BackwardFusion f, Stores stores);
 };
 
 // One table per ISA, each defined in its own translation unit compiled with its own flags.

@@ -32,6 +32,10 @@ struct Avx512 {
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F fma(F a, F b, F c) { return _mm512_fmadd_ps(a, b, c); }
+  // v > 0 ? v : 0 with NaN kept: lanes "not <= 0" (greater, or unordered) keep v; -0 gives +0.
+  static F relu(F v) { return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ), v); }
+  static uint32_t positive_bits(F v) { return _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GT_OQ); }
+  static F select_bits(uint32_t bits, F v) { return _mm512_maskz_mov_ps(static_cast<__mmask16>(bits), v); }
   // The masked forms take an explicit source instead of an undefined one, which keeps GCC 12's
   // -Wmaybe-uninitialized quiet about its own intrinsic headers.
   static __m256d half(__m512d v, int which) {

@@ -35,6 +35,18 @@ struct Neon {
   static F sub(F a, F b) { return vsubq_f32(a, b); }
   static F mul(F a, F b) { return vmulq_f32(a, b); }
   static F fma(F a, F b, F c) { return vfmaq_f32(c, a, b); }
+  // v > 0 ? v : 0 with NaN kept: clears the lanes <= 0 (false for NaN); -0 gives +0.
+  static F relu(F v) {
+    return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(v), vcleq_f32(v, vdupq_n_f32(0.0f))));
+  }
+  static uint32_t positive_bits(F v) {
+    const uint32x4_t lane_bit = {1, 2, 4, 8};
+    return vaddvq_u32(vandq_u32(vcgtq_f32(v, vdupq_n_f32(0.0f)), lane_bit));
+  }
+  static F select_bits(uint32_t bits, F v) {
+    const uint32x4_t lane_bit = {1, 2, 4, 8};
+    return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(v), vtstq_u32(vdupq_n_u32(bits), lane_bit)));
+  }
   static double sum_lanes(F v) {
     return vaddvq_f64(vaddq_f64(vcvt_f64_f32(vget_low_f32(v)), vcvt_high_f64_f32(v)));
   }

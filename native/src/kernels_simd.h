@@ -3,9 +3,11 @@
 //
 // V provides: type `F` (a vector of W floats), `W`, zero(), set1(f), load(p), store(p, v),
 // load_tail(p, n, fill) (lanes >= n take `fill`, n in [0, W]), store_tail(p, v, n), add, sub,
-// mul, fma(a, b, c) = a*b + c, sum_lanes(v) (the lanes summed in double), kAlignStores
-// (whether elementwise kernels peel a head to align their stores), and kStreams (whether it has
-// non-temporal stores; if so, also stream(p, v) to a 64-byte aligned p, and fence()).
+// mul, fma(a, b, c) = a*b + c, sum_lanes(v) (the lanes summed in double), relu(v) (v > 0 ? v : 0,
+// NaN kept), positive_bits(v) (bit l set iff lane l > 0), select_bits(bits, v) (lane l: v if
+// bit l is set, else 0), kAlignStores (whether elementwise kernels peel a head to align their
+// stores), and kStreams (whether it has non-temporal stores; if so, also stream(p, v) to a
+// 64-byte aligned p, and fence()).
 //
 // Precision plan (SPEC section 5): float accumulators only ever sum a bounded number of terms
 // (runs: one run or piece of at most kRunsChunk floats spread over 4*W lanes; rows: a
@@ -23,6 +25,7 @@
 #include <utility>
 
 #include "kernel_table.h"
+#include "relu_mask.h"
 
 namespace bn {
 namespace {
@@ -47,6 +50,37 @@ template <int N, class Fn>
 inline void unroll(Fn&& fn) {
   unroll_impl(fn, std::make_integer_sequence<int, N>{});
 }
+
+// Calls fn(std::bool_constant<flag>...) for run-time flags: each combination of flags is its own
+// instantiation, so a kernel picks its variant once per call and no loop tests a flag.
+template <class Fn>
+inline void with_flags(Fn&& fn) {
+  fn();
+}
+template <class Fn, class... Flags>
+inline void with_flags(Fn&& fn, bool flag, Flags... rest) {
+  const auto bind = [&](auto value) { with_flags([&](auto... more) { fn(value, more...); }, rest...); };
+  if (flag)
+    bind(std::true_type{});
+  else
+    bind(std::false_type{});
+}
+using On = std::true_type;
+using Off = std::false_type;
+
+// Stands in for a MaskWriter or MaskReader in the variants without a mask.
+struct NoBits {
+  template <class... Args>
+  explicit NoBits(Args...) {}
+  NoBits() = default;
+  void push(uint32_t, int64_t) {}
+  void finish() {}
+  uint32_t take(int64_t) { return 0; }
+};
+template <class Mask>
+using Writer = std::conditional_t<Mask::value, MaskWriter, NoBits>;
+template <class Mask>
+using Reader = std::conditional_t<Mask::value, MaskReader, NoBits>;
 
 // Chan's rule for merging a sub-block of n_b rows into n_old rows already merged, per column:
 //   delta = mean_b - mean;  mean += delta * n_b / n;  M2 += M2_b + delta^2 * n_old * n_b / n.
@@ -95,20 +129,35 @@ struct SimdKernels {
   using F = typename V::F;
   static constexpr int64_t W = V::W;
 
-  // Calls body(offset, load, store) over [0, len): full vectors, then one masked tail.
-  // `load(p, fill)` reads a vector whose lanes past the end take `fill`.
+  // What a loop body gets to read and write one position: a whole vector, or its first n lanes
+  // (`n` says how many lanes are real). `load(p, fill)` reads a vector whose lanes past n take
+  // `fill`.
+  struct WholeLoad {
+    static constexpr int64_t n = W;
+    F operator()(const float* p, F) const { return V::load(p); }
+  };
+  struct PartLoad {
+    int64_t n;
+    F operator()(const float* p, F fill) const { return V::load_tail(p, n, fill); }
+  };
+  struct WholeStore {
+    void operator()(float* p, F v) const { V::store(p, v); }
+  };
+  struct PartStore {
+    int64_t n;
+    void operator()(float* p, F v) const { V::store_tail(p, v, n); }
+  };
+  struct StreamStore {
+    void operator()(float* p, F v) const { V::stream(p, v); }
+  };
+
+  // Calls body(offset, load, store) over [0, len), in order: full vectors, then one masked tail.
   template <class Body>
   static inline void for_vectors(int64_t len, Body&& body) {
     int64_t i = 0;
-    for (; i + W <= len; i += W)
-      body(
-          i, [](const float* p, F) { return V::load(p); },
-          [](float* p, F v) { V::store(p, v); });
+    for (; i + W <= len; i += W) body(i, WholeLoad{}, WholeStore{});
     const int64_t rest = len - i;
-    if (rest > 0)
-      body(
-          i, [rest](const float* p, F fill) { return V::load_tail(p, rest, fill); },
-          [rest](float* p, F v) { V::store_tail(p, v, rest); });
+    if (rest > 0) body(i, PartLoad{rest}, PartStore{rest});
   }
 
   // for_vectors over [0, len) of a row whose stores go to `out`: where V::kAlignStores, a
@@ -123,10 +172,7 @@ struct SimdKernels {
     const int64_t head = !V::kAlignStores || misaligned == 0 || misaligned % sizeof(float) != 0
                              ? 0
                              : min_i64(len, static_cast<int64_t>((kBytes - misaligned) / sizeof(float)));
-    if (head > 0)
-      body(
-          0, [head](const float* p, F fill) { return V::load_tail(p, head, fill); },
-          [head](float* p, F v) { V::store_tail(p, v, head); });
+    if (head > 0) body(0, PartLoad{head}, PartStore{head});
     for_vectors(len - head, [&](int64_t i, auto load, auto store) { body(head + i, load, store); });
   }
 
@@ -134,7 +180,7 @@ struct SimdKernels {
   // stores up to the first 64-byte boundary of `out`, then non-temporal stores over whole cache
   // lines, then ordinary stores for the last partial line. A line is never written both ways,
   // and no partial line goes through the write-combining buffers. The caller fences once after
-  // its last streaming store (fence_streams).
+  // its last streaming store (fence_streams). Positions are visited in order.
   template <class Body>
   static inline void for_stores(int64_t len, const float* out, Stores stores, Body&& body) {
     if constexpr (V::kStreams) {
@@ -144,10 +190,7 @@ struct SimdKernels {
         const int64_t head = min_i64(len, static_cast<int64_t>((64 - misaligned) % 64 / sizeof(float)));
         const int64_t lines = (len - head) / kLineFloats * kLineFloats;
         for_vectors(head, body);
-        for (int64_t i = head; i < head + lines; i += W)
-          body(
-              i, [](const float* p, F) { return V::load(p); },
-              [](float* p, F v) { V::stream(p, v); });
+        for (int64_t i = head; i < head + lines; i += W) body(i, WholeLoad{}, StreamStore{});
         const int64_t done = head + lines;
         for_vectors(len - done, [&](int64_t i, auto load, auto store) { body(done + i, load, store); });
         return;
@@ -172,7 +215,7 @@ struct SimdKernels {
   static inline F sum_run(int64_t len, Term&& term) {
     F a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
     int64_t i = 0;
-    const auto full = [](const float* p, F) { return V::load(p); };
+    const WholeLoad full;
     for (; i + 4 * W <= len; i += 4 * W) {
       a0 = V::add(a0, term(i, full));
       a1 = V::add(a1, term(i + W, full));
@@ -181,14 +224,13 @@ struct SimdKernels {
     }
     for (; i + W <= len; i += W) a0 = V::add(a0, term(i, full));
     const int64_t rest = len - i;
-    if (rest > 0)
-      a1 = V::add(a1, term(i, [rest](const float* p, F fill) { return V::load_tail(p, rest, fill); }));
+    if (rest > 0) a1 = V::add(a1, term(i, PartLoad{rest}));
     return V::add(V::add(a0, a1), V::add(a2, a3));
   }
 
   // Two sums over one run in a single sweep: step(offset, load, a, b) adds its terms at
-  // `offset` into the vector accumulators a and b (four of each, plus the tail into the first).
-  // Returns the two sums, lanes added in double.
+  // `offset` into the vector accumulators a and b (four of each, plus the tail into the first),
+  // visiting the offsets in order. Returns the two sums, lanes added in double.
   struct Sums {
     double a, b;
   };
@@ -196,7 +238,7 @@ struct SimdKernels {
   static inline Sums sum_pair_run(int64_t len, Step&& step) {
     F a[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
     F b[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
-    const auto full = [](const float* p, F) { return V::load(p); };
+    const WholeLoad full;
     int64_t i = 0;
     for (; i + 4 * W <= len; i += 4 * W) unroll<4>([&](auto u) { step(i + u * W, full, a[u], b[u]); });
     if (i < len)
@@ -228,31 +270,79 @@ struct SimdKernels {
     for (int64_t r = 0; r < count; ++r) out[r] = run_moments(x + r * len, len);
   }
 
-  // Scalar math: y = (x - center) * scale + shift.
-  static void runs_affine(const float* x, float* y, int64_t count, int64_t len,
-                          const Affine* a, Stores stores) {
+  // ---------------------------------------------------------------------------------------
+  // The elementwise kernels and the backward's sums are templates over what they fuse (SPEC
+  // section 7), flags passed as On / Off tags; the plain table entries are the instantiations
+  // with everything Off, and the fused ones choose theirs once per call (with_flags).
+
+  // pre -> y = relu(pre) or pre; y's mask bits (y > 0) for the `lanes` real lanes go to `bits`.
+  template <class Relu, class Mask, class Bits>
+  static inline F activate(F pre, [[maybe_unused]] int64_t lanes, [[maybe_unused]] Bits& bits) {
+    F y = pre;
+    if constexpr (Relu::value) y = V::relu(pre);
+    if constexpr (Mask::value) bits.push(V::positive_bits(y), lanes);
+    return y;
+  }
+
+  // g = mask bit ? dy : 0 for the `lanes` real lanes (a select: NaN dy with bit 0 gives 0).
+  template <class Mask, class Bits>
+  static inline F masked(F dy, [[maybe_unused]] int64_t lanes, [[maybe_unused]] Bits& bits) {
+    if constexpr (Mask::value) return V::select_bits(bits.take(lanes), dy);
+    return dy;
+  }
+
+  // A second output can take streaming stores only when its cache lines split at the same
+  // offsets as those of the output that for_stores aligns to.
+  static Stores stores_with(const float* second, const float* first, Stores stores) {
+    const uintptr_t apart = reinterpret_cast<uintptr_t>(second) - reinterpret_cast<uintptr_t>(first);
+    return second && apart % 64 != 0 ? Stores::kCached : stores;
+  }
+
+  // Scalar math: pre = (x - center) * scale + shift (+ residual); y = relu(pre) or pre.
+  template <class Residual, class Relu, class Mask>
+  static void affine_runs(Residual, Relu, Mask, const float* x, float* y, int64_t count, int64_t len,
+                          const Affine* a, const ForwardFusion& f, Stores stores) {
+    Writer<Mask> bits(f.mask, f.first);  // the runs lie back to back: one writer for all
     for (int64_t r = 0; r < count; ++r) {
       const float* in = x + r * len;
+      const float* res = Residual::value ? f.residual + r * len : nullptr;
       float* out = y + r * len;
       const F center = V::set1(a[r].center), scale = V::set1(a[r].scale);
       const F shift = V::set1(a[r].shift);
       for_stores(len, out, stores, [&](int64_t i, auto load, auto store) {
-        store(out + i, V::fma(V::sub(load(in + i, center), center), scale, shift));
+        F pre = V::fma(V::sub(load(in + i, center), center), scale, shift);
+        if constexpr (Residual::value) pre = V::add(pre, load(res + i, V::zero()));
+        store(out + i, activate<Relu, Mask>(pre, load.n, bits));
       });
     }
+    bits.finish();
     fence_streams(stores);
   }
 
-  // Scalar math: sum(dy), sum(dy * (x - center)). Tail lanes load dy = 0, x = center.
-  static void runs_grad_sums(const float* dy, const float* x, int64_t count, int64_t len,
-                             const float* center, GradSums* out) {
+  static void runs_affine(const float* x, float* y, int64_t count, int64_t len,
+                          const Affine* a, Stores stores) {
+    affine_runs(Off{}, Off{}, Off{}, x, y, count, len, a, ForwardFusion{}, stores);
+  }
+
+  static void runs_affine_fused(const float* x, float* y, int64_t count, int64_t len,
+                                const Affine* a, ForwardFusion f, Stores stores) {
+    with_flags([&](auto... flags) { affine_runs(flags..., x, y, count, len, a, f, stores); },
+               f.residual != nullptr, f.relu, f.mask != nullptr);
+  }
+
+  // Scalar math: g = mask bit ? dy : 0; sum(g), sum(g * (x - center)). Tail lanes load
+  // dy = 0, x = center.
+  template <class Mask>
+  static void grad_sums_runs(Mask, const float* dy, const float* x, int64_t count, int64_t len,
+                             const float* center, const BackwardFusion& f, GradSums* out) {
     // One sweep for both sums, so the dy and x streams are in flight together.
     for (int64_t r = 0; r < count; ++r) {
       const float* g = dy + r * len;
       const float* in = x + r * len;
       const F c = V::set1(center[r]);
+      Reader<Mask> bits(f.mask, f.first + r * len, len);
       const Sums sums = sum_pair_run(len, [&](int64_t i, auto load, F& s_dy, F& s_dy_xc) {
-        const F d = load(g + i, V::zero());
+        const F d = masked<Mask>(load(g + i, V::zero()), load.n, bits);
         s_dy = V::add(s_dy, d);
         s_dy_xc = V::fma(d, V::sub(load(in + i, c), c), s_dy_xc);
       });
@@ -260,21 +350,52 @@ struct SimdKernels {
     }
   }
 
-  // Scalar math: dx = dy * k_dy + (x - center) * k_xc + k_const.
-  static void runs_dx(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
-                      const DxCoeffs* k, Stores stores) {
+  static void runs_grad_sums(const float* dy, const float* x, int64_t count, int64_t len,
+                             const float* center, GradSums* out) {
+    grad_sums_runs(Off{}, dy, x, count, len, center, BackwardFusion{}, out);
+  }
+
+  static void runs_grad_sums_fused(const float* dy, const float* x, int64_t count, int64_t len,
+                                   const float* center, BackwardFusion f, GradSums* out) {
+    with_flags([&](auto mask) { grad_sums_runs(mask, dy, x, count, len, center, f, out); },
+               f.mask != nullptr);
+  }
+
+  // Scalar math: g = mask bit ? dy : 0; dx = g * k_dy + (x - center) * k_xc + k_const (without
+  // x, for constant statistics: dx = g * k_dy + k_const); dresidual = g.
+  template <class Mask, class Residual, class ReadX>
+  static void dx_runs(Mask, Residual, ReadX, const float* dy, const float* x, float* dx,
+                      int64_t count, int64_t len, const DxCoeffs* k, const BackwardFusion& f,
+                      Stores stores) {
+    stores = stores_with(f.dresidual, dx, stores);
     for (int64_t r = 0; r < count; ++r) {
       const float* g = dy + r * len;
-      const float* in = x + r * len;
+      const float* in = ReadX::value ? x + r * len : nullptr;
       float* out = dx + r * len;
+      float* res = Residual::value ? f.dresidual + r * len : nullptr;
+      Reader<Mask> bits(f.mask, f.first + r * len, len);
       const F center = V::set1(k[r].center), k_dy = V::set1(k[r].k_dy);
       const F k_xc = V::set1(k[r].k_xc), k_const = V::set1(k[r].k_const);
       for_stores(len, out, stores, [&](int64_t i, auto load, auto store) {
-        const F xc = V::sub(load(in + i, center), center);
-        store(out + i, V::fma(xc, k_xc, V::fma(load(g + i, V::zero()), k_dy, k_const)));
+        const F gi = masked<Mask>(load(g + i, V::zero()), load.n, bits);
+        F d = V::fma(gi, k_dy, k_const);
+        if constexpr (ReadX::value) d = V::fma(V::sub(load(in + i, center), center), k_xc, d);
+        store(out + i, d);
+        if constexpr (Residual::value) store(res + i, gi);
       });
     }
     fence_streams(stores);
+  }
+
+  static void runs_dx(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
+                      const DxCoeffs* k, Stores stores) {
+    dx_runs(Off{}, Off{}, On{}, dy, x, dx, count, len, k, BackwardFusion{}, stores);
+  }
+
+  static void runs_dx_fused(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
+                            const DxCoeffs* k, BackwardFusion f, Stores stores) {
+    with_flags([&](auto... flags) { dx_runs(flags..., dy, x, dx, count, len, k, f, stores); },
+               f.mask != nullptr, f.dresidual != nullptr, x != nullptr);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -345,21 +466,25 @@ struct SimdKernels {
     }
   }
 
-  static void rows_grad_sums(const float* dy, const float* x, int64_t rows, int64_t width,
+  // Scalar math as grad_sums_runs, per column. Each of a step's rows reads its own mask bits.
+  template <class Mask>
+  static void grad_sums_rows(Mask, const float* dy, const float* x, int64_t rows, int64_t width,
                              int64_t stride, const float* center, double* sum_dy,
-                             double* sum_dy_xc, float* scratch) {
+                             double* sum_dy_xc, float* scratch, const BackwardFusion& f) {
     float* a = scratch;
     float* b = scratch + width;
     for (int64_t r0 = 0; r0 < rows; r0 += kRowsSubBlock) {
       const int64_t nb = min_i64(kRowsSubBlock, rows - r0);
       fill(a, 2 * width, 0.0f);
       for_row_steps<kReduceRows>(nb, [&](int64_t r1, auto n) {
+        Reader<Mask> bits[n];
+        unroll<n>([&](auto i) { bits[i] = Reader<Mask>(f.mask, f.first + (r0 + r1 + i) * stride, width); });
         for_vectors(width, [&](int64_t c, auto load, auto store) {
           const F cv = load(center + c, V::zero());
           F sa = load(a + c, V::zero()), sb = load(b + c, V::zero());
           unroll<n>([&](auto i) {
             const int64_t at = (r0 + r1 + i) * stride + c;
-            const F g = load(dy + at, V::zero());
+            const F g = masked<Mask>(load(dy + at, V::zero()), load.n, bits[i]);
             sa = V::add(sa, g);
             sb = V::fma(g, V::sub(load(x + at, V::zero()), cv), sb);
           });
@@ -374,40 +499,93 @@ struct SimdKernels {
     }
   }
 
-  static void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
-                          RowsAffine a, Stores stores) {
-    for_row_steps<1>(rows, [&](int64_t r0, auto n) {
-      for_stores(width, y + r0 * stride, stores, [&](int64_t c, auto load, auto store) {
+  static void rows_grad_sums(const float* dy, const float* x, int64_t rows, int64_t width,
+                             int64_t stride, const float* center, double* sum_dy,
+                             double* sum_dy_xc, float* scratch) {
+    grad_sums_rows(Off{}, dy, x, rows, width, stride, center, sum_dy, sum_dy_xc, scratch,
+                   BackwardFusion{});
+  }
+
+  static void rows_grad_sums_fused(const float* dy, const float* x, int64_t rows, int64_t width,
+                                   int64_t stride, const float* center, double* sum_dy,
+                                   double* sum_dy_xc, float* scratch, BackwardFusion f) {
+    with_flags([&](auto mask) {
+      grad_sums_rows(mask, dy, x, rows, width, stride, center, sum_dy, sum_dy_xc, scratch, f);
+    }, f.mask != nullptr);
+  }
+
+  // Scalar math as affine_runs, with per-column coefficients; a mask writer per row.
+  template <class Residual, class Relu, class Mask>
+  static void affine_rows(Residual, Relu, Mask, const float* x, float* y, int64_t rows,
+                          int64_t width, int64_t stride, RowsAffine a, const ForwardFusion& f,
+                          Stores stores) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t row = r * stride;
+      Writer<Mask> bits(f.mask, f.first + row);
+      for_stores(width, y + row, stores, [&](int64_t c, auto load, auto store) {
         const F center = load(a.center + c, V::zero()), scale = load(a.scale + c, V::zero());
         const F shift = load(a.shift + c, V::zero());
-        unroll<n>([&](auto r) {
-          const int64_t at = (r0 + r) * stride + c;
-          store(y + at, V::fma(V::sub(load(x + at, V::zero()), center), scale, shift));
-        });
+        F pre = V::fma(V::sub(load(x + row + c, V::zero()), center), scale, shift);
+        if constexpr (Residual::value) pre = V::add(pre, load(f.residual + row + c, V::zero()));
+        store(y + row + c, activate<Relu, Mask>(pre, load.n, bits));
       });
-    });
+      bits.finish();
+    }
+    fence_streams(stores);
+  }
+
+  static void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
+                          RowsAffine a, Stores stores) {
+    affine_rows(Off{}, Off{}, Off{}, x, y, rows, width, stride, a, ForwardFusion{}, stores);
+  }
+
+  static void rows_affine_fused(const float* x, float* y, int64_t rows, int64_t width,
+                                int64_t stride, RowsAffine a, ForwardFusion f, Stores stores) {
+    with_flags([&](auto... flags) { affine_rows(flags..., x, y, rows, width, stride, a, f, stores); },
+               f.residual != nullptr, f.relu, f.mask != nullptr);
+  }
+
+  // Scalar math as dx_runs, with per-column coefficients.
+  template <class Mask, class Residual, class ReadX>
+  static void dx_rows(Mask, Residual, ReadX, const float* dy, const float* x, float* dx,
+                      int64_t rows, int64_t width, int64_t stride, RowsDxCoeffs k,
+                      const BackwardFusion& f, Stores stores) {
+    stores = stores_with(f.dresidual, dx, stores);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t row = r * stride;
+      Reader<Mask> bits(f.mask, f.first + row, width);
+      for_stores(width, dx + row, stores, [&](int64_t c, auto load, auto store) {
+        const F k_dy = load(k.k_dy + c, V::zero()), k_const = load(k.k_const + c, V::zero());
+        const F gi = masked<Mask>(load(dy + row + c, V::zero()), load.n, bits);
+        F d = V::fma(gi, k_dy, k_const);
+        if constexpr (ReadX::value) {
+          const F center = load(k.center + c, V::zero()), k_xc = load(k.k_xc + c, V::zero());
+          d = V::fma(V::sub(load(x + row + c, V::zero()), center), k_xc, d);
+        }
+        store(dx + row + c, d);
+        if constexpr (Residual::value) store(f.dresidual + row + c, gi);
+      });
+    }
     fence_streams(stores);
   }
 
   static void rows_dx(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
                       int64_t stride, RowsDxCoeffs k, Stores stores) {
-    for_row_steps<1>(rows, [&](int64_t r0, auto n) {
-      for_stores(width, dx + r0 * stride, stores, [&](int64_t c, auto load, auto store) {
-        const F center = load(k.center + c, V::zero()), k_dy = load(k.k_dy + c, V::zero());
-        const F k_xc = load(k.k_xc + c, V::zero()), k_const = load(k.k_const + c, V::zero());
-        unroll<n>([&](auto r) {
-          const int64_t at = (r0 + r) * stride + c;
-          const F xc = V::sub(load(x + at, V::zero()), center);
-          store(dx + at, V::fma(xc, k_xc, V::fma(load(dy + at, V::zero()), k_dy, k_const)));
-        });
-      });
-    });
-    fence_streams(stores);
+    dx_rows(Off{}, Off{}, On{}, dy, x, dx, rows, width, stride, k, BackwardFusion{}, stores);
+  }
+
+  static void rows_dx_fused(const float* dy, const float* x, float* dx, int64_t rows,
+                            int64_t width, int64_t stride, RowsDxCoeffs k, BackwardFusion f,
+                            Stores stores) {
+    with_flags([&](auto... flags) { dx_rows(flags..., dy, x, dx, rows, width, stride, k, f, stores); },
+               f.mask != nullptr, f.dresidual != nullptr, x != nullptr);
   }
 
   static constexpr KernelTable table(const char* isa) {
-    return {isa,          runs_moments, runs_affine,    runs_grad_sums, runs_dx,
-            rows_moments, rows_affine,  rows_grad_sums, rows_dx};
+    return {isa,          runs_moments,      runs_affine,       runs_grad_sums,
+            runs_dx,      rows_moments,      rows_affine,       rows_grad_sums,
+            rows_dx,      runs_affine_fused, rows_affine_fused, runs_grad_sums_fused,
+            rows_grad_sums_fused, runs_dx_fused, rows_dx_fused};
   }
 };
 

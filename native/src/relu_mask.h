@@ -1,0 +1,117 @@
+// The bit-packed ReLU mask of SPEC section 7: bit (i & 7) of byte (i >> 3) is 1 iff y[i] > 0,
+// i the element's index in the whole tensor. Kernels write and read it over contiguous ranges
+// of elements, in order, a few bits at a time (one bit per lane of a vector).
+//
+// Ranges start at any element (a 14x14 NCHW run is 196 floats; a rows task starts mid-row), so
+// the first and last byte of a range may also hold bits of a neighbouring range that another
+// thread writes at the same time. The writer stores the bytes wholly inside its range plainly
+// and merges the two edge bytes with atomic operations that change only its own bits: the mask
+// is the same whatever the threads and their order, and no byte needs zeroing first.
+//
+// Internal linkage, as in kernels_simd.h: each ISA's translation unit gets its own copy.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "mask bytes are stored as little-endian words");
+
+namespace bn {
+namespace {
+
+inline uint64_t low_bits(int64_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1; }
+
+// Writes the bits of elements [first, first + n) of `mask`, in order.
+class MaskWriter {
+ public:
+  MaskWriter(uint8_t* mask, int64_t first)
+      : out_(mask + (first >> 3)),
+        pending_(0),
+        count_(static_cast<int>(first & 7)),
+        foreign_(static_cast<uint8_t>(low_bits(first & 7))) {}
+
+  // Appends the low `n` bits of `bits` (bit l: lane l), n <= 32.
+  void push(uint32_t bits, int64_t n) {
+    pending_ |= (bits & low_bits(n)) << count_;
+    count_ += static_cast<int>(n);
+    if (count_ >= 32) write_word();
+  }
+
+  // Writes what is left; the last byte is merged when the range ends inside it.
+  void finish() {
+    for (; count_ > 0; count_ -= 8, pending_ >>= 8, ++out_) {
+      const uint8_t foreign = foreign_ | static_cast<uint8_t>(~low_bits(count_ < 8 ? count_ : 8));
+      if (foreign == 0)
+        *out_ = static_cast<uint8_t>(pending_);
+      else if (foreign != 0xFF)
+        merge(out_, static_cast<uint8_t>(pending_), foreign);
+      foreign_ = 0;
+    }
+  }
+
+ private:
+  // Sets the bits of *p outside `foreign` to those of `own` (whose foreign bits are 0).
+  static void merge(uint8_t* p, uint8_t own, uint8_t foreign) {
+    __atomic_fetch_and(p, static_cast<uint8_t>(own | foreign), __ATOMIC_RELAXED);
+    __atomic_fetch_or(p, own, __ATOMIC_RELAXED);
+  }
+
+  void write_word() {
+    const uint32_t word = static_cast<uint32_t>(pending_);
+    if (foreign_ == 0) {
+      std::memcpy(out_, &word, 4);
+    } else {  // the range's first byte
+      merge(out_, static_cast<uint8_t>(word), foreign_);
+      std::memcpy(out_ + 1, reinterpret_cast<const uint8_t*>(&word) + 1, 3);
+      foreign_ = 0;
+    }
+    out_ += 4;
+    pending_ >>= 32;
+    count_ -= 32;
+  }
+
+  uint8_t* out_;      // the byte that pending_'s bit 0 belongs to
+  uint64_t pending_;  // bits not yet written, the first at bit 0
+  int count_;         // how many of them (with the foreign bits of the first byte)
+  uint8_t foreign_;   // bits of *out_ that belong to the range before this one
+};
+
+// Reads the bits of elements [first, first + n) of `mask`, in order; never a byte outside them.
+class MaskReader {
+ public:
+  MaskReader() = default;
+  MaskReader(const uint8_t* mask, int64_t first, int64_t n)
+      : next_(mask + (first >> 3)), end_(mask + ((first + n + 7) >> 3)), skip_(static_cast<int>(first & 7)) {}
+
+  // The next `n` bits (bit l: lane l), n <= 32.
+  uint32_t take(int64_t n) {
+    while (count_ < n + skip_) refill();
+    const uint32_t bits = static_cast<uint32_t>((pending_ >> skip_) & low_bits(n));
+    pending_ >>= n + skip_;
+    count_ -= static_cast<int>(n) + skip_;
+    skip_ = 0;
+    return bits;
+  }
+
+ private:
+  void refill() {
+    if (end_ - next_ >= 4) {
+      uint32_t word;
+      std::memcpy(&word, next_, 4);
+      pending_ |= static_cast<uint64_t>(word) << count_;
+      next_ += 4;
+      count_ += 32;
+    } else {
+      pending_ |= static_cast<uint64_t>(*next_++) << count_;
+      count_ += 8;
+    }
+  }
+
+  const uint8_t* next_ = nullptr;
+  const uint8_t* end_ = nullptr;
+  uint64_t pending_ = 0;
+  int count_ = 0;
+  int skip_ = 0;  // bits of the first byte before the range
+};
+
+}  // namespace
+}  // namespace bn
