@@ -23,6 +23,8 @@ function supportedIsas(): string[] {
 }
 
 const PER_BACKEND = ['test/numerics.test.ts', 'test/gradcheck.test.ts', 'test/conformance.test.ts', 'test/special-cases.test.ts', 'test/bad-numbers.test.ts', 'test/synchronized.test.ts'];
+/** Fused BatchNorm + residual + ReLU (SPEC section 7): numerical files, run per ISA and on JS too. */
+const FUSED = ['test/fused/numerics.test.ts', 'test/fused/special-cases.test.ts', 'test/fused/gradcheck.test.ts'];
 /** The layer API's tests: cheap, run again on the JavaScript backend (not per ISA: they add no kernel coverage). */
 const LAYER = ['test/layer.test.ts', 'test/layer-buffers.test.ts', 'test/state-dict.test.ts', 'test/folding.test.ts', 'test/slimming.test.ts', 'test/stability.test.ts', 'test/layer-sync.test.ts'];
 /** batchnorm/tfjs: run again on the JavaScript backend (its kernels call the same API). */
@@ -38,9 +40,9 @@ export default defineConfig({
         .slice(1)
         .map((isa) => ({
           extends: true,
-          test: { name: `isa-${isa}`, include: PER_BACKEND, env: { BATCHNORM_BACKEND: 'native', BATCHNORM_ISA: isa } },
+          test: { name: `isa-${isa}`, include: [...PER_BACKEND, ...FUSED], env: { BATCHNORM_BACKEND: 'native', BATCHNORM_ISA: isa } },
         })),
-      { extends: true, test: { name: 'js', include: [...PER_BACKEND, 'test/errors.test.ts', 'test/sizes.test.ts', 'test/outputs.test.ts', ...LAYER, ...TFJS], env: { BATCHNORM_BACKEND: 'js' } } },
+      { extends: true, test: { name: 'js', include: [...PER_BACKEND, ...FUSED, 'test/errors.test.ts', 'test/fused/errors.test.ts', 'test/sizes.test.ts', 'test/outputs.test.ts', ...LAYER, ...TFJS], env: { BATCHNORM_BACKEND: 'js' } } },
     ],
   },
 });

@@ -3,23 +3,10 @@
  * right class, code and message, and nothing written. Runs on the native and the JS backend
  * (same validation for both).
  */
-import { types } from 'util';
 import { describe, expect, test } from 'vitest';
 
 import * as bn from '../lib/index';
-
-type Op = 'forwardTrain' | 'forwardInference' | 'backward' | 'batchMoments' | 'backwardSums';
-
-interface Case {
-  name: string;
-  op: Op;
-  /** Builds fresh arguments; every Float32Array among them is checked for writes. */
-  args: () => unknown[];
-  type: typeof TypeError | typeof RangeError;
-  code: string;
-  /** A fragment the message must contain (usually the argument's name). */
-  mentions: string;
-}
+import { describeErrorCases, type ErrorCase } from './helpers/error-cases';
 
 const f32 = (n: number, v = 1) => new Float32Array(n).fill(v);
 const f64 = (n: number, v = 0) => new Float64Array(n).fill(v);
@@ -48,7 +35,7 @@ const growing = (dims: number[]) => {
 
 const T = TypeError;
 const R = RangeError;
-const CASES: Case[] = [
+const CASES: ErrorCase[] = [
   // data arguments
   { name: 'x as Float64Array', op: 'forwardTrain', args: () => [new Float64Array(4), [2, 2]], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'for x' },
   { name: 'x as plain array', op: 'forwardTrain', args: () => [[1, 2, 3, 4], [2, 2]], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'Array(4)' },
@@ -175,61 +162,7 @@ const CASES: Case[] = [
   },
 ];
 
-/** Every attached Float32Array or Float64Array reachable from the arguments (into option objects and their sub-objects). */
-function arraysIn(args: unknown[]): (Float32Array | Float64Array)[] {
-  const found: (Float32Array | Float64Array)[] = [];
-  const visit = (a: unknown, depth: number) => {
-    if (types.isProxy(a)) return; // hostile shapes and options: no arrays to watch
-    if (a instanceof Float32Array || a instanceof Float64Array) found.push(a);
-    else if (depth < 2 && a && typeof a === 'object' && !Array.isArray(a)) {
-      for (const key of Object.keys(a)) {
-        const d = Object.getOwnPropertyDescriptor(a, key);
-        if (d && 'value' in d) visit(d.value, depth + 1);
-      }
-    }
-  };
-  args.forEach((a) => visit(a, 0));
-  return found.filter((a) => a.buffer.byteLength > 0);
-}
-
-const call = (op: Op, args: unknown[]) => (bn[op] as (...a: unknown[]) => unknown)(...args);
-const callAsync = (op: Op, args: unknown[]) => (bn[`${op}Async`] as (...a: unknown[]) => Promise<unknown>)(...args);
-
-describe.each(CASES)('$op: $name', ({ op, args, type, code, mentions }) => {
-  const check = (e: unknown) => {
-    expect(e).toBeInstanceOf(type);
-    expect((e as { code?: string }).code).toBe(code);
-    expect((e as Error).message).toContain(mentions);
-  };
-
-  test('sync: throws and writes nothing', () => {
-    const a = args();
-    const arrays = arraysIn(a);
-    const before = arrays.map((x) => x.slice());
-    let thrown: unknown;
-    try {
-      call(op, a);
-    } catch (e) {
-      thrown = e;
-    }
-    check(thrown);
-    arrays.forEach((x, i) => expect(x).toEqual(before[i]));
-  });
-
-  test('async: rejects with the same error and writes nothing', async () => {
-    const a = args();
-    const arrays = arraysIn(a);
-    const before = arrays.map((x) => x.slice());
-    let thrown: unknown;
-    try {
-      await callAsync(op, a);
-    } catch (e) {
-      thrown = e;
-    }
-    check(thrown);
-    arrays.forEach((x, i) => expect(x).toEqual(before[i]));
-  });
-});
+describeErrorCases(CASES);
 
 describe('setNumThreads', () => {
   test.each([
