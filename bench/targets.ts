@@ -22,8 +22,15 @@ export interface TargetCheck {
 const OUT_OF_CACHE = /^8x64x224x224-/;
 export const outOfCache = (c: CellResult) => OUT_OF_CACHE.test(c.case);
 
-const label = (c: CellResult) => `${c.op} ${c.case} T=${c.threads}`;
-const ratio = (v: number) => `${v.toFixed(v >= 10 ? 1 : 2)}x`;
+/** What a target check needs to name a cell. */
+export interface LabelledCell {
+  op: string;
+  case: string;
+  threads: number;
+}
+
+const label = (c: LabelledCell) => `${c.op} ${c.case} T=${c.threads}`;
+export const ratio = (v: number) => `${v.toFixed(v >= 10 ? 1 : 2)}x`;
 const percent = (v: number) => `${Math.round(v * 100)}%`;
 const cellCount = (n: number) => `${n} cell${n === 1 ? '' : 's'}`;
 
@@ -34,10 +41,10 @@ const LISTED_MISSES = 6;
  * All cells must satisfy `ok(value)`; reports the worst value (the lowest, or the highest where
  * `worse` says so) and the misses, worst first.
  */
-function check(
+export function check<C extends LabelledCell>(
   target: string,
-  cells: CellResult[],
-  value: (c: CellResult) => number | undefined,
+  cells: C[],
+  value: (c: C) => number | undefined,
   ok: (v: number) => boolean,
   show: (v: number) => string,
   worse: 'lower' | 'higher' = 'lower',

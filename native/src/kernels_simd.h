@@ -273,7 +273,12 @@ struct SimdKernels {
   // ---------------------------------------------------------------------------------------
   // The elementwise kernels and the backward's sums are templates over what they fuse (SPEC
   // section 7), flags passed as On / Off tags; the plain table entries are the instantiations
-  // with everything Off, and the fused ones choose theirs once per call (with_flags).
+  // with everything Off, and the fused ones choose theirs once per call (with_flags). Each
+  // instantiation is a function of its own with everything inside it inlined (noinline,
+  // flatten). Left to GCC's limits, the dispatcher inlined them all and outlined parts of their
+  // loops instead: the mask writer's state then lived in memory, and since each mask store
+  // (through a uint8_t*, which may alias anything) came after it, every vector reloaded its
+  // coefficients too.
 
   // pre -> y = relu(pre) or pre; y's mask bits (y > 0) for the `lanes` real lanes go to `bits`.
   template <class Relu, class Mask, class Bits>
@@ -300,7 +305,7 @@ struct SimdKernels {
 
   // Scalar math: pre = (x - center) * scale + shift (+ residual); y = relu(pre) or pre.
   template <class Residual, class Relu, class Mask>
-  static void affine_runs(Residual, Relu, Mask, const float* x, float* y, int64_t count, int64_t len,
+  [[gnu::noinline, gnu::flatten]] static void affine_runs(Residual, Relu, Mask, const float* x, float* y, int64_t count, int64_t len,
                           const Affine* a, const ForwardFusion& f, Stores stores) {
     Writer<Mask> bits(f.mask, f.first);  // the runs lie back to back: one writer for all
     for (int64_t r = 0; r < count; ++r) {
@@ -333,7 +338,7 @@ struct SimdKernels {
   // Scalar math: g = mask bit ? dy : 0; sum(g), sum(g * (x - center)). Tail lanes load
   // dy = 0, x = center.
   template <class Mask>
-  static void grad_sums_runs(Mask, const float* dy, const float* x, int64_t count, int64_t len,
+  [[gnu::noinline, gnu::flatten]] static void grad_sums_runs(Mask, const float* dy, const float* x, int64_t count, int64_t len,
                              const float* center, const BackwardFusion& f, GradSums* out) {
     // One sweep for both sums, so the dy and x streams are in flight together.
     for (int64_t r = 0; r < count; ++r) {
@@ -364,7 +369,7 @@ struct SimdKernels {
   // Scalar math: g = mask bit ? dy : 0; dx = g * k_dy + (x - center) * k_xc + k_const (without
   // x, for constant statistics: dx = g * k_dy + k_const); dresidual = g.
   template <class Mask, class Residual, class ReadX>
-  static void dx_runs(Mask, Residual, ReadX, const float* dy, const float* x, float* dx,
+  [[gnu::noinline, gnu::flatten]] static void dx_runs(Mask, Residual, ReadX, const float* dy, const float* x, float* dx,
                       int64_t count, int64_t len, const DxCoeffs* k, const BackwardFusion& f,
                       Stores stores) {
     stores = stores_with(f.dresidual, dx, stores);
@@ -468,7 +473,7 @@ struct SimdKernels {
 
   // Scalar math as grad_sums_runs, per column. Each of a step's rows reads its own mask bits.
   template <class Mask>
-  static void grad_sums_rows(Mask, const float* dy, const float* x, int64_t rows, int64_t width,
+  [[gnu::noinline, gnu::flatten]] static void grad_sums_rows(Mask, const float* dy, const float* x, int64_t rows, int64_t width,
                              int64_t stride, const float* center, double* sum_dy,
                              double* sum_dy_xc, float* scratch, const BackwardFusion& f) {
     float* a = scratch;
@@ -516,7 +521,7 @@ struct SimdKernels {
 
   // Scalar math as affine_runs, with per-column coefficients; a mask writer per row.
   template <class Residual, class Relu, class Mask>
-  static void affine_rows(Residual, Relu, Mask, const float* x, float* y, int64_t rows,
+  [[gnu::noinline, gnu::flatten]] static void affine_rows(Residual, Relu, Mask, const float* x, float* y, int64_t rows,
                           int64_t width, int64_t stride, RowsAffine a, const ForwardFusion& f,
                           Stores stores) {
     for (int64_t r = 0; r < rows; ++r) {
@@ -547,7 +552,7 @@ struct SimdKernels {
 
   // Scalar math as dx_runs, with per-column coefficients.
   template <class Mask, class Residual, class ReadX>
-  static void dx_rows(Mask, Residual, ReadX, const float* dy, const float* x, float* dx,
+  [[gnu::noinline, gnu::flatten]] static void dx_rows(Mask, Residual, ReadX, const float* dy, const float* x, float* dx,
                       int64_t rows, int64_t width, int64_t stride, RowsDxCoeffs k,
                       const BackwardFusion& f, Stores stores) {
     stores = stores_with(f.dresidual, dx, stores);
