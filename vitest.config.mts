@@ -26,7 +26,7 @@ const PER_BACKEND = ['test/numerics.test.ts', 'test/gradcheck.test.ts', 'test/co
 /** Fused BatchNorm + residual + ReLU (SPEC section 7): numerical files, run per ISA and on JS too. */
 const FUSED = ['test/fused/numerics.test.ts', 'test/fused/special-cases.test.ts', 'test/fused/gradcheck.test.ts'];
 /** The layer API's tests: cheap, run again on the JavaScript backend (not per ISA: they add no kernel coverage). */
-const LAYER = ['test/layer.test.ts', 'test/layer-buffers.test.ts', 'test/state-dict.test.ts', 'test/folding.test.ts', 'test/slimming.test.ts', 'test/stability.test.ts', 'test/layer-sync.test.ts'];
+const LAYER = ['test/layer.test.ts', 'test/layer-buffers.test.ts', 'test/state-dict.test.ts', 'test/folding.test.ts', 'test/slimming.test.ts', 'test/stability.test.ts', 'test/layer-sync.test.ts', 'test/fused/layer.test.ts'];
 /** batchnorm/tfjs: run again on the JavaScript backend (its kernels call the same API). */
 const TFJS = ['test/tfjs-kernels.test.ts', 'test/tfjs-models.test.ts'];
 

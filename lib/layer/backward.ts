@@ -1,10 +1,11 @@
 /**
  * The layer's backward pass as steps (see kernel-calls.ts): one kernel call per segment the
- * forward normalised, each with that segment's saved statistics (synchronized across replicas
- * when the forward was), then PyTorch `.grad` semantics: gradients are added to the layer's
- * `gradGamma` / `gradBeta`.
+ * forward normalised, each with that segment's saved statistics and ReLU mask (synchronized
+ * across replicas when the forward was), then PyTorch `.grad` semantics: gradients are added to
+ * the layer's `gradGamma` / `gradBeta`.
  */
-import type { Saved } from './forward';
+import type { Saved, Segment } from './forward';
+import { reluMaskOf } from './fusion';
 import { backwardCall, call, type Steps } from './kernel-calls';
 import { synchronizedBackward } from './synchronized';
 
@@ -16,16 +17,24 @@ export interface BackwardState {
   readonly l1: number;
 }
 
+/** Where the ReLU passed in a segment: forwardTrain's mask, or (eval mode) the output's sign. */
+function segmentMask(saved: Saved, s: Segment): Uint8Array | undefined {
+  if (saved.activation !== 'relu') return undefined;
+  return s.reluMask ?? reluMaskOf(saved.y.subarray(s.offset, s.offset + s.length));
+}
+
 /**
- * dx for `dy`, written into `dx`; adds dL/dgamma (plus the L1 term) and dL/dbeta to the layer's
- * gradients. The layer has checked dy and dx against the saved forward.
+ * dx for `dy`, written into `dx`, and dL/dresidual into `dresidual` when given; adds dL/dgamma
+ * (plus the L1 term) and dL/dbeta to the layer's gradients. The layer has checked dy, dx and
+ * dresidual against the saved forward.
  */
-export function* layerBackward(state: BackwardState, saved: Saved, dy: Float32Array, dx: Float32Array): Steps<Float32Array> {
-  const { x, axis, useGlobalStats } = saved;
+export function* layerBackward(state: BackwardState, saved: Saved, dy: Float32Array, dx: Float32Array, dresidual: Float32Array | null): Steps<Float32Array> {
+  const { x, axis, useGlobalStats, activation } = saved;
   const grads = [];
   for (const s of saved.segments) {
     const end = s.offset + s.length;
-    const opts = { axis, gamma: s.gamma ?? undefined, saveMean: s.saveMean, saveInvStd: s.saveInvStd, useGlobalStats, dx: dx.subarray(s.offset, end) };
+    const fused = { activation, reluMask: segmentMask(saved, s), dresidual: dresidual?.subarray(s.offset, end) };
+    const opts = { axis, gamma: s.gamma ?? undefined, saveMean: s.saveMean, saveInvStd: s.saveInvStd, useGlobalStats, ...fused, dx: dx.subarray(s.offset, end) };
     const [dys, xs] = [dy.subarray(s.offset, end), x.subarray(s.offset, end)];
     const result = saved.synchronized
       ? yield* synchronizedBackward(saved.synchronized, dys, xs, s.shape, opts)

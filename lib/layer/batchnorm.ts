@@ -10,6 +10,7 @@ import { checkOverlaps } from '../validate';
 import { layerBackward } from './backward';
 import { float32Array, numberOption, optionsObject } from './checks';
 import { checkInput, evalForward, trainForward, type Saved } from './forward';
+import { residualGradient, residualInput } from './fusion';
 import { runAsync, runSync, type Steps } from './kernel-calls';
 import {
   checkL1Allowed,
@@ -26,6 +27,7 @@ import {
 import { seededRandom } from './random';
 import { ReusedOutputs } from './reused-outputs';
 import { getKerasWeights, kerasWeightNames, loadStateDict, setKerasWeights, toStateDict, type StateDict } from './state-dict';
+import type { Activation } from '../types';
 
 /** A learnable parameter and its gradient, for an optimizer to update in place. */
 export interface Parameter {
@@ -36,14 +38,25 @@ export interface Parameter {
 
 /** Options of {@link BatchNorm.forward}. */
 export interface LayerForwardOptions {
-  /** Destination for `y`, the length of `x`; in eval mode it may be `x` itself. */
+  /** Destination for `y`, the length of `x`; in eval mode it may be `x` itself, and it may be `residual`. */
   out?: Float32Array;
+  /**
+   * Added after the normalisation, before the layer's activation: `y = act(bn(x) + residual)`
+   * (a residual block's skip branch, SPEC section 7). The length of `x`; it may not share
+   * memory with `x`.
+   */
+  residual?: Float32Array;
 }
 
 /** Options of {@link BatchNorm.backward}. */
 export interface LayerBackwardOptions {
   /** Destination for `dx`, the length of `x`; it may be `dy` itself. */
   dx?: Float32Array;
+  /**
+   * Receives dL/dresidual for the last forward's `residual` (`dy` masked by the ReLU, or `dy`
+   * itself): the length of `x`; it may be `dy` itself (then `dx` may not be).
+   */
+  dresidual?: Float32Array;
 }
 
 /** A per-channel array initialised by `init`. */
@@ -64,6 +77,11 @@ function initialised(C: number, init: LayerConfig['gammaInit'], seed: number): F
  * - `forward(x, shape)` returns `y`; `backward(dy)` returns `dx` for the last forward and adds
  *   the parameter gradients to `gradGamma` / `gradBeta` (PyTorch's `.grad`; `zeroGrad()`).
  *   `x` must not change between the two.
+ * - With `activation: 'relu'` the layer is BatchNorm + ReLU, and `forward(x, shape,
+ *   { residual })` adds a residual before the activation (a residual block's
+ *   `relu(bn(x) + z)`); `backward(dy, { dresidual })` then also writes dL/dresidual (SPEC
+ *   section 7). In eval mode with relu, backward reads where the ReLU passed from the forward's
+ *   `y`, which must then not change either.
  * - One call at a time: a call while an async call on the same layer runs throws.
  * - With a `collective` (SPEC section 8), training-mode calls synchronize their statistics
  *   with the other replicas: every replica must make the same calls in the same order.
@@ -83,6 +101,8 @@ export class BatchNorm {
   readonly unbiased: boolean;
   /** Ghost batch size along the leading axis, or null. */
   readonly virtualBatchSize: number | null;
+  /** Applied after the normalisation (and the residual): `'identity'` or `'relu'`. */
+  readonly activation: Activation;
   /** Scale, `weight` in PyTorch; null without one. */
   readonly gamma: Float32Array | null;
   /** Shift, `bias` in PyTorch; null without one. */
@@ -113,7 +133,7 @@ export class BatchNorm {
    * @param numFeatures the channel count C
    * @param options PyTorch's names and defaults: `axis = 1`, `eps = 1e-5`, `momentum = 0.1`
    *   (`null`: cumulative average), `affine = true`, `trackRunningStats = true`,
-   *   `gammaInit = 'ones'`; and `l1`, `virtualBatchSize`, `renorm`, `collective`
+   *   `gammaInit = 'ones'`; and `l1`, `virtualBatchSize`, `renorm`, `collective`, `activation`
    * @throws TypeError / RangeError with a `code` for an invalid option
    */
   constructor(numFeatures: number, options?: BatchNormOptions) {
@@ -127,6 +147,7 @@ export class BatchNorm {
     this.trackRunningStats = config.trackRunningStats;
     this.unbiased = config.unbiased;
     this.virtualBatchSize = config.virtualBatchSize;
+    this.activation = config.activation;
     this.gamma = config.scale ? initialised(C, config.gammaInit, config.seed) : null;
     this.beta = config.center ? new Float32Array(C) : null;
     this.gradGamma = config.scale ? new Float32Array(C) : null;
@@ -271,33 +292,41 @@ export class BatchNorm {
     const dims = checkInput(this, x, shape);
     const { runningMean, runningVar } = this;
     const evalMode = !this.#training && runningMean !== null && runningVar !== null;
-    const out = optionsObject(opts, 'opts').out;
-    let y: Float32Array;
-    if (out !== undefined) {
-      y = float32Array(out, 'opts.out', x.length);
-      // Training reads x again in backward (and twice under renorm): y may not overwrite it.
-      checkOverlaps([{ name: 'x', array: x, written: false }, { name: 'opts.out', array: y, written: true }], evalMode ? [['x', 'opts.out']] : []);
-    } else {
-      y = this.#reused?.y.take(x.length, [x, this.#saved?.y ?? null], 'y') ?? overwrittenOutput(x.length, 'y');
-    }
-    if (evalMode) return evalForward(this, { mean: runningMean, variance: runningVar }, x, dims, y);
-    return trainForward(this, x, dims, y, this.#training ? this.collective : null); // eval mode never synchronizes (as PyTorch)
+    const o = optionsObject(opts, 'opts');
+    const out = o.out === undefined ? null : float32Array(o.out, 'opts.out', x.length);
+    const residual = residualInput(o.residual, x.length);
+    // Training reads x again in backward (and twice under renorm): y may not overwrite it. y may
+    // be the residual (each element is read before it is written); x and the residual may not
+    // share memory.
+    checkOverlaps(
+      [
+        { name: 'x', array: x, written: false },
+        { name: 'opts.out', array: out, written: true },
+        { name: 'opts.residual', array: residual, written: false, alone: true },
+      ],
+      [...(evalMode ? [['x', 'opts.out'] as [string, string]] : []), ['opts.residual', 'opts.out']],
+    );
+    const y = out ?? this.#reused?.y.take(x.length, [x, residual, this.#saved?.y ?? null], 'y') ?? overwrittenOutput(x.length, 'y');
+    if (evalMode) return evalForward(this, { mean: runningMean, variance: runningVar }, x, dims, y, residual);
+    return trainForward(this, x, dims, y, residual, this.#training ? this.collective : null); // eval mode never synchronizes (as PyTorch)
   }
 
   #backwardSteps(dyArg: Float32Array, opts: LayerBackwardOptions | undefined): Steps<Float32Array> {
     const saved = this.#lastForward();
     const dy = float32Array(dyArg, 'dy', saved.x.length);
-    const given = optionsObject(opts, 'opts').dx;
-    const dx = given === undefined ? (this.#reused?.dx.take(dy.length, [dy, saved.x], 'dx') ?? overwrittenOutput(dy.length, 'dx')) : float32Array(given, 'opts.dx', dy.length);
+    const o = optionsObject(opts, 'opts');
+    const dresidual = residualGradient(o.dresidual, dy.length, saved.residual);
+    const dx = o.dx === undefined ? (this.#reused?.dx.take(dy.length, [dy, saved.x, dresidual], 'dx') ?? overwrittenOutput(dy.length, 'dx')) : float32Array(o.dx, 'opts.dx', dy.length);
     checkOverlaps(
       [
         { name: 'dy', array: dy, written: false },
         { name: 'x', array: saved.x, written: false },
         { name: 'opts.dx', array: dx, written: true },
+        { name: 'opts.dresidual', array: dresidual, written: true },
       ],
-      [['dy', 'opts.dx']],
+      [['dy', 'opts.dx'], ['dy', 'opts.dresidual']],
     );
-    return layerBackward(this, saved, dy, dx);
+    return layerBackward(this, saved, dy, dx, dresidual);
   }
 
   #finishForward(result: { y: Float32Array; saved: Saved }): Float32Array {

@@ -6,7 +6,9 @@
  *     BN(W x + b)      = (s W) x + (s b + t)                 (BN after the layer)
  *     W' BN(x) + b'    = (W' diag(s)) x + (W' t + b')         (BN before a Linear)
  *
- * The new parameters are computed in float64 and rounded once.
+ * The new parameters are computed in float64 and rounded once. A BatchNorm with
+ * `activation: 'relu'` folds into the layer before it (conv, BN, ReLU becomes conv', ReLU: the
+ * ReLU stays, after the folded layer), not into the one after it (the ReLU sits between).
  */
 import { rangeError } from '../errors';
 import type { BatchNorm } from './batchnorm';
@@ -31,7 +33,8 @@ function affineOf(bn: BatchNorm): { scale: Float64Array; shift: Float64Array } {
 /**
  * Folds `bn` into the Linear (`[out, in]`) or convolution (`[out, in, ...kernel]`) layer
  * before it, whose `out` must equal `bn.numFeatures`. Returns the new weight and bias; the
- * arguments are not modified.
+ * arguments are not modified. The BatchNorm's activation (and any residual it added) is not
+ * folded: apply it after the folded layer.
  */
 export function foldIntoPreceding(layer: WeightedLayer, bn: BatchNorm): LayerParameters {
   const l = checkLayer(layer, 'layer');
@@ -49,6 +52,9 @@ export function foldIntoPreceding(layer: WeightedLayer, bn: BatchNorm): LayerPar
  */
 export function foldIntoFollowing(bn: BatchNorm, layer: WeightedLayer): LayerParameters {
   const l = checkLayer(layer, 'layer');
+  if (bn.activation !== 'identity') {
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', "a BatchNorm without activation (a ReLU between it and the layer does not fold)", 'bn.activation', `'${bn.activation}'`);
+  }
   if (l.shape.length !== 2) {
     // A convolution after BN folds exactly only without zero padding; not offered.
     throw rangeError('ERR_BATCHNORM_SHAPE_MISMATCH', 'a Linear weight shape [out, in]', 'layer.shape', `[${l.shape.join(', ')}]`);

@@ -1,11 +1,12 @@
 /**
  * The layer's forward pass as steps (see kernel-calls.ts): training mode over the whole batch
- * or per ghost batch, with or without batch renormalisation, and eval mode. It records what
+ * or per ghost batch, with or without batch renormalisation, and eval mode, each with the
+ * layer's activation and the call's residual fused in (SPEC section 7). It records what
  * backward needs.
  */
 import type { Collective } from '../collective/collective';
 import { rangeError } from '../errors';
-import type { Moments } from '../types';
+import type { Activation, Moments } from '../types';
 import { geometry } from '../validate';
 import { float32Array } from './checks';
 import { call, inferenceCall, trainCall, type Steps } from './kernel-calls';
@@ -27,6 +28,7 @@ export interface ForwardState {
   numBatchesTracked: number;
   readonly virtualBatchSize: number | null;
   readonly renorm: RenormClipping | null;
+  readonly activation: Activation;
 }
 
 /** One normalised block of the input (the whole batch, or one ghost batch) and its statistics. */
@@ -40,13 +42,22 @@ export interface Segment {
   gamma: Float32Array | null;
   /** Renorm's corrections, when it was on. */
   renorm: { r: Float32Array; d: Float32Array } | null;
+  /** Where the ReLU passed, from forwardTrain (null without relu, and in eval mode: see Saved.y). */
+  reluMask: Uint8Array | null;
 }
 
 /** What a forward call leaves for backward. */
 export interface Saved {
   x: Float32Array;
-  /** The output: a layer that reuses its arrays must not write over it while backward is pending. */
+  /**
+   * The output: a layer that reuses its arrays must not write over it while backward is
+   * pending. In eval mode with relu, its positive entries are where the ReLU passed (as
+   * PyTorch's ReLU saves its output for backward).
+   */
   y: Float32Array;
+  activation: Activation;
+  /** Whether the forward added a residual (then backward can give its gradient). */
+  residual: boolean;
   axis: number;
   /** Eval mode with running statistics: they were constants. */
   useGlobalStats: boolean;
@@ -105,13 +116,14 @@ function savedStatistics(moments: Moments, eps: number) {
  * calls that an approximation) and groups samples with a stride; we prefer the exact
  * sequential form, whose running statistics match training at the ghost batch size.
  */
-export function* trainForward(state: ForwardState, x: Float32Array, dims: number[], y: Float32Array, collective: Collective | null): Steps<{ y: Float32Array; saved: Saved }> {
+export function* trainForward(state: ForwardState, x: Float32Array, dims: number[], y: Float32Array, residual: Float32Array | null, collective: Collective | null): Steps<{ y: Float32Array; saved: Saved }> {
   const segShape = segmentShape(state, dims);
   const count = dims[0] === 0 ? 1 : dims[0] / segShape[0];
   const segLength = x.length / count;
   const { runningMean, runningVar } = state;
   const tracking = runningMean !== null && runningVar !== null;
   const common = { axis: state.axis, eps: state.eps, unbiased: state.unbiased };
+  const { activation } = state;
   const segments: Segment[] = [];
   let synchronized: Synchronization | null = null; // with a collective there is one segment
   for (let offset = 0; segments.length < count; offset += segLength) {
@@ -131,19 +143,22 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
       renorm = { r: terms.r, d: terms.d };
     }
     const running = tracking ? { runningMean, runningVar, momentum: momentumFor(state) } : {};
-    const stats = yield* call(trainCall(xs, segShape, { ...common, ...running, gamma, beta, out: ys, moments }));
+    const fused = { activation, residual: residual?.subarray(offset, offset + segLength) };
+    const stats = yield* call(trainCall(xs, segShape, { ...common, ...running, ...fused, gamma, beta, out: ys, moments }));
     if (tracking) state.numBatchesTracked++;
-    segments.push({ offset, length: segLength, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm });
+    const reluMask = stats.reluMask ?? null;
+    segments.push({ offset, length: segLength, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm, reluMask });
   }
-  return { y, saved: { x, y, axis: state.axis, useGlobalStats: false, segments, synchronized } };
+  return { y, saved: { x, y, axis: state.axis, useGlobalStats: false, segments, synchronized, activation, residual: residual !== null } };
 }
 
 /** Eval-mode forward with the running statistics, which backward then treats as constants. */
-export function* evalForward(state: ForwardState, running: { mean: Float32Array; variance: Float32Array }, x: Float32Array, dims: number[], out: Float32Array): Steps<{ y: Float32Array; saved: Saved }> {
-  const { eps } = state;
+export function* evalForward(state: ForwardState, running: { mean: Float32Array; variance: Float32Array }, x: Float32Array, dims: number[], out: Float32Array, residual: Float32Array | null): Steps<{ y: Float32Array; saved: Saved }> {
+  const { eps, activation } = state;
   const affine = { gamma: state.gamma ?? undefined, beta: state.beta ?? undefined };
-  const y = yield* call(inferenceCall(x, dims, { axis: state.axis, ...affine, eps, runningMean: running.mean, runningVar: running.variance, out }));
+  const fused = { activation, residual: residual ?? undefined };
+  const y = yield* call(inferenceCall(x, dims, { axis: state.axis, ...affine, ...fused, eps, runningMean: running.mean, runningVar: running.variance, out }));
   const saveInvStd = running.variance.map((v) => 1 / Math.sqrt(v + eps));
-  const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: state.gamma, renorm: null };
-  return { y, saved: { x, y, axis: state.axis, useGlobalStats: true, segments: [segment], synchronized: null } };
+  const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: state.gamma, renorm: null, reluMask: null };
+  return { y, saved: { x, y, axis: state.axis, useGlobalStats: true, segments: [segment], synchronized: null, activation, residual: residual !== null } };
 }

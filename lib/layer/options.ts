@@ -5,6 +5,7 @@
  */
 import { rankIn, type Collective } from '../collective/collective';
 import { describe, rangeError, typeError } from '../errors';
+import type { Activation } from '../types';
 import { booleanOption, integerAtLeast, numberIn, numberOption, oneOf, optionsObject } from './checks';
 
 /** How gamma starts: 1 (PyTorch, Keras), 0 (zero-init of a residual branch's last BN) or N(1, 0.02). */
@@ -20,6 +21,11 @@ export interface RenormClipping {
 
 /** Options of the layer beyond PyTorch's and Keras's own, shared by both constructors. */
 export interface BatchNormExtensions {
+  /**
+   * Fused after the normalisation (and the residual, when `forward` gets one): `'relu'` makes
+   * the layer BatchNorm + ReLU (SPEC section 7). Default `'identity'`.
+   */
+  activation?: Activation;
   /** L1 penalty on gamma (network slimming): `backward` adds `l1 * sign(gamma)` to `gradGamma`. Default 0. */
   l1?: number;
   /**
@@ -108,6 +114,7 @@ export interface LayerConfig {
   renorm: RenormClipping | null;
   reuseOutputs: boolean;
   collective: Collective | null;
+  activation: Activation;
 }
 
 /** `eps` / `epsilon`: finite and > 0, as the functional API requires. */
@@ -209,6 +216,7 @@ export function resolveOptions(numFeatures: unknown, options: BatchNormOptions |
     renorm: renormOption(o.renorm, 'opts.renorm'),
     reuseOutputs: booleanOption(o.reuseOutputs, 'opts.reuseOutputs', false),
     collective: collectiveOption(o.collective, 'opts.collective'),
+    activation: oneOf(o.activation, 'opts.activation', ['identity', 'relu'] as const, 'identity'),
   };
   checkRenormAllowed(config.renorm, config.trackRunningStats);
   checkCollectiveAllowed(config.collective, config.virtualBatchSize);
@@ -235,5 +243,6 @@ export function kerasToTorchOptions(options: KerasBatchNormOptions | undefined):
     renorm: o.renorm,
     reuseOutputs: o.reuseOutputs,
     collective: o.collective,
+    activation: o.activation,
   };
 }
