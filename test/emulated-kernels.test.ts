@@ -1,5 +1,6 @@
 /**
- * The SIMD kernels' store paths at every vector width (4, 8, 16 floats), on emulated vectors:
+ * The SIMD kernels' store paths at every vector width (4, 8, 16 floats), on emulated vectors,
+ * the fused ones and the ReLU mask's writer and reader included:
  * AVX-512's aligned head and 16-float streaming run here even on a CPU without AVX-512.
  * See test/native/emulated_kernels.cpp for what is checked.
  */
@@ -20,7 +21,7 @@ test.skipIf(!hasCompiler)('streaming and cached stores agree, and streamed cache
     const program = join(dir, 'emulated_kernels');
     execFileSync(compiler, ['-std=c++17', '-O1', 'test/native/emulated_kernels.cpp', '-o', program], { stdio: 'pipe', env });
     const out = execFileSync(program, { encoding: 'utf8', env });
-    expect(out.trim()).toBe('ok 2304');
+    expect(out.trim()).toBe('ok 3656');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
