@@ -9,6 +9,11 @@ import type { Backend, BackwardPlan, Geometry, GivenSums, InferencePlan, Moments
 
 /** No elements: no pass may loop, however large the other dimensions ([2^40, 0, 2^40]). */
 const isEmpty = (g: Geometry) => g.outer * g.channels * g.inner === 0;
+/**
+ * The element count, from the validated geometry: the arrays' own `length` (or any method)
+ * may be a subclass's getter that throws or lies (only the intrinsic accessors are trusted).
+ */
+const sizeOf = (g: Geometry) => (isEmpty(g) ? 0 : g.outer * g.channels * g.inner);
 
 /**
  * Per-channel mean and M2 (sum of squared deviations). One pass of sums shifted by the
@@ -89,7 +94,7 @@ function affineFused(x: Float32Array, y: Float32Array, g: Geometry, mean: ArrayL
   const { outer, channels: C, inner } = g;
   const { residual, relu } = e;
   const mask = e.reluMask ?? null;
-  mask?.fill(0);
+  for (let b = 0, bytes = mask ? Math.ceil(sizeOf(g) / 8) : 0; b < bytes; b++) mask![b] = 0;
   for (let o = 0, i = 0; o < outer; o++) {
     for (let c = 0; c < C; c++) {
       const m = mean[c];
@@ -118,12 +123,13 @@ function normalize(x: Float32Array, y: Float32Array, g: Geometry, mean: ArrayLik
  */
 function incomingGradient(p: Pick<BackwardPlan, 'g' | 'dy' | 'reluMask' | 'dresidual'>): Float32Array {
   const { dy, reluMask: mask, dresidual } = p;
+  const n = sizeOf(p.g);
   if (!mask) {
-    if (dresidual && dresidual !== dy) dresidual.set(dy);
+    if (dresidual && dresidual !== dy) for (let i = 0; i < n; i++) dresidual[i] = dy[i];
     return dy;
   }
-  const g = dresidual ?? new Float32Array(dy.length);
-  for (let i = 0; i < dy.length; i++) g[i] = (mask[i >> 3] >> (i & 7)) & 1 ? dy[i] : 0;
+  const g = dresidual ?? new Float32Array(n);
+  for (let i = 0; i < n; i++) g[i] = (mask[i >> 3] >> (i & 7)) & 1 ? dy[i] : 0;
   return g;
 }
 

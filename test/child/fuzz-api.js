@@ -11,31 +11,38 @@ const bn = require(join(__dirname, '..', '..'));
 const hostile = require('./fuzz-hostile');
 const { fuzz } = require('./fuzz-harness');
 
-/** A Float32Array of any realm (a destination given from another realm is returned as is). */
-const isF32 = (v) => ArrayBuffer.isView(v) && Object.prototype.toString.call(v) === '[object Float32Array]';
-const isF64 = (v) => ArrayBuffer.isView(v) && Object.prototype.toString.call(v) === '[object Float64Array]';
+/** A typed array of any realm (a destination given from another realm is returned as is). */
+const isTyped = (tag) => (v) => ArrayBuffer.isView(v) && Object.prototype.toString.call(v) === `[object ${tag}]`;
+const isF32 = isTyped('Float32Array');
+const isF64 = isTyped('Float64Array');
+const isU8 = isTyped('Uint8Array');
 const isMoments = (v) => v && typeof v.count === 'number' && isF64(v.mean) && isF64(v.m2);
+/** Optional results (SPEC section 7) are absent or of the right type. */
+const optional = (v, is) => v === undefined || is(v);
 
 // Each option's kind: 'C' a per-channel array, 'C64' a per-channel Float64Array, 'n' an array
-// like x, an object of SPEC section 8 ('moments', 'sums', 'localSums'), or a number or boolean.
+// like x, an object of SPEC section 8 ('moments', 'sums', 'localSums'), SPEC section 7's 'mask'
+// (the ReLU mask), 'dresidual' (an array like x or true) and 'activation', or a number or
+// boolean. The fused options are set by fuse(), so that valid calls stay coherent (a mask
+// exactly with relu).
 const OPS = {
   forwardTrain: {
     data: ['x'],
-    options: { axis: 'number', gamma: 'C', beta: 'C', eps: 'number', momentum: 'number', runningMean: 'C', runningVar: 'C', unbiased: 'boolean', out: 'n', saveMean: 'C', saveInvStd: 'C', moments: 'moments' },
+    options: { axis: 'number', gamma: 'C', beta: 'C', eps: 'number', momentum: 'number', runningMean: 'C', runningVar: 'C', unbiased: 'boolean', out: 'n', saveMean: 'C', saveInvStd: 'C', moments: 'moments', activation: 'activation', residual: 'n', reluMask: 'mask' },
     required: [],
-    check: (v) => v && isF32(v.y) && isF32(v.saveMean) && isF32(v.saveInvStd),
+    check: (v) => v && isF32(v.y) && isF32(v.saveMean) && isF32(v.saveInvStd) && optional(v.reluMask, isU8),
   },
   forwardInference: {
     data: ['x'],
-    options: { axis: 'number', gamma: 'C', beta: 'C', eps: 'number', runningMean: 'C', runningVar: 'C', out: 'n' },
+    options: { axis: 'number', gamma: 'C', beta: 'C', eps: 'number', runningMean: 'C', runningVar: 'C', out: 'n', activation: 'activation', residual: 'n' },
     required: ['runningMean', 'runningVar'],
     check: (v) => isF32(v),
   },
   backward: {
     data: ['dy', 'x'],
-    options: { axis: 'number', gamma: 'C', beta: 'C', saveMean: 'C', saveInvStd: 'C', useGlobalStats: 'boolean', dx: 'n', dgamma: 'C', dbeta: 'C', sums: 'sums', localSums: 'localSums' },
+    options: { axis: 'number', gamma: 'C', beta: 'C', saveMean: 'C', saveInvStd: 'C', useGlobalStats: 'boolean', dx: 'n', dgamma: 'C', dbeta: 'C', sums: 'sums', localSums: 'localSums', activation: 'activation', reluMask: 'mask', dresidual: 'dresidual' },
     required: ['saveMean', 'saveInvStd'],
-    check: (v) => v && isF32(v.dx) && isF32(v.dgamma) && isF32(v.dbeta),
+    check: (v) => v && isF32(v.dx) && isF32(v.dgamma) && isF32(v.dbeta) && optional(v.dresidual, isF32),
   },
   batchMoments: {
     data: ['x'],
@@ -45,12 +52,13 @@ const OPS = {
   },
   backwardSums: {
     data: ['dy', 'x'],
-    options: { axis: 'number', saveMean: 'C', sumDy: 'C64', sumDyXmu: 'C64' },
+    options: { axis: 'number', saveMean: 'C', sumDy: 'C64', sumDyXmu: 'C64', activation: 'activation', reluMask: 'mask' },
     required: ['saveMean'],
     check: (v) => v && typeof v.count === 'number' && isF64(v.sumDy) && isF64(v.sumDyXmu),
   },
 };
-const OUTPUTS = ['out', 'saveMean', 'saveInvStd', 'runningMean', 'runningVar', 'dx', 'dgamma', 'dbeta', 'mean', 'm2', 'sumDy', 'sumDyXmu'];
+const OUTPUTS = ['out', 'saveMean', 'saveInvStd', 'runningMean', 'runningVar', 'dx', 'dgamma', 'dbeta', 'mean', 'm2', 'sumDy', 'sumDyXmu', 'reluMask', 'dresidual'];
+const FUSED = ['activation', 'residual', 'reluMask', 'dresidual'];
 // The fields of the option objects of SPEC section 8, and their kinds.
 const OBJECT_FIELDS = {
   moments: { count: 'count', mean: 'C64', m2: 'C64' },
@@ -93,10 +101,24 @@ function validCall(r, name) {
   const values = Object.fromEntries(op.data.map((key) => [key, data(r, n)]));
   const opts = { axis };
   for (const [key, kind] of Object.entries(op.options)) {
-    if (key === 'axis' || !(op.required.includes(key) || r.chance(0.4))) continue;
+    if (key === 'axis' || FUSED.includes(key) || !(op.required.includes(key) || r.chance(0.4))) continue;
     opts[key] = validOption(r, kind, key, C, C === 0 ? 0 : n / C, n);
   }
+  fuse(r, op, opts, n);
   return { name, op, shape, n, C, values, opts, padded: values.x };
+}
+
+/** Valid fused options (SPEC section 7): relu or not, a residual, and the mask exactly with relu. */
+function fuse(r, op, opts, n) {
+  const has = (key) => key in op.options;
+  const relu = r.chance(0.5);
+  if (relu || r.chance(0.3)) opts.activation = relu ? 'relu' : 'identity';
+  if (has('residual') && r.chance(0.4)) opts.residual = data(r, n);
+  const needsMask = !has('out'); // backward and backwardSums require it with relu
+  if (relu && has('reluMask') && (needsMask || r.chance(0.5))) {
+    opts.reluMask = Uint8Array.from({ length: Math.ceil(n / 8) }, () => r.int(0, 255));
+  }
+  if (has('dresidual') && r.chance(0.4)) opts.dresidual = r.chance(0.5) ? true : new Float32Array(n);
 }
 
 /** Hostile values for an option (or field) of `kind`. */
@@ -105,6 +127,9 @@ function hostileFor(kind, call) {
   if (kind === 'boolean') return hostile.booleans();
   if (kind === 'C64') return hostile.arrays64(call.C);
   if (kind in OBJECT_FIELDS) return [...hostile.optionObjects({}), ...hostile.numbers().slice(0, 4)];
+  if (kind === 'activation') return hostile.activations();
+  if (kind === 'mask') return hostile.masks(Math.ceil(call.n / 8));
+  if (kind === 'dresidual') return [['true', () => true], ['false', () => false], ...hostile.arrays(call.n)];
   return hostile.arrays(kind === 'C' ? call.C : call.n);
 }
 
@@ -137,6 +162,7 @@ function mutate(r, call) {
       ['x itself', () => x],
       ['an identical view of x', () => new Float32Array(x.buffer, x.byteOffset, x.length)],
       ['a view of x shifted by one float', () => new Float32Array(x.buffer, x.byteOffset + 4, x.length)],
+      ['a mask-sized byte view into x', () => new Uint8Array(x.buffer, x.byteOffset + 1, Math.ceil(x.length / 8))],
       ['another option array', () => Object.values(Object.getOwnPropertyDescriptors(opts)).map((d) => d.value).find(isF32) || x],
       ['dy', () => call.values.dy || x],
       ["a Float64Array over x's bytes", () => new Float64Array(x.buffer, 8, Math.min(call.C, (x.buffer.byteLength - 8) >> 3))],

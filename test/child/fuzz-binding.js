@@ -14,18 +14,19 @@ const { fuzz } = require('./fuzz-harness');
 
 // Argument lists of native/src/binding.cpp: name:kind, where kind is n (an array like x), C (a
 // per-channel array), C64 (a per-channel Float64Array), count (a geometry count), total (values
-// per channel of a whole batch), number or boolean; '?' marks what may be null.
+// per channel of a whole batch), mask (the ReLU mask, ceil(n / 8) bytes), number or boolean; '?'
+// marks what may be null. The fused arguments of SPEC section 7 come last.
 const OPS = {
   forwardTrain: ['x:n', 'outer:count', 'channels:count', 'inner:count', 'y:n', 'gamma:C?', 'beta:C?', 'eps:number', 'momentum:number', 'runningMean:C?', 'runningVar:C?', 'unbiased:boolean', 'saveMean:C', 'saveInvStd:C',
-    'momentsCount:total', 'momentsMean:C64?', 'momentsM2:C64?'],
-  forwardInference: ['x:n', 'outer:count', 'channels:count', 'inner:count', 'y:n', 'gamma:C?', 'beta:C?', 'eps:number', 'runningMean:C', 'runningVar:C'],
+    'momentsCount:total', 'momentsMean:C64?', 'momentsM2:C64?', 'relu:boolean', 'residual:n?', 'reluMask:mask?'],
+  forwardInference: ['x:n', 'outer:count', 'channels:count', 'inner:count', 'y:n', 'gamma:C?', 'beta:C?', 'eps:number', 'runningMean:C', 'runningVar:C', 'relu:boolean', 'residual:n?'],
   backward: ['dy:n', 'x:n', 'outer:count', 'channels:count', 'inner:count', 'dx:n', 'gamma:C?', 'saveMean:C', 'saveInvStd:C', 'useGlobalStats:boolean', 'dgamma:C', 'dbeta:C',
-    'totalCount:total', 'totalSumDy:C64?', 'totalSumDyXmu:C64?', 'ownSumDy:C64?', 'ownSumDyXmu:C64?'],
+    'totalCount:total', 'totalSumDy:C64?', 'totalSumDyXmu:C64?', 'ownSumDy:C64?', 'ownSumDyXmu:C64?', 'reluMask:mask?', 'dresidual:n?'],
   batchMoments: ['x:n', 'outer:count', 'channels:count', 'inner:count', 'mean:C64', 'm2:C64'],
-  backwardSums: ['dy:n', 'x:n', 'outer:count', 'channels:count', 'inner:count', 'saveMean:C', 'sumDy:C64', 'sumDyXmu:C64'],
+  backwardSums: ['dy:n', 'x:n', 'outer:count', 'channels:count', 'inner:count', 'saveMean:C', 'sumDy:C64', 'sumDyXmu:C64', 'reluMask:mask?'],
 };
-const WRITTEN = ['y', 'runningMean', 'runningVar', 'saveMean', 'saveInvStd', 'dx', 'dgamma', 'dbeta', 'mean', 'm2', 'sumDy', 'sumDyXmu'];
-const VALID = { eps: 1e-3, momentum: 0.1, unbiased: true, useGlobalStats: false };
+const WRITTEN = ['y', 'runningMean', 'runningVar', 'saveMean', 'saveInvStd', 'dx', 'dgamma', 'dbeta', 'mean', 'm2', 'sumDy', 'sumDyXmu', 'reluMask', 'dresidual'];
+const VALID = { eps: 1e-3, momentum: 0.1, unbiased: true, useGlobalStats: false, relu: false };
 const ISAS = ['', 'avx512', 'avx2', 'neon', 'scalar', 'sse9', 'AVX2'];
 
 const params = (name) => OPS[name].map((p) => {
@@ -44,10 +45,13 @@ function data(r, len) {
 function validCall(r, name) {
   const geometry = { outer: r.int(1, 5), channels: r.int(1, 6), inner: r.pick([1, 2, 7, 63, 64, 100, 2100]) };
   const n = geometry.outer * geometry.channels * geometry.inner;
+  const relu = r.chance(0.5); // forwardTrain: a mask exactly with relu
   const args = params(name).map(({ param, kind, optional }) => {
     if (kind === 'count') return geometry[param];
     if (kind === 'total') return Math.max(2, geometry.outer * geometry.inner) + r.int(0, 3);
+    if (param === 'relu') return relu;
     if (kind === 'number' || kind === 'boolean') return VALID[param];
+    if (kind === 'mask') return (name === 'forwardTrain' ? relu : r.chance(0.5)) ? Uint8Array.from({ length: Math.ceil(n / 8) }, () => r.int(0, 255)) : null;
     if (optional && r.chance(0.3)) return null;
     if (kind === 'C64') return Float64Array.from(data(r, geometry.channels), Math.abs);
     return kind === 'n' ? data(r, n) : Float32Array.from(data(r, geometry.channels), Math.abs);
@@ -76,6 +80,7 @@ function emptyHuge(call) {
   params(call.name).forEach(({ kind }, i) => {
     if (kind === 'n' || kind === 'C') call.args[i] = new Float32Array(0);
     if (kind === 'C64' && call.args[i] !== null) call.args[i] = new Float64Array(0);
+    if (kind === 'mask' && call.args[i]) call.args[i] = new Uint8Array(0);
   });
   ['outer', 'channels', 'inner'].forEach((p, k) => (call.args[indexOf(call, p)] = [2 ** 33 + 1, 0, 2 ** 31][k]));
   return 'empty, zero channels, outer * inner past 2^63';
@@ -86,6 +91,7 @@ function alias(r, call) {
   const [param, at] = r.pick(written);
   const source = call.padded; // the valid first array, with room for a shifted view
   const [label, make] = r.pick([
+    ['a mask-sized byte view into the first array', () => new Uint8Array(source.buffer, source.byteOffset + 1, Math.ceil(source.length / 8))],
     ['the first array', () => source],
     ['an identical view of the first array', () => new Float32Array(source.buffer, source.byteOffset, source.length)],
     ['a view of the first array shifted by one float', () => new Float32Array(source.buffer, source.byteOffset + 4, source.length)],
@@ -114,12 +120,13 @@ function mutate(r, call) {
     n: () => hostile.arrays(call.n),
     C: () => hostile.arrays(call.C),
     C64: () => hostile.arrays64(call.C),
+    mask: () => hostile.masks(Math.ceil(call.n / 8)),
     count: hostile.numbers,
     total: hostile.numbers,
     number: hostile.numbers,
     boolean: hostile.booleans,
   };
-  const list = what === 'any type' ? [...hostile.arrays(call.n), ...hostile.numbers(), ...hostile.booleans()] : lists[kind]();
+  const list = what === 'any type' ? [...hostile.arrays(call.n), ...hostile.masks(Math.ceil(call.n / 8)), ...hostile.numbers(), ...hostile.booleans()] : lists[kind]();
   const [label, make] = r.pick(list);
   call.args[at] = make();
   return `${param}: ${label}`;

@@ -92,6 +92,41 @@ const arrays64 = (n) => [
   ...arrays(n),
 ];
 
+/** Values for the bit-packed ReLU mask of `bytes` bytes (SPEC section 7): a Uint8Array, and impostors. */
+const masks = (bytes) => [
+  ['Uint8Array(bytes)', () => new Uint8Array(bytes)],
+  ['Uint8Array(bytes) of garbage', () => new Uint8Array(bytes).fill(0xa5)],
+  ['Uint8Array(bytes) at an odd byteOffset', () => new Uint8Array(new ArrayBuffer(bytes + 3), 3, bytes)],
+  ['Uint8Array(bytes) on a SharedArrayBuffer', () => new Uint8Array(new SharedArrayBuffer(bytes + 1), 1, bytes)],
+  ['Buffer(bytes)', () => Buffer.alloc(bytes)],
+  ['Uint8Array(bytes) of another realm', () => vm.runInNewContext('new Uint8Array(bytes)', { bytes })],
+  ['view of a resizable ArrayBuffer', () => new Uint8Array(new ArrayBuffer(bytes, { maxByteLength: 2 * bytes + 4 }))],
+  ['Uint8Array(bytes + 1)', () => new Uint8Array(bytes + 1)],
+  ['Uint8Array(bytes - 1)', () => new Uint8Array(Math.max(bytes - 1, 0))],
+  ['Uint8Array(8 bytes): one per element', () => new Uint8Array(8 * bytes)],
+  ['detached Uint8Array(bytes)', () => {
+    const a = new Uint8Array(bytes);
+    structuredClone(a.buffer, { transfer: [a.buffer] });
+    return a;
+  }],
+  ['Uint8ClampedArray(bytes)', () => new Uint8ClampedArray(bytes)],
+  ['Int8Array(bytes)', () => new Int8Array(bytes)],
+  ['Float32Array(bytes)', () => new Float32Array(bytes)],
+  ['Uint8Array(bytes) with an own length lying', () => Object.defineProperty(new Uint8Array(bytes), 'length', { value: bytes + 9 })],
+  ['Proxy of Uint8Array(bytes)', () => new Proxy(new Uint8Array(bytes), {})],
+  ['plain array', () => Array.from({ length: bytes }, () => 255)],
+  ['null', () => null],
+  ['true', () => true],
+  ['number', () => bytes],
+];
+
+/** Values for `activation`. */
+const activations = () => [
+  ["'relu'", () => 'relu'], ["'identity'", () => 'identity'], ["'ReLU'", () => 'ReLU'], ["'sigmoid'", () => 'sigmoid'], ["''", () => ''],
+  ['null', () => null], ['1', () => 1], ['new String(relu)', () => new String('relu')], ['symbol', () => Symbol('relu')],
+  ['object with toString relu', () => ({ toString: () => 'relu' })],
+];
+
 const numbers = () => [
   ['0', () => 0], ['-0', () => -0], ['-1', () => -1], ['0.5', () => 0.5], ['1', () => 1], ['3', () => 3], ['1e-5', () => 1e-5],
   ['NaN', () => NaN], ['Infinity', () => Infinity], ['-Infinity', () => -Infinity], ['MIN_VALUE', () => Number.MIN_VALUE],
@@ -162,4 +197,4 @@ const optionGetters = (value, other) => [
   }],
 ];
 
-module.exports = { random, arrays, arrays64, numbers, booleans, shapes, optionObjects, optionGetters };
+module.exports = { random, arrays, arrays64, masks, activations, numbers, booleans, shapes, optionObjects, optionGetters };
