@@ -25,7 +25,8 @@ const USAGE = `npm run bench:fused -- [flags]
   --shapes=a,b   cases of bench/workload.ts (default: ${defaultShapes().join(',')})
   --threads=1,N  thread counts (default: 1 and all cores)
   --json         print the JSON report instead of the table
-  --out=DIR      where to write fused.{json,md} (default: bench/results)`;
+  --out=DIR      where to write fused.{json,md} (default: bench/results)
+  --skip-roof    do not measure the memory bandwidth (context only; it takes seconds)`;
 
 /** The issue's cases: the in-cache and the out-of-cache image shape, in both layouts. */
 function defaultShapes(): string[] {
@@ -62,6 +63,7 @@ function options(argv: string[]) {
       threads: { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
+      'skip-roof': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -74,7 +76,7 @@ function options(argv: string[]) {
   for (const op of ops) if (!FUSED_OPS.includes(op)) throw new Error(`unknown op "${op}"\n${USAGE}`);
   const threads = list(values.threads)?.map(Number) ?? [...new Set([1, availableParallelism()])];
   if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new Error(`--threads takes positive integers\n${USAGE}`);
-  return { ops, cases: findCases(list(values.shapes) ?? defaultShapes()), threads, json: values.json, out: values.out };
+  return { ops, cases: findCases(list(values.shapes) ?? defaultShapes()), threads, json: values.json, out: values.out, roof: !values['skip-roof'] };
 }
 
 function inputsFor(c: Case): FusedInputs {
@@ -129,6 +131,7 @@ function table(cells: FusedCell[]): string {
 }
 
 function roofLine(roofs: Roof[]): string {
+  if (roofs.length === 0) return 'memory bandwidth not measured';
   return roofs.map((r) => `${r.threads} thread(s): DRAM triad ${fmt(r.dramTriad)} GB/s, in-cache triad ${fmt(r.cacheTriad)} GB/s`).join('; ');
 }
 
@@ -136,7 +139,7 @@ async function main() {
   const opts = options(process.argv.slice(2));
   const native = loadNative();
   const llc = lastLevelCacheBytes();
-  const roofs = 'reason' in native ? [] : opts.threads.map((t) => measureRoof(native.binding, t, llc));
+  const roofs = 'reason' in native || !opts.roof ? [] : opts.threads.map((t) => measureRoof(native.binding, t, llc));
   const cells: FusedCell[] = [];
   for (const c of opts.cases) {
     const inputs = inputsFor(c);
