@@ -1,7 +1,8 @@
 /**
  * The raw binding's fused arguments (SPEC section 7), bypassing lib/: it re-checks their types,
  * lengths and overlaps itself, so a wrong call throws instead of touching memory it does not
- * own; the trailing fused arguments may be left out (no fusion).
+ * own; the trailing fused arguments may be left out (no fusion). backwardSums takes the mask too
+ * (SPEC section 8: the sums of the ReLU's gradient).
  */
 import { createRequire } from 'module';
 import { describe, expect, test } from 'vitest';
@@ -14,11 +15,12 @@ const binding = require('node-gyp-build')(packageRoot()) as NativeBinding;
 
 const f = (n: number) => new Float32Array(n);
 const m = (n: number) => new Uint8Array(n);
-/** forwardTrain on [3, 2, 1] (n = 6, one mask byte) with the given fused arguments. */
+/** forwardTrain on [3, 2, 1] (n = 6, one mask byte) with the given fused arguments (no given moments). */
 const train = (relu: unknown, residual: unknown, mask: unknown, x = f(6), y = f(6)) =>
-  binding.forwardTrain(x, 3, 2, 1, y, null, null, 1e-5, 0.1, null, null, true, f(2), f(2), relu as boolean, residual as Float32Array, mask as Uint8Array);
+  binding.forwardTrain(x, 3, 2, 1, y, null, null, 1e-5, 0.1, null, null, true, f(2), f(2), 0, null, null, relu as boolean, residual as Float32Array, mask as Uint8Array);
+/** backward on the same, with the given fused arguments (no given sums). */
 const back = (mask: unknown, dresidual: unknown, dy = f(6), dx = f(6)) =>
-  binding.backward(dy, f(6), 3, 2, 1, dx, null, f(2), f(2), false, f(2), f(2), mask as Uint8Array, dresidual as Float32Array);
+  binding.backward(dy, f(6), 3, 2, 1, dx, null, f(2), f(2), false, f(2), f(2), 0, null, null, null, null, mask as Uint8Array, dresidual as Float32Array);
 
 const BAD: Array<{ name: string; call: () => unknown; type: typeof TypeError | typeof RangeError }> = [
   { name: 'relu not a boolean', call: () => train(1, null, m(1)), type: TypeError },
@@ -36,6 +38,8 @@ const BAD: Array<{ name: string; call: () => unknown; type: typeof TypeError | t
   { name: 'dresidual of the wrong length', call: () => back(null, f(3)), type: RangeError },
   { name: 'dresidual = dx', call: () => { const d = f(6); return back(null, d, f(6), d); }, type: RangeError },
   { name: 'dresidual = dy = dx', call: () => { const d = f(6); return back(null, d, d, d); }, type: RangeError },
+  { name: 'backwardSums mask of the wrong length', call: () => binding.backwardSums(f(6), f(6), 3, 2, 1, f(2), new Float64Array(2), new Float64Array(2), m(2)), type: RangeError },
+  { name: 'backwardSums mask a Float32Array', call: () => binding.backwardSums(f(6), f(6), 3, 2, 1, f(2), new Float64Array(2), new Float64Array(2), f(1) as never), type: TypeError },
 ];
 
 describe('the raw binding rejects', () => {
@@ -44,7 +48,7 @@ describe('the raw binding rejects', () => {
   });
 
   test('async entry points throw synchronously on bad fused arguments, before queueing work', () => {
-    expect(() => binding.backwardAsync(f(6), f(6), 3, 2, 1, f(6), null, f(2), f(2), false, f(2), f(2), m(2))).toThrow(RangeError);
+    expect(() => binding.backwardAsync(f(6), f(6), 3, 2, 1, f(6), null, f(2), f(2), false, f(2), f(2), 0, null, null, null, null, m(2))).toThrow(RangeError);
   });
 });
 

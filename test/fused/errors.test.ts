@@ -1,7 +1,8 @@
 /**
- * Every bad input of SPEC section 7's arguments (activation, residual, reluMask, dresidual),
- * sync and async: the class, code and message of SPEC section 4, and nothing written (the
- * masks included). Runs on the native and the JS backend (same validation for both).
+ * Every bad input of SPEC section 7's arguments (activation, residual, reluMask, dresidual), in
+ * the forward functions, backward and backwardSums, sync and async: the class, code and message
+ * of SPEC section 4, and nothing written (the masks included). Runs on the native and the JS
+ * backend (same validation for both).
  */
 import { describeErrorCases, type ErrorCase } from '../helpers/error-cases';
 
@@ -92,6 +93,13 @@ const CASES: ErrorCase[] = [
   {
     name: 'dresidual partly overlapping dy', op: 'backward', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.dresidual',
     args: () => { const b = f32(9); return [b.subarray(0, 8), f32(8), shape, { ...stats(), dresidual: b.subarray(1, 9) }]; },
+  },
+  // backwardSums (SPEC section 8: the sums of the ReLU's gradient)
+  { name: 'relu without reluMask', op: 'backwardSums', args: () => [f32(8), f32(8), shape, { saveMean: f32(4, 0), ...relu }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.reluMask' },
+  { name: 'reluMask without relu', op: 'backwardSums', args: () => [f32(8), f32(8), shape, { saveMean: f32(4, 0), reluMask: mask() }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: 'opts.reluMask' },
+  {
+    name: 'reluMask inside sumDy', op: 'backwardSums', type: R, code: 'ERR_BATCHNORM_OVERLAP', mentions: 'opts.reluMask',
+    args: () => { const b = buffer(32); return [f32(8), f32(8), shape, { saveMean: f32(4, 0), ...relu, sumDy: new Float64Array(b), reluMask: new Uint8Array(b, 3, 1) }]; },
   },
 ];
 
