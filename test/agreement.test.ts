@@ -8,6 +8,7 @@ import { backendInfo } from '../lib/index';
 import { jsBackend } from '../lib/js-backend';
 import { load } from '../lib/loader';
 import { planBackward, planForwardInference, planForwardTrain } from '../lib/validate';
+import { expectMaskOf } from './helpers/fused-reference';
 import { rng } from './helpers/random';
 import { expectElementwise, expectRelative, expectSum, geometryOf, refBackward } from './helpers/reference';
 
@@ -55,6 +56,38 @@ describe.each([
     expectElementwise(nb.dx, f64(jb.dx), 'dx');
     // SPEC's dgamma/dbeta tolerance scales with sum |term|, taken from the float64 reference.
     const scales = refBackward(dy, x, geometryOf(shape, axis), saved);
+    expectSum(nb.dbeta, f64(jb.dbeta), scales.dbetaScale, 'dbeta');
+    expectSum(nb.dgamma, f64(jb.dgamma), scales.dgammaScale, 'dgamma');
+  });
+
+  // SPEC section 7: each backend's mask is the sign of its own y; backward runs from one mask,
+  // so that both mask the same gradient.
+  test('fused forwardTrain, forwardInference and backward (relu(bn(x) + z), the mask, dresidual) agree', () => {
+    const fused = { axis, gamma, beta, activation: 'relu' as const, residual: r.normals(n) };
+    const nt = planForwardTrain(x, shape, fused);
+    const jt = planForwardTrain(x, shape, fused);
+    native.forwardTrain(nt);
+    jsBackend.forwardTrain(jt);
+    expectElementwise(nt.y, f64(jt.y), 'y');
+    expectMaskOf(nt.reluMask!, nt.y, 'native reluMask');
+    expectMaskOf(jt.reluMask!, jt.y, 'JS reluMask');
+
+    const running = { runningMean: jt.saveMean, runningVar: jt.saveInvStd };
+    const ni = planForwardInference(x, shape, { ...fused, ...running });
+    const ji = planForwardInference(x, shape, { ...fused, ...running });
+    native.forwardInference(ni);
+    jsBackend.forwardInference(ji);
+    expectElementwise(ni.y, f64(ji.y), 'inference y');
+
+    const dy = r.normals(n);
+    const saved = { axis, gamma, saveMean: jt.saveMean, saveInvStd: jt.saveInvStd, activation: 'relu' as const, reluMask: jt.reluMask!, dresidual: true };
+    const nb = planBackward(dy, x, shape, saved);
+    const jb = planBackward(dy, x, shape, saved);
+    native.backward(nb);
+    jsBackend.backward(jb);
+    expectElementwise(nb.dx, f64(jb.dx), 'dx');
+    expect(nb.dresidual).toEqual(jb.dresidual);
+    const scales = refBackward(jb.dresidual!, x, geometryOf(shape, axis), saved);
     expectSum(nb.dbeta, f64(jb.dbeta), scales.dbetaScale, 'dbeta');
     expectSum(nb.dgamma, f64(jb.dgamma), scales.dgammaScale, 'dgamma');
   });

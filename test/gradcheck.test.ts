@@ -1,11 +1,13 @@
 /**
  * backward against finite differences of forwardTrain: for L = sum(w * y) with fixed random w,
- * backward(dy = w) must give dL/dx, dL/dgamma and dL/dbeta. Central differences in float32
+ * backward(dy = w) must give dL/dx, dL/dgamma and dL/dbeta; and the same through the fused ReLU
+ * and residual of SPEC section 7, with dL/dresidual. Central differences in float32
  * with h = 1e-2 are accurate to ~1e-3 here; a wrong formula is off by O(1).
  */
 import { describe, expect, test } from 'vitest';
 
-import { backward, forwardTrain } from '../lib/index';
+import { backward, forwardTrain, type Activation } from '../lib/index';
+import { expectGradient, numericGradient, weightedSum } from './helpers/gradients';
 import { rng } from './helpers/random';
 
 const CASES = [
@@ -52,5 +54,21 @@ describe.each(CASES)('shape $shape axis $axis', ({ shape, axis }) => {
       close(g.dgamma[c], numeric('gamma', c), `dgamma[${c}]`);
       close(g.dbeta[c], numeric('beta', c), `dbeta[${c}]`);
     }
+  });
+
+  // SPEC section 7: L = sum(w * act(bn(x) + z)), with z chosen so that every pre-activation
+  // sits at least 0.3 from the ReLU's kink, beyond what a step of h moves it; backward with the
+  // mask and dresidual must give dL/dx, dL/dgamma, dL/dbeta and dL/dz.
+  test.each<Activation>(['relu', 'identity'])('fused %s with a residual: dx, dgamma, dbeta, dresidual match central differences', (activation) => {
+    const { y: bn } = forwardTrain(x, shape, { axis, gamma, beta, eps: 1e-3 });
+    const z = bn.map((v) => (r.uniform() < 0.5 ? -1 : 1) * (0.3 + Math.abs(r.normal())) - v);
+    const fusedLoss = (xv: Float32Array, g: Float32Array, b: Float32Array, res: Float32Array) =>
+      weightedSum(forwardTrain(xv, shape, { axis, gamma: g, beta: b, eps: 1e-3, activation, residual: res }).y, w);
+    const f = forwardTrain(x, shape, { axis, gamma, beta, eps: 1e-3, activation, residual: z });
+    const grads = backward(w, x, shape, { axis, gamma, saveMean: f.saveMean, saveInvStd: f.saveInvStd, activation, reluMask: f.reluMask, dresidual: true });
+    expectGradient(grads.dx, numericGradient((v) => fusedLoss(v, gamma, beta, z), x), 'dx');
+    expectGradient(grads.dgamma, numericGradient((v) => fusedLoss(x, v, beta, z), gamma), 'dgamma');
+    expectGradient(grads.dbeta, numericGradient((v) => fusedLoss(x, gamma, v, z), beta), 'dbeta');
+    expectGradient(grads.dresidual, numericGradient((v) => fusedLoss(x, gamma, beta, v), z), 'dresidual');
   });
 });

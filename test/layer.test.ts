@@ -7,6 +7,7 @@ import { describe, expect, test } from 'vitest';
 
 import { BatchNorm, BatchNormRangeError, BatchNormStateError, BatchNormTypeError, backward, forwardTrain } from '../lib/index';
 import { expectGradient, numericGradient, weightedSum } from './helpers/gradients';
+import { snapshot } from './helpers/layer-state';
 import { rng } from './helpers/random';
 import { expectElementwise, expectRelative, expectSameBits, geometryOf, refInference } from './helpers/reference';
 
@@ -26,11 +27,6 @@ function layerWithHistory(options = {}) {
   bn.forward(batches[0], shape);
   bn.forward(batches[1], shape);
   return bn;
-}
-
-/** Everything a call could modify, to check that a throwing call modified nothing. */
-function snapshot(bn: BatchNorm) {
-  return JSON.stringify({ state: bn.stateDict(), gg: bn.gradGamma, gb: bn.gradBeta }, (_, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v));
 }
 
 describe('training mode', () => {

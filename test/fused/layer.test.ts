@@ -10,6 +10,7 @@ import { describe, expect, test } from 'vitest';
 import { BatchNorm, BatchNormRangeError, BatchNormTypeError, backward, foldIntoFollowing, foldIntoPreceding, forwardTrain } from '../../lib/index';
 import { expectGradient, numericGradient, weightedSum } from '../helpers/gradients';
 import { linear, relu } from '../helpers/layers';
+import { snapshot } from '../helpers/layer-state';
 import { rng } from '../helpers/random';
 import { expectElementwise, expectSameBits, geometryOf, refInference } from '../helpers/reference';
 
@@ -25,11 +26,6 @@ function reluLayer(options = {}) {
   bn.gamma!.set(r.normals(4, 1, 0.3));
   bn.beta!.set(r.normals(4, 0, 0.3));
   return bn;
-}
-
-/** Everything a call could modify, to check that a throwing call modified nothing. */
-function snapshot(bn: BatchNorm) {
-  return JSON.stringify({ state: bn.stateDict(), gg: bn.gradGamma, gb: bn.gradBeta }, (_, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array) : v));
 }
 
 describe('training mode', () => {

@@ -115,18 +115,32 @@ void check_lines(const char* what) {
   }
 }
 
+// The inputs and coefficients of every check: x and dy, three runs' affine maps and dx
+// coefficients, and per-column arrays of 2048 floats for the rows kernels.
+struct Inputs {
+  std::vector<float> x, dy, columns;
+  const bn::Affine affine[3] = {{0.5f, 1.5f, -0.25f}, {1.0f, 0.75f, 0.5f}, {-0.5f, 2.0f, 0.0f}};
+  const bn::DxCoeffs dx_coeffs[3] = {{0.5f, 1.5f, -0.25f, 0.1f}, {1.0f, 0.75f, 0.5f, -0.2f},
+                                     {-0.5f, 2.0f, 0.0f, 0.3f}};
+  Inputs() : x(8192), dy(8192), columns(4 * 2048) {
+    for (size_t i = 0; i < x.size(); ++i) {
+      x[i] = std::sin(0.37f * i) * 3.0f + 1.0f;
+      dy[i] = std::cos(0.11f * i);
+    }
+    for (size_t i = 0; i < columns.size(); ++i) columns[i] = 0.25f + 0.001f * i;
+  }
+  const float* column(int field) const { return columns.data() + field * 2048; }
+  bn::RowsAffine rows_affine() const { return {column(0), column(1), column(2)}; }
+  bn::RowsDxCoeffs rows_dx() const { return {column(0), column(1), column(2), column(3)}; }
+};
+
 // The fused kernels (SPEC section 7): y = relu(affine(x) + residual) with its mask, and
 // dx with g = mask ? dy : 0 and dresidual = g. Streaming and cached stores must agree on every
 // output, mask included, and streamed lines must be whole, dresidual's too.
 template <class K>
-int check_fused(const std::vector<float>& x, const std::vector<float>& dy) {
+int check_fused(const Inputs& in) {
   int cases = 0;
-  const bn::Affine affine[3] = {{0.5f, 1.5f, -0.25f}, {1.0f, 0.75f, 0.5f}, {-0.5f, 2.0f, 0.0f}};
-  const bn::DxCoeffs dx_coeffs[3] = {{0.5f, 1.5f, -0.25f, 0.1f}, {1.0f, 0.75f, 0.5f, -0.2f},
-                                     {-0.5f, 2.0f, 0.0f, 0.3f}};
-  std::vector<float> columns(4 * 2048);
-  for (size_t i = 0; i < columns.size(); ++i) columns[i] = 0.25f + 0.001f * i;
-  const float* col = columns.data();
+  const std::vector<float>&x = in.x, &dy = in.dy;
   std::vector<float> out(8192 + 64), res(8192 + 64);
   std::vector<uint8_t> mask(8192 / 8 + 8);
   for (int64_t offset = 0; offset < 16; offset += 3) {
@@ -145,10 +159,10 @@ int check_fused(const std::vector<float>& x, const std::vector<float>& dy) {
           // of them, for minutes): every store of the others is one of these.
           const bn::On on;
           switch (which) {
-            case 0: K::affine_runs(on, on, on, x.data(), o, 3, len, affine, ff, stores); break;
-            case 1: K::affine_rows(on, on, on, x.data(), o, rows, width, stride, bn::RowsAffine{col, col + 2048, col + 4096}, ff, stores); break;
-            case 2: K::dx_runs(on, on, on, dy.data(), x.data(), o, 3, len, dx_coeffs, bf, stores); break;
-            default: K::dx_rows(on, on, bn::Off{}, dy.data(), nullptr, o, rows, width, stride, bn::RowsDxCoeffs{col, col + 2048, col + 4096, col + 6144}, bf, stores); break;
+            case 0: K::affine_runs(on, on, on, x.data(), o, 3, len, in.affine, ff, stores); break;
+            case 1: K::affine_rows(on, on, on, x.data(), o, rows, width, stride, in.rows_affine(), ff, stores); break;
+            case 2: K::dx_runs(on, on, on, dy.data(), x.data(), o, 3, len, in.dx_coeffs, bf, stores); break;
+            default: K::dx_rows(on, on, bn::Off{}, dy.data(), nullptr, o, rows, width, stride, in.rows_dx(), bf, stores); break;
           }
         };
         for (int which = 0; which < 4; ++which) {
@@ -231,19 +245,9 @@ int check_mask_ranges() {
 template <class K>
 int check_isa() {
   int cases = 0;
-  std::vector<float> buffer(8192 + 64), x(8192), dy(8192), out_cached(8192 + 64);
-  for (size_t i = 0; i < x.size(); ++i) {
-    x[i] = std::sin(0.37f * i) * 3.0f + 1.0f;
-    dy[i] = std::cos(0.11f * i);
-  }
-  const bn::Affine affine[3] = {{0.5f, 1.5f, -0.25f}, {1.0f, 0.75f, 0.5f}, {-0.5f, 2.0f, 0.0f}};
-  const bn::DxCoeffs dx_coeffs[3] = {{0.5f, 1.5f, -0.25f, 0.1f}, {1.0f, 0.75f, 0.5f, -0.2f},
-                                     {-0.5f, 2.0f, 0.0f, 0.3f}};
-  std::vector<float> columns(4 * 2048);
-  for (size_t i = 0; i < columns.size(); ++i) columns[i] = 0.25f + 0.001f * i;
-  const float* col = columns.data();
-  const bn::RowsAffine rows_affine{col, col + 2048, col + 4096};
-  const bn::RowsDxCoeffs rows_dx{col, col + 2048, col + 4096, col + 6144};
+  const Inputs in;
+  const std::vector<float>&x = in.x, &dy = in.dy;
+  std::vector<float> buffer(8192 + 64), out_cached(8192 + 64);
 
   for (int64_t offset = 0; offset < 16; ++offset) {
     for (int64_t len : {1, 5, 15, 16, 17, 31, 33, 64, 100, 255, 1000, 2049}) {
@@ -251,10 +255,10 @@ int check_isa() {
       const int64_t rows = 3, width = len < 2048 ? len : 2047, stride = width + 3;
       auto run = [&](bn::Stores stores, float* out, int which) {
         switch (which) {
-          case 0: K::runs_affine(x.data(), out, 3, len, affine, stores); break;
-          case 1: K::runs_dx(dy.data(), x.data(), out, 3, len, dx_coeffs, stores); break;
-          case 2: K::rows_affine(x.data(), out, rows, width, stride, rows_affine, stores); break;
-          default: K::rows_dx(dy.data(), x.data(), out, rows, width, stride, rows_dx, stores); break;
+          case 0: K::runs_affine(x.data(), out, 3, len, in.affine, stores); break;
+          case 1: K::runs_dx(dy.data(), x.data(), out, 3, len, in.dx_coeffs, stores); break;
+          case 2: K::rows_affine(x.data(), out, rows, width, stride, in.rows_affine(), stores); break;
+          default: K::rows_dx(dy.data(), x.data(), out, rows, width, stride, in.rows_dx(), stores); break;
         }
       };
       for (int which = 0; which < 4; ++which) {
@@ -273,7 +277,7 @@ int check_isa() {
       }
     }
   }
-  return cases + check_fused<K>(x, dy);
+  return cases + check_fused<K>(in);
 }
 
 }  // namespace
