@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 source scripts/checks.sh
 
-SUITES=(test/numerics.test.ts test/special-cases.test.ts test/gradcheck.test.ts)
+SUITES=(test/numerics.test.ts test/special-cases.test.ts test/gradcheck.test.ts test/fused/numerics.test.ts test/fused/special-cases.test.ts)
 sysroot=/usr/aarch64-linux-gnu
 for need in "$(command -v qemu-aarch64)" "$sysroot/lib/ld-linux-aarch64.so.1" "$sysroot/lib/libstdc++.so.6" prebuilds/linux-arm64; do
   [ -e "$need" ] || { echo "test-arm64.sh: missing ${need:-qemu-aarch64} (apt-get install qemu-user g++-aarch64-linux-gnu; npm run build:prebuilds)" && exit 1; }
