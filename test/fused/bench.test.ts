@@ -4,7 +4,7 @@
  * reports.
  */
 import { execFileSync } from 'child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { expect, test } from 'vitest';
@@ -15,6 +15,14 @@ test('bench:fused on one small case: every op timed in three forms, the targets 
   const script = join(packageRoot(), 'dist-bench', 'bench', 'fused.js');
   if (!existsSync(script)) throw new Error('dist-bench/ is missing: run `npm run build` first');
   const dir = mkdtempSync(join(tmpdir(), 'batchnorm-bench-fused-'));
+  try {
+    checkRun(script, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function checkRun(script: string, dir: string) {
   const out = execFileSync(process.execPath, [script, '--shapes=256x1024-nc', '--threads=1', '--skip-roof', '--json', `--out=${dir}`], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'ignore'],
@@ -35,4 +43,4 @@ test('bench:fused on one small case: every op timed in three forms, the targets 
   expect(report.targets.map((t: { met?: boolean }) => t.met !== undefined)).toEqual([true, true, true, false]);
   expect(JSON.parse(readFileSync(join(dir, 'fused.json'), 'utf8')).cells).toHaveLength(4);
   expect(readFileSync(join(dir, 'fused.md'), 'utf8')).toContain('| train-add-relu | 256x1024-nc | 1 |');
-});
+}
