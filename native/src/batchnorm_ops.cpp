@@ -447,20 +447,23 @@ struct AffineColumns {
   }
 };
 
-// Columns per parallel step of the column merge.
+// Columns per parallel step of the column merge (rounded to whole channels).
 constexpr int64_t kMergeColumns = 512;
 
-// Runs reduce(task, scratch), merge(j0, j1), finish(c) and apply(task) as parallel phases; each
-// thread gets its own kernel scratch. merge folds the row chunks' partials of columns [j0, j1)
-// together, loops over columns that vectorise; finish then only combines a channel's `inner`
-// columns (a per-channel walk over row chunks would be a chain of strided scalar loads).
-// As in the runs layout, an op may skip the reduce and merge phases (reduces()) or have no
-// apply phase (kApplies).
+// Runs reduce(task, scratch), then merge(j0, j1) with finish(c) of the channels of those
+// columns, then apply(task), as parallel phases; each thread gets its own kernel scratch. merge
+// folds the row chunks' partials of columns [j0, j1) together, loops over columns that
+// vectorise; finish then only combines a channel's `inner` columns (a per-channel walk over row
+// chunks would be a chain of strided scalar loads). Steps of whole channels let one phase do
+// both: every barrier costs a wake-up of the waiting threads, which on small tensors is a
+// good part of the call. As in the runs layout, an op may skip the reduce and merge
+// (reduces()) or have no apply phase (kApplies).
 template <class Op>
 void run_rows(const RowsPlan& plan, int threads, Op& op) {
-  const int64_t tasks = plan.tasks(), C = plan.g.channels, W = plan.width;
+  const int64_t tasks = plan.tasks(), W = plan.width, inner = plan.g.inner;
   const bool reduces = op.reduces();
   const int64_t per_thread = reduces ? kRowsScratch * plan.block_width : 0;
+  const int64_t step = inner * (kMergeColumns / inner > 0 ? kMergeColumns / inner : 1);
   std::vector<float> scratch(static_cast<size_t>(threads) * per_thread);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
@@ -468,11 +471,13 @@ void run_rows(const RowsPlan& plan, int threads, Op& op) {
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < tasks; ++t)
         op.reduce(plan.task(t), scratch.data() + thread_index() * per_thread);
-#pragma omp for schedule(static)
-      for (int64_t j = 0; j < W; j += kMergeColumns) op.merge(j, min_of(W, j + kMergeColumns));
     }
 #pragma omp for schedule(static)
-    for (int64_t c = 0; c < C; ++c) op.finish(c);
+    for (int64_t j = 0; j < W; j += step) {
+      const int64_t end = min_of(W, j + step);
+      if (reduces) op.merge(j, end);
+      for (int64_t c = j / inner; c < end / inner; ++c) op.finish(c);
+    }
     if constexpr (Op::kApplies) {
 #pragma omp for schedule(static)
       for (int64_t t = 0; t < tasks; ++t) op.apply(plan.task(t));
