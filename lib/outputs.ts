@@ -5,14 +5,18 @@
  *
  * Why not `new Float32Array(n)` (measured; the README's performance section has the figures):
  * - Zeroing is wasted work: every kernel writes every element of y and dx. `new Float32Array`
- *   zero-fills memory that malloc reuses; `Buffer.allocUnsafeSlow` takes it as it is. Below 32 MiB
- *   (the largest block glibc's malloc keeps on its heap) that makes an allocating call cost about
- *   what a call into a reused destination costs.
- * - Above it, every block is a fresh mmap, and the first write faults each 4 KiB page: several
- *   times the cost of the kernel. Advising huge pages first (native backend, Linux) makes those
- *   faults 512x fewer. Reusing the memory itself would need a pool of blocks returned by a
- *   finalizer, i.e. external ArrayBuffers, which Node.js refuses to transfer to workers: pass
- *   destinations (or use the layer's `reuseOutputs`) where that last cost matters.
+ *   zero-fills memory that malloc reuses; `Buffer.allocUnsafeSlow` takes it as it is.
+ * - Fresh pages are the big cost: a block that malloc maps anew faults on every 4 KiB page of
+ *   its first write, which cost more than the kernel. The addon tunes glibc's malloc at load
+ *   (native/src/malloc_tuning.h) so that blocks up to 32 MiB come from its heap and freed ones
+ *   stay mapped for the next output; that took calls without destinations from 1.7-4.8x the time
+ *   of the same call with destinations to 1.2-1.3x on 25 MB tensors.
+ * - Past 32 MiB every block is a fresh mmap whatever the tuning; advising huge pages first
+ *   (native backend, Linux) makes its faults 512x fewer. Reusing those blocks would need a pool
+ *   fed by finalizers, i.e. external ArrayBuffers, which Node.js refuses to transfer to workers.
+ * - What stays: a new block is not in cache, so its first write fetches every line from memory,
+ *   where a reused destination is often still cached (1.8x on a 1 MB [256, 1024] forwardTrain).
+ * Pass destinations, or use the layer's `reuseOutputs`, where that matters.
  * Per-channel outputs (C floats) stay zero-filled `new Float32Array`s: they are small, and the
  * kernels leave none of their elements unwritten either.
  */

@@ -22,7 +22,7 @@ beforeAll(() => {
 function cleanEnv(extra: Record<string, string> = {}) {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('BATCHNORM_') && !['OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'GOMP_SPINCOUNT'].includes(k)) env[k] = v;
+    if (v !== undefined && !k.startsWith('BATCHNORM_') && !k.startsWith('MALLOC_') && !['OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'GOMP_SPINCOUNT', 'GLIBC_TUNABLES'].includes(k)) env[k] = v;
   }
   return { ...env, ...extra };
 }
@@ -67,6 +67,21 @@ describe('OpenMP wait policy', () => {
   test('the user\'s OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone', () => {
     expect(policyIn({ OMP_WAIT_POLICY: 'active' })).toEqual({ atLoad: 'active', after: 'active' });
     expect(policyIn({ GOMP_SPINCOUNT: '1000' })).toEqual({ atLoad: '', after: null });
+  });
+});
+
+describe('glibc malloc tuning (native/src/malloc_tuning.h)', () => {
+  const tunedIn = (env: Record<string, string> = {}) =>
+    execFileSync(process.execPath, ['-e', `console.log(require(${JSON.stringify(join(root, 'dist', 'loader.js'))}).load().native.info().mallocTuned)`], {
+      env: cleanEnv(env),
+      encoding: 'utf8',
+    }).trim();
+  const glibc = Boolean((process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
+
+  test.runIf(glibc)('on by default, so freed outputs stay mapped for the next ones', () => expect(tunedIn()).toBe('true'));
+
+  test.each(['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'GLIBC_TUNABLES'])('left to the user who set %s', (name) => {
+    expect(tunedIn({ [name]: name === 'GLIBC_TUNABLES' ? 'glibc.malloc.trim_threshold=1048576' : '1048576' })).toBe('false');
   });
 });
 

@@ -15,6 +15,7 @@
 #include "binding_args.h"
 #include "dispatch.h"
 #include "huge_pages.h"
+#include "malloc_tuning.h"
 #include "stream_probe.h"
 
 namespace bn {
@@ -139,6 +140,7 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("openmp", false);
 #endif
     o.Set("waitPolicy", kWaitPolicyAtLoad);
+    o.Set("mallocTuned", malloc_tuned_);
     return o;
   }
 
@@ -368,6 +370,7 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   Execution exec_;
+  const bool malloc_tuned_ = keep_freed_memory_mapped();
   // The streaming threshold configure() set, or kDefaultStreaming: the default for the thread
   // count, which setNumThreads then follows.
   static constexpr int64_t kDefaultStreaming = -1;
