@@ -1,11 +1,13 @@
 /**
- * The peers that are installed, ready to run: the Node.js libraries a user could pick instead
+ * The backends in other processes and the peers that are installed, ready to run: this package
+ * as users call it (a child process of its own), the Node.js libraries a user could pick instead
  * (onnxruntime-node, TensorFlow.js) and the native libraries users measure us against (PyTorch,
  * oneDNN, each in a child process). Each missing one is reported once, with why, and skipped.
  */
 import { onednnBackends } from './backends/onednn';
 import { onnxruntimeBackend } from './backends/onnxruntime';
-import { PEERS, selected } from './backends/names';
+import { OURS, PEERS, selected } from './backends/names';
+import { oursBackends } from './backends/ours';
 import { PeerFiles, type StartedPeers } from './backends/peer';
 import { tfjsBackend } from './backends/tfjs';
 import { torchBackends } from './backends/torch';
@@ -57,20 +59,24 @@ export async function startPeers(wanted: string[], python: string, log: (m: stri
   const versions: Record<string, string> = {};
   const backends = await nodePeers(wanted, versions, log);
   const files = new PeerFiles();
-  const libraries: { library: string; start: () => Promise<StartedPeers> }[] = [];
+  // `peer: false`: this package itself, whose version the report gives elsewhere.
+  const libraries: { library: string; peer?: false; start: () => Promise<StartedPeers> }[] = [];
+  if (Object.values(OURS).some((n) => selected(wanted, n))) {
+    libraries.push({ library: 'batchnorm (no destinations, layer)', peer: false, start: () => oursBackends(wanted, files) });
+  }
   if ([PEERS.torch, PEERS.torchNommap, PEERS.torchLayer].some((n) => selected(wanted, n))) {
     libraries.push({ library: 'PyTorch', start: () => torchBackends(python, wanted, files) });
   }
   if (selected(wanted, PEERS.onednn)) libraries.push({ library: 'oneDNN', start: () => onednnBackends(files, log) });
   const started = await Promise.allSettled(libraries.map((l) => l.start()));
   const processes = started.flatMap((s, k) => {
-    const { library } = libraries[k];
+    const { library, peer } = libraries[k];
     if (s.status === 'rejected') {
-      versions[library] = `not available: ${firstLine(s.reason)}`;
+      if (peer !== false) versions[library] = `not available: ${firstLine(s.reason)}`;
       log(`${library}: skipped (${firstLine(s.reason)})`);
       return [];
     }
-    versions[library] = s.value.version;
+    if (peer !== false) versions[library] = s.value.version;
     backends.push(...s.value.backends);
     return s.value.processes;
   });

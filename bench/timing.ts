@@ -29,9 +29,17 @@ export const SETTLE_MS = 25;
 export const WARM_MS = 2;
 const WARM_MAX_CALLS = 20;
 
-async function warm(p: Prepared, lastMs: number) {
-  const calls = Math.min(WARM_MAX_CALLS, Math.max(1, Math.ceil(WARM_MS / Math.max(lastMs, 1e-3))));
-  for (let i = 0; i < calls; i++) await p.run();
+/** How many untimed calls come before a timed one, after a call that took `lastMs`. */
+function warmCalls(lastMs: number): number {
+  if (lastMs >= WARM_BELOW_MS) return 0;
+  return Math.min(WARM_MAX_CALLS, Math.max(1, Math.ceil(WARM_MS / Math.max(lastMs, 1e-3))));
+}
+
+/** One timed call after `untimed` untimed ones, in the backend's own process when it has one. */
+async function timeAfter(p: Prepared, untimed: number): Promise<number> {
+  if (p.runAfter) return (await p.runAfter(untimed)).ms;
+  for (let i = 0; i < untimed; i++) await p.run();
+  return timeOnce(p);
 }
 
 const settle = () => new Promise<void>((resolve) => setTimeout(resolve, SETTLE_MS));
@@ -82,8 +90,7 @@ export async function timeInterleaved(prepared: Prepared[], firstMs: number[], o
     for (let k = 0; k < prepared.length; k++) {
       if (done(k)) continue;
       await settle();
-      if (last[k] < WARM_BELOW_MS) await warm(prepared[k], last[k]);
-      const ms = await timeOnce(prepared[k]);
+      const ms = await timeAfter(prepared[k], warmCalls(last[k]));
       samples[k].push(ms);
       spent[k] += ms;
       last[k] = ms;

@@ -1,19 +1,15 @@
 /**
- * This package's own backends:
- * - `native-<isa>`: the native kernels at each ISA the CPU has (selected in process, as
- *   BATCHNORM_ISA would), every destination preallocated and the call validated up front, so
- *   neither allocation nor validation is what is timed; `js`: the JavaScript backend, the same way;
- * - at the best ISA, the package as users call it: `native-nodest`, the public functions without
- *   destinations (they allocate their outputs), and `native-layer` / `native-layer-reuse`, a
- *   `BatchNorm` layer's training step without and with `reuseOutputs`.
+ * This package's own kernels in the benchmark's process: `native-<isa>`, the native kernels at
+ * each ISA the CPU has (selected in process, as BATCHNORM_ISA would), every destination
+ * preallocated and the call validated up front, so neither allocation nor validation is what is
+ * timed; `js`: the JavaScript backend, the same way. The package as users call it (no
+ * destinations, the layer) runs in a process of its own: bench/backends/ours.ts.
  */
-import { backendInfo, backward, BatchNorm, forwardInference, forwardTrain } from '../../lib/index';
 import { jsBackend } from '../../lib/js-backend';
 import { load } from '../../lib/loader';
 import type { Backend } from '../../lib/plan';
 import { planBackward, planForwardInference, planForwardTrain } from '../../lib/validate';
 import type { NativeBinding } from '../../lib/native-backend';
-import { OURS } from './names';
 import type { BenchBackend, Cell, Prepared } from './types';
 
 /** A cell's call, ready to run, and its main output (y, or dx for backward and trainStep). */
@@ -57,41 +53,6 @@ function withDestinations(cell: Cell, backend: Backend): Call {
   }
 }
 
-/** The cell's call through the public functions without destinations: every output is a new array. */
-function withoutDestinations(cell: Cell): Call {
-  const { c, inputs: i } = cell;
-  const common = { axis: c.axis, gamma: i.gamma, beta: i.beta };
-  const train = () => forwardTrain(i.x, c.shape, { ...common, eps: i.eps });
-  const back = (saveMean: Float32Array, saveInvStd: Float32Array) => backward(i.dy, i.x, c.shape, { ...common, saveMean, saveInvStd }).dx;
-  let out: Float32Array = new Float32Array(0);
-  const run = {
-    forwardTrain: () => (out = train().y),
-    forwardInference: () => (out = forwardInference(i.x, c.shape, { ...common, eps: i.eps, runningMean: i.runningMean, runningVar: i.runningVar })),
-    backward: () => (out = back(i.saveMean, i.saveInvStd)),
-    trainStep: () => {
-      const f = train();
-      out = back(f.saveMean, f.saveInvStd);
-    },
-  }[cell.op];
-  return { run, output: () => out };
-}
-
-/** A `BatchNorm` layer's training step on the cell's data: forward, then backward. */
-function layerStep(cell: Cell, reuseOutputs: boolean): Call {
-  const { c, inputs: i } = cell;
-  const layer = new BatchNorm(i.gamma.length, { axis: c.axis, eps: i.eps, reuseOutputs });
-  layer.gamma!.set(i.gamma);
-  layer.beta!.set(i.beta);
-  let dx: Float32Array = new Float32Array(0);
-  return {
-    run: () => {
-      layer.forward(i.x, c.shape);
-      dx = layer.backward(i.dy);
-    },
-    output: () => dx,
-  };
-}
-
 /** The native binding, or why it is unavailable. */
 export function loadNative(): { binding: NativeBinding; backend: Backend } | { reason: string } {
   const loaded = load({ ...process.env, BATCHNORM_BACKEND: undefined });
@@ -126,15 +87,7 @@ export function nativeBackends(binding: NativeBinding, backend: Backend): BenchB
     },
   });
   const isas = binding.info().supportedIsas.split(',');
-  // The public functions and the layer run on the backend the package loaded for its users.
-  const publicApi = () => (backendInfo().backend === 'native' ? undefined : `the package runs its JS backend here (${backendInfo().fallbackReason ?? 'BATCHNORM_BACKEND=js'})`);
-  const stepOnly = (cell: Cell) => publicApi() ?? (cell.op === 'trainStep' ? undefined : 'a training step only (forward + backward)');
-  return [
-    ...isas.map((isa) => native(`native-${isa}`, isa, () => undefined, (cell) => withDestinations(cell, backend))),
-    native(OURS.nodest, isas[0], publicApi, withoutDestinations),
-    native(OURS.layer, isas[0], stepOnly, (cell) => layerStep(cell, false)),
-    native(OURS.layerReuse, isas[0], stepOnly, (cell) => layerStep(cell, true)),
-  ];
+  return isas.map((isa) => native(`native-${isa}`, isa, () => undefined, (cell) => withDestinations(cell, backend)));
 }
 
 export const jsBench: BenchBackend = {

@@ -66,8 +66,8 @@ let nextCellId = 0;
 export interface PeerPath {
   name: string;
   peer: PeerProcess;
-  /** The peer's path: alloc, prealloc or layer. */
-  path: 'alloc' | 'prealloc' | 'layer';
+  /** The peer's path: alloc, prealloc, layer or layer-reuse (what each peer offers is in its source). */
+  path: 'alloc' | 'prealloc' | 'layer' | 'layer-reuse';
   files: PeerFiles;
   unsupported(cell: Cell): string | undefined;
 }
@@ -84,6 +84,7 @@ export function peerBackend({ name, peer, path, files, unsupported }: PeerPath):
       await peer.request(`setup ${id} ${path} ${cell.op} ${c.layout} ${cell.threads} ${cell.inputs.eps} ${data} ${c.dims.join('x')}`);
       return {
         run: async () => ({ ms: Number(await peer.request(`run ${id}`)) }),
+        runAfter: async (untimed) => ({ ms: Number(await peer.request(`run ${id} ${untimed}`)) }),
         output: async () => {
           const file = files.outputFile();
           await peer.request(`save ${id} ${file}`);

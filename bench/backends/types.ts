@@ -31,6 +31,11 @@ export type RunResult = void | { ms: number };
 /** One backend set up for one cell: run() is what is timed. */
 export interface Prepared {
   run(): RunResult | Promise<RunResult>;
+  /**
+   * A backend in another process: `untimed` calls, then one that it times, all in that process,
+   * so that the warm-up calls follow each other as closely as a loop's (no pipe between them).
+   */
+  runAfter?(untimed: number): Promise<{ ms: number }>;
   /** The main output of the last run (y, or dx for backward and trainStep), for the correctness check. */
   output(): Float32Array | Promise<Float32Array>;
   dispose(): void | Promise<void>;

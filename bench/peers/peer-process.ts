@@ -8,7 +8,7 @@
  *        own source), <op> one of bench/workload.ts's ops, <layout> nc, nchw or nhwc; the inputs
  *        file holds raw float32 x, dy (the tensor's length each), gamma, beta, running mean,
  *        running variance (C each), x and dy in the layout's memory order
- *   run <id>          one call, timed by the peer: `ok <milliseconds>`
+ *   run <id> [n]      n untimed calls (default 0), then one timed by the peer: `ok <milliseconds>`
  *   save <id> <file>  writes the last call's main output (y, or dx) as raw float32 in the
  *                     layout's memory order
  *   free <id>         forgets the cell

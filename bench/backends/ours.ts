@@ -1,0 +1,26 @@
+/**
+ * This package as users call it, at the best ISA, in a child process that holds nothing else
+ * (bench/peers/ours-peer.ts, which says why): `native-nodest`, the public functions without
+ * destinations (they allocate their outputs), and `native-layer` / `native-layer-reuse`, a
+ * `BatchNorm` layer's training step without and with `reuseOutputs`.
+ */
+import { join } from 'path';
+
+import { PeerProcess } from '../peers/peer-process';
+import { OURS, selected } from './names';
+import { peerBackend, type PeerFiles, type StartedPeers } from './peer';
+import type { BenchBackend, Cell } from './types';
+
+const trainStepOnly = (cell: Cell) => (cell.op === 'trainStep' ? undefined : 'a training step only (forward + backward)');
+
+export async function oursBackends(wanted: string[], files: PeerFiles): Promise<StartedPeers> {
+  // The compiled peer sits beside this file's compiled form, under dist-bench/bench/.
+  const peer = await PeerProcess.start(process.execPath, [join(__dirname, '..', 'peers', 'ours-peer.js')]);
+  const paths = [
+    { name: OURS.nodest, path: 'alloc', unsupported: () => undefined },
+    { name: OURS.layer, path: 'layer', unsupported: trainStepOnly },
+    { name: OURS.layerReuse, path: 'layer-reuse', unsupported: trainStepOnly },
+  ] as const;
+  const backends: BenchBackend[] = paths.filter((p) => selected(wanted, p.name)).map((p) => peerBackend({ ...p, peer, files }));
+  return { backends, processes: [peer], version: peer.version };
+}
