@@ -134,7 +134,7 @@ describe('npm run bench on one small cell, every op of a training step, every ba
 
 test('a peer that is not installed is skipped with one note, and why', async () => {
   const said: string[] = [];
-  const peers = await startPeers(['native', 'torch'], '/nonexistent/python3', (m) => said.push(m));
+  const peers = await startPeers(['torch'], '/nonexistent/python3', (m) => said.push(m));
   peers.close();
   expect(peers.backends).toEqual([]);
   expect(peers.versions.PyTorch).toMatch(/^not available: .*nonexistent/);

@@ -6,6 +6,7 @@
  */
 import { join } from 'path';
 
+import { packageRoot } from '../../lib/loader';
 import { PeerProcess } from '../peers/peer-process';
 import { OURS, selected } from './names';
 import { peerBackend, type PeerFiles, type StartedPeers } from './peer';
@@ -14,8 +15,7 @@ import type { BenchBackend, Cell } from './types';
 const trainStepOnly = (cell: Cell) => (cell.op === 'trainStep' ? undefined : 'a training step only (forward + backward)');
 
 export async function oursBackends(wanted: string[], files: PeerFiles): Promise<StartedPeers> {
-  // The compiled peer sits beside this file's compiled form, under dist-bench/bench/.
-  const peer = await PeerProcess.start(process.execPath, [join(__dirname, '..', 'peers', 'ours-peer.js')]);
+  const peer = await PeerProcess.start(process.execPath, [join(packageRoot(), 'dist-bench', 'bench', 'peers', 'ours-peer.js')]);
   const paths = [
     { name: OURS.nodest, path: 'alloc', unsupported: () => undefined },
     { name: OURS.layer, path: 'layer', unsupported: trainStepOnly },
