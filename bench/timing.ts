@@ -3,10 +3,10 @@
  * machine hits all of them alike. A backend is done after 10 timed repetitions, or after 0.5 s
  * of timed runs and at least 3 repetitions, or after 2 s (a peer that takes seconds per call).
  *
- * Each timed call of a short op follows an untimed call of the same backend: the caches then
- * hold what a loop of calls leaves there, not what the other backends just touched. That is the
- * state a training loop sees, and what decides in-cache cases. Calls over WARM_BELOW_MS skip
- * it: their own run time dwarfs any cache refill.
+ * Each timed call of a short op follows untimed calls of the same backend (WARM_MS of them): the
+ * caches then hold what a loop of calls leaves there, not what the other backends just touched.
+ * That is the state a training loop sees, and what decides in-cache cases. Calls over
+ * WARM_BELOW_MS skip it: their own run time dwarfs any cache refill.
  *
  * A backend in another process (PyTorch, oneDNN) times each call itself and says how long it
  * took, so what is timed is the call, not the pipe to it.
@@ -25,9 +25,15 @@ export const TARGET_SECONDS = 0.5;
 export const MAX_SECONDS = 2;
 export const WARM_BELOW_MS = 50;
 export const SETTLE_MS = 25;
-/** Untimed calls before a timed one: at least one, and enough to fill WARM_MS (the CPU wakes from its pause). */
-export const WARM_MS = 2;
-const WARM_MAX_CALLS = 20;
+/**
+ * Untimed calls before a timed one: at least one, and enough to fill WARM_MS, so that the timed
+ * call finds what a loop of calls leaves: a CPU awake from the pause, and for the paths that
+ * allocate, a heap whose freed blocks the collector has handed back (a few calls in, every new
+ * 1 MB output still came from fresh pages: 4.5x the call with a destination, against 1.1-1.4x
+ * in a loop).
+ */
+export const WARM_MS = 10;
+const WARM_MAX_CALLS = 50;
 
 /** How many untimed calls come before a timed one, after a call that took `lastMs`. */
 function warmCalls(lastMs: number): number {
