@@ -296,11 +296,24 @@ struct SimdKernels {
     return dy;
   }
 
-  // A second output can take streaming stores only when its cache lines split at the same
-  // offsets as those of the output that for_stores aligns to.
-  static Stores stores_with(const float* second, const float* first, Stores stores) {
-    const uintptr_t apart = reinterpret_cast<uintptr_t>(second) - reinterpret_cast<uintptr_t>(first);
-    return second && apart % 64 != 0 ? Stores::kCached : stores;
+  // Whether the backward writes dresidual in the same sweep as dx. Streaming stores need both
+  // outputs' cache lines to split at the same offsets; otherwise dresidual = g gets a sweep of
+  // its own over each run or row (dy and the mask re-read from L1/L2) with streaming stores
+  // aligned to its lines. Writing it with ordinary stores instead cost 1.4x the whole backward
+  // (every line read for ownership, and the inputs evicted).
+  static bool dresidual_with_dx(const float* dresidual, const float* dx, Stores stores) {
+    const uintptr_t apart = reinterpret_cast<uintptr_t>(dresidual) - reinterpret_cast<uintptr_t>(dx);
+    return stores == Stores::kCached || apart % 64 == 0;
+  }
+
+  // out = g (mask bit ? dy : 0) over [0, len): dresidual's own sweep.
+  template <class Mask>
+  static inline void masked_copy(Mask, const float* dy, float* out, int64_t len, const uint8_t* mask,
+                                 int64_t first, Stores stores) {
+    Reader<Mask> bits(mask, first, len);
+    for_stores(len, out, stores, [&](int64_t i, auto load, auto store) {
+      store(out + i, masked<Mask>(load(dy + i, V::zero()), load.n, bits));
+    });
   }
 
   // Scalar math: pre = (x - center) * scale + shift (+ residual); y = relu(pre) or pre.
@@ -372,7 +385,7 @@ struct SimdKernels {
   [[gnu::noinline, gnu::flatten]] static void dx_runs(Mask, Residual, ReadX, const float* dy, const float* x, float* dx,
                       int64_t count, int64_t len, const DxCoeffs* k, const BackwardFusion& f,
                       Stores stores) {
-    stores = stores_with(f.dresidual, dx, stores);
+    const bool together = dresidual_with_dx(f.dresidual, dx, stores);
     for (int64_t r = 0; r < count; ++r) {
       const float* g = dy + r * len;
       const float* in = ReadX::value ? x + r * len : nullptr;
@@ -386,8 +399,11 @@ struct SimdKernels {
         F d = V::fma(gi, k_dy, k_const);
         if constexpr (ReadX::value) d = V::fma(V::sub(load(in + i, center), center), k_xc, d);
         store(out + i, d);
-        if constexpr (Residual::value) store(res + i, gi);
+        if constexpr (Residual::value)
+          if (together) store(res + i, gi);
       });
+      if constexpr (Residual::value)
+        if (!together) masked_copy(Mask{}, g, res, len, f.mask, f.first + r * len, stores);
     }
     fence_streams(stores);
   }
@@ -555,7 +571,7 @@ struct SimdKernels {
   [[gnu::noinline, gnu::flatten]] static void dx_rows(Mask, Residual, ReadX, const float* dy, const float* x, float* dx,
                       int64_t rows, int64_t width, int64_t stride, RowsDxCoeffs k,
                       const BackwardFusion& f, Stores stores) {
-    stores = stores_with(f.dresidual, dx, stores);
+    const bool together = dresidual_with_dx(f.dresidual, dx, stores);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = r * stride;
       Reader<Mask> bits(f.mask, f.first + row, width);
@@ -568,8 +584,11 @@ struct SimdKernels {
           d = V::fma(V::sub(load(x + row + c, V::zero()), center), k_xc, d);
         }
         store(dx + row + c, d);
-        if constexpr (Residual::value) store(f.dresidual + row + c, gi);
+        if constexpr (Residual::value)
+          if (together) store(f.dresidual + row + c, gi);
       });
+      if constexpr (Residual::value)
+        if (!together) masked_copy(Mask{}, dy + row, f.dresidual + row, width, f.mask, f.first + row, stores);
     }
     fence_streams(stores);
   }
