@@ -27,7 +27,10 @@ namespace bn {
 
 class ArgReader {
  public:
-  explicit ArgReader(const Napi::CallbackInfo& info) : info_(info), env_(info.Env()) {}
+  explicit ArgReader(const Napi::CallbackInfo& info) : info_(info), env_(info.Env()) {
+    spans_.reserve(info.Length());  // one allocation per call, not one per array
+    keep_.reserve(info.Length());
+  }
 
   // How an array argument may share memory with the others (check_overlaps).
   enum class Access {

@@ -95,7 +95,9 @@ struct RowsPlan {
     const int64_t split = ceil_div(ceil_div(width, wanted_blocks), kColumnAlign) * kColumnAlign;
     block_width = min_of(width, min_of(kRowsMaxWidth, split < kColumnAlign ? kColumnAlign : split));
     column_blocks = ceil_div(width, block_width);
-    fold = column_blocks == 1 && width < kFoldedWidth ? kFoldedWidth / width : 1;
+    // No more rows to a fold than the tensor has: the per-column coefficients are set for
+    // every row of a fold, which cost more than the data on small tensors.
+    fold = column_blocks == 1 && width < kFoldedWidth ? min_of(kFoldedWidth / width, g.outer) : 1;
   }
 
   struct Task {
