@@ -26,7 +26,9 @@ export function environment(info: { version: string; isa: string; threads: numbe
     batchnorm: info.version,
     isa: info.isa,
     threads: info.threads,
-    ompWaitPolicy: process.env.OMP_WAIT_POLICY ?? 'unset',
+    ompWaitPolicy:
+      process.env.OMP_WAIT_POLICY ??
+      (process.env.GOMP_SPINCOUNT === undefined ? 'unset (the addon loads with a short spin)' : `unset, GOMP_SPINCOUNT=${process.env.GOMP_SPINCOUNT}`),
   };
 }
 

@@ -54,29 +54,36 @@ function installFailure(root: string): string {
  */
 function loadNative(root: string, binary: string | undefined): NativeBinding {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  if (binary) return withPassiveOpenMp(() => require(resolve(binary)) as NativeBinding);
+  if (binary) return withShortSpin(() => require(resolve(binary)) as NativeBinding);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-  return withPassiveOpenMp(() => nodeGypBuild(root) as NativeBinding);
+  return withShortSpin(() => nodeGypBuild(root) as NativeBinding);
 }
 
+/** How many times libgomp's idle threads poll before they sleep, unless the user chose. */
+export const DEFAULT_SPIN_COUNT = '1000';
+
 /**
- * Loads the addon with OpenMP's passive wait policy, unless the user chose a policy
- * (OMP_WAIT_POLICY or GOMP_SPINCOUNT). By default libgomp's idle threads spin for up to
- * milliseconds after each parallel region: on a machine with few cores they take the cores the
- * JavaScript thread, other processes and the next call need, and a 2-thread call measured 7-150x
- * slower than with passive waiting (2 vCPU Xeon: [64,256,14,14] forwardTrain 15-20 ms against
- * 2.1-2.7 ms). libgomp reads the variable once, when it loads with the addon, so it is set only
- * for that moment and never seen by child processes. No effect where the process has loaded
- * libgomp already (another addon), or in a worker thread (whose process.env is a copy).
+ * Loads the addon with a short OpenMP spin (GOMP_SPINCOUNT=DEFAULT_SPIN_COUNT), unless the user
+ * chose a wait policy (OMP_WAIT_POLICY or GOMP_SPINCOUNT). By default libgomp's idle threads spin
+ * for up to milliseconds after each parallel region: on a machine with few cores they take the
+ * cores the JavaScript thread, other processes and the next call need, and a 2-thread call
+ * measured 7-150x slower (2 vCPU Xeon: [64,256,14,14] forwardTrain 15-20 ms against 2.1-2.7 ms).
+ * Sleeping at once (the passive policy) costs a wake-up per parallel region instead, a good part
+ * of a small call: 1000 polls (tens of microseconds) keep the threads awake between
+ * back-to-back calls ([256,1024] at 2 threads 15-30% faster than passive) and cost nothing
+ * measurable when another process keeps a core busy. libgomp reads the variable once, when it
+ * loads with the addon, so it is set only for that moment and never seen by child processes. No
+ * effect where the process has loaded libgomp already (another addon), or in a worker thread
+ * (whose process.env is a copy).
  */
-function withPassiveOpenMp<T>(load: () => T): T {
+function withShortSpin<T>(load: () => T): T {
   if (process.env.OMP_WAIT_POLICY !== undefined || process.env.GOMP_SPINCOUNT !== undefined) return load();
-  process.env.OMP_WAIT_POLICY = 'passive';
+  process.env.GOMP_SPINCOUNT = DEFAULT_SPIN_COUNT;
   try {
     return load();
   } finally {
-    delete process.env.OMP_WAIT_POLICY;
+    delete process.env.GOMP_SPINCOUNT;
   }
 }
 

@@ -9,6 +9,8 @@ export interface NativeInfo {
   openmp: boolean;
   /** OMP_WAIT_POLICY as the environment had it when the addon (and libgomp) loaded; '' when unset. */
   waitPolicy: string;
+  /** GOMP_SPINCOUNT likewise (lib/loader.ts sets it while loading unless the user chose). */
+  spinCount: string;
   /** Whether the addon tuned glibc's malloc to keep freed memory mapped (native/src/malloc_tuning.h). */
   mallocTuned: boolean;
   /** Ops touching more bytes than this write their output with streaming (non-temporal) stores. */

@@ -10,7 +10,7 @@ import { join } from 'path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { backendInfo } from '../lib/index';
-import { packageRoot } from '../lib/loader';
+import { DEFAULT_SPIN_COUNT, packageRoot } from '../lib/loader';
 
 const root = packageRoot();
 
@@ -52,21 +52,22 @@ describe('BATCHNORM_BACKEND', () => {
 });
 
 describe('OpenMP wait policy', () => {
-  /** What libgomp read at load (info().waitPolicy), and what the process environment holds afterwards. */
+  /** What libgomp read at load (the addon's info()), and what the process environment holds afterwards. */
   function policyIn(env: Record<string, string> = {}) {
     const script = `const { load } = require(${JSON.stringify(join(root, 'dist', 'loader.js'))});
       const { native } = load();
-      console.log(JSON.stringify({ atLoad: native.info().waitPolicy, after: process.env.OMP_WAIT_POLICY ?? null }))`;
+      const { waitPolicy, spinCount } = native.info();
+      console.log(JSON.stringify({ atLoad: { waitPolicy, spinCount }, after: [process.env.OMP_WAIT_POLICY ?? null, process.env.GOMP_SPINCOUNT ?? null] }))`;
     return JSON.parse(execFileSync(process.execPath, ['-e', script], { env: cleanEnv(env), encoding: 'utf8' }));
   }
 
-  test('passive unless the user chose one, and set only while the addon loads', () => {
-    expect(policyIn()).toEqual({ atLoad: 'passive', after: null });
+  test('a short spin unless the user chose a policy, set only while the addon loads', () => {
+    expect(policyIn()).toEqual({ atLoad: { waitPolicy: '', spinCount: DEFAULT_SPIN_COUNT }, after: [null, null] });
   });
 
   test('the user\'s OMP_WAIT_POLICY or GOMP_SPINCOUNT is left alone', () => {
-    expect(policyIn({ OMP_WAIT_POLICY: 'active' })).toEqual({ atLoad: 'active', after: 'active' });
-    expect(policyIn({ GOMP_SPINCOUNT: '1000' })).toEqual({ atLoad: '', after: null });
+    expect(policyIn({ OMP_WAIT_POLICY: 'passive' })).toEqual({ atLoad: { waitPolicy: 'passive', spinCount: '' }, after: ['passive', null] });
+    expect(policyIn({ GOMP_SPINCOUNT: '0' })).toEqual({ atLoad: { waitPolicy: '', spinCount: '0' }, after: [null, '0'] });
   });
 });
 

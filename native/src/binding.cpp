@@ -24,12 +24,15 @@ namespace {
 using Job = std::function<void()>;
 using Access = ArgReader::Access;
 
-// OMP_WAIT_POLICY as the process environment had it when the addon loaded, which is when
-// libgomp, loaded with it, read it too (lib/loader.ts sets it to passive unless the user chose).
-const std::string kWaitPolicyAtLoad = [] {
-  const char* policy = std::getenv("OMP_WAIT_POLICY");
-  return std::string(policy ? policy : "");
-}();
+// An environment variable as the process had it when the addon loaded, which is when libgomp,
+// loaded with it, read its wait policy too (lib/loader.ts sets GOMP_SPINCOUNT unless the user
+// chose).
+std::string env_at_load(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+const std::string kWaitPolicyAtLoad = env_at_load("OMP_WAIT_POLICY");
+const std::string kSpinCountAtLoad = env_at_load("GOMP_SPINCOUNT");
 
 // Runs a job on the libuv pool and settles a promise; the references keep the arrays alive.
 // They cannot stop JavaScript from detaching (transferring) a buffer while the job runs: N-API
@@ -140,6 +143,7 @@ class Addon : public Napi::Addon<Addon> {
     o.Set("openmp", false);
 #endif
     o.Set("waitPolicy", kWaitPolicyAtLoad);
+    o.Set("spinCount", kSpinCountAtLoad);
     o.Set("mallocTuned", malloc_tuned_);
     return o;
   }
