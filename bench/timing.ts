@@ -15,7 +15,7 @@
  * (libgomp's default wait policy) spin for about 10 ms of CPU after each of its calls (measured
  * for PyTorch here), and on a machine with few cores they would take the cores from whichever
  * backend runs next (ours, on 2 vCPUs: 3.8 ms instead of 2.0 ms after a 3 ms pause). Our own
- * threads wait passively (lib/loader.ts).
+ * threads poll for tens of microseconds, then sleep (lib/loader.ts).
  */
 import type { Prepared } from './backends/types';
 
