@@ -1,6 +1,7 @@
 // The bit-packed ReLU mask of SPEC section 7: bit (i & 7) of byte (i >> 3) is 1 iff y[i] > 0,
 // i the element's index in the whole tensor. Kernels write and read it over contiguous ranges
-// of elements, in order, a few bits at a time (one bit per lane of a vector).
+// of elements, in order, a few bits at a time (one bit per lane of a vector; reads also up to 64
+// at once).
 //
 // Ranges start at any element (a 14x14 NCHW run is 196 floats; a rows task starts mid-row), so
 // the first and last byte of a range may also hold bits of a neighbouring range that another
@@ -76,20 +77,41 @@ class MaskWriter {
 };
 
 // Reads the bits of elements [first, first + n) of `mask`, in order; never a byte outside them.
+// The bits of the first byte before the range are dropped when the reader is made, so a take
+// is a test, a mask and two constant shifts when n is a constant (a whole vector).
 class MaskReader {
  public:
   MaskReader() = default;
   MaskReader(const uint8_t* mask, int64_t first, int64_t n)
-      : next_(mask + (first >> 3)), end_(mask + ((first + n + 7) >> 3)), skip_(static_cast<int>(first & 7)) {}
+      : next_(mask + (first >> 3)), end_(mask + ((first + n + 7) >> 3)) {
+    const int skip = static_cast<int>(first & 7);
+    if (skip != 0 && n > 0) {
+      pending_ = *next_++ >> skip;
+      count_ = 8 - skip;
+    }
+  }
 
   // The next `n` bits (bit l: lane l), n <= 32.
   uint32_t take(int64_t n) {
-    while (count_ < n + skip_) refill();
-    const uint32_t bits = static_cast<uint32_t>((pending_ >> skip_) & low_bits(n));
-    pending_ >>= n + skip_;
-    count_ -= static_cast<int>(n) + skip_;
-    skip_ = 0;
+    while (count_ < n) refill();
+    const uint32_t bits = static_cast<uint32_t>(pending_ & low_bits(n));
+    pending_ >>= n;
+    count_ -= static_cast<int>(n);
     return bits;
+  }
+
+  // The next `n` bits, n <= 64: 64 of them with one load where 8 bytes of the range are left.
+  uint64_t take_wide(int64_t n) {
+    if (n == 64 && end_ - next_ >= 8) {
+      uint64_t word;
+      std::memcpy(&word, next_, 8);
+      next_ += 8;
+      const uint64_t bits = pending_ | (word << count_);
+      pending_ = (word >> 1) >> (63 - count_);  // word's top count_ bits (none when count_ = 0)
+      return bits;
+    }
+    const uint64_t low = take(n < 32 ? n : 32);
+    return n <= 32 ? low : low | static_cast<uint64_t>(take(n - 32)) << 32;
   }
 
  private:
@@ -110,7 +132,6 @@ class MaskReader {
   const uint8_t* end_ = nullptr;
   uint64_t pending_ = 0;
   int count_ = 0;
-  int skip_ = 0;  // bits of the first byte before the range
 };
 
 }  // namespace
