@@ -536,9 +536,10 @@ struct SimdKernels {
       for_row_steps<kReduceRows>(nb, [&](int64_t r1, auto n) {
         Grouped<Mask> bits[n];
         unroll<n>([&](auto i) { bits[i] = Grouped<Mask>(f.mask, f.first + (r0 + r1 + i) * stride, width); });
-        // Columns in groups of 64, each row's mask bits for a group read at once.
-        for (int64_t c0 = 0; c0 < width; c0 += 64) {
-          const int64_t columns = min_i64(64, width - c0);
+        // With a mask, columns in groups of 64, each row's bits for a group read at once.
+        const int64_t group = Mask::value ? 64 : width;
+        for (int64_t c0 = 0; c0 < width; c0 += group) {
+          const int64_t columns = min_i64(group, width - c0);
           if constexpr (Mask::value) unroll<n>([&](auto i) { bits[i].fill(columns); });
           for_vectors(columns, [&](int64_t j, auto load, auto store) {
             const int64_t c = c0 + j;
