@@ -75,6 +75,7 @@ struct NoBits {
   NoBits() = default;
   void push(uint32_t, int64_t) {}
   void finish() {}
+  void fill(int64_t) {}
   uint32_t take(int64_t) { return 0; }
 };
 template <class Mask>
@@ -87,6 +88,7 @@ using Reader = std::conditional_t<Mask::value, MaskReader, NoBits>;
 // test and a refill per vector, which measured 5-15% of a memory-bound pass.
 class GroupedBits {
  public:
+  static constexpr int64_t kBits = 64;  // the most a fill reads
   GroupedBits() = default;
   GroupedBits(const uint8_t* mask, int64_t first, int64_t n) : reader_(mask, first, n) {}
   void fill(int64_t n) { group_ = reader_.take_wide(n); }
@@ -385,6 +387,7 @@ struct SimdKernels {
   [[gnu::noinline, gnu::flatten]] static void grad_sums_runs(Mask, const float* dy, const float* x, int64_t count, int64_t len,
                              const float* center, const BackwardFusion& f, GradSums* out) {
     // One sweep for both sums, so the dy and x streams are in flight together.
+    static_assert(4 * W <= GroupedBits::kBits, "sum_pair_run's groups of four vectors fill one GroupedBits");
     for (int64_t r = 0; r < count; ++r) {
       const float* g = dy + r * len;
       const float* in = x + r * len;
@@ -397,9 +400,7 @@ struct SimdKernels {
             s_dy = V::add(s_dy, d);
             s_dy_xc = V::fma(d, V::sub(load(in + i, c), c), s_dy_xc);
           },
-          [&](int64_t n) {
-            if constexpr (Mask::value) bits.fill(n);
-          });
+          [&](int64_t n) { bits.fill(n); });
       out[r] = {sums.a, sums.b};
     }
   }
@@ -536,11 +537,11 @@ struct SimdKernels {
       for_row_steps<kReduceRows>(nb, [&](int64_t r1, auto n) {
         Grouped<Mask> bits[n];
         unroll<n>([&](auto i) { bits[i] = Grouped<Mask>(f.mask, f.first + (r0 + r1 + i) * stride, width); });
-        // With a mask, columns in groups of 64, each row's bits for a group read at once.
-        const int64_t group = Mask::value ? 64 : width;
+        // With a mask, columns in groups of kBits, each row's bits for a group read at once.
+        const int64_t group = Mask::value ? GroupedBits::kBits : width;
         for (int64_t c0 = 0; c0 < width; c0 += group) {
           const int64_t columns = min_i64(group, width - c0);
-          if constexpr (Mask::value) unroll<n>([&](auto i) { bits[i].fill(columns); });
+          unroll<n>([&](auto i) { bits[i].fill(columns); });
           for_vectors(columns, [&](int64_t j, auto load, auto store) {
             const int64_t c = c0 + j;
             const F cv = load(center + c, V::zero());
