@@ -1,7 +1,7 @@
 /** The backend, chosen once at import (SPEC section 6) and shared by every API module. */
 import { load } from './loader';
-import { useHugePages } from './outputs';
+import { allocateLargeOutputsWith } from './outputs';
 
 export const loaded = load();
 export const { backend } = loaded;
-useHugePages(loaded.native);
+allocateLargeOutputsWith(loaded.native);

@@ -31,8 +31,8 @@ export interface NativeBinding {
   setNumThreads(n: number): void;
   /** STREAM-like probe: median GB/s of `kernel` over arrays of `floats` floats (benchmarks). */
   streamBandwidth(kernel: 'copy' | 'triad', floats: number, threads: number, reps: number): number;
-  /** Asks for transparent huge pages under a large array not yet written; whether the OS took the advice. */
-  adviseHugePages(array: F32): boolean;
+  /** A new, uninitialised ArrayBuffer of `bytes` for a large output, from malloc's heap, huge pages advised (lib/outputs.ts). */
+  allocateOutput(bytes: number): ArrayBuffer;
   /** relu requires reluMask (ceil(n / 8) bytes); without relu it must be null. */
   forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32, momentsCount?: number, momentsMean?: Opt64, momentsM2?: Opt64, relu?: boolean, residual?: Opt, reluMask?: Mask): void;
   forwardTrainAsync(...args: Parameters<NativeBinding['forwardTrain']>): Promise<void>;

@@ -83,7 +83,7 @@ describe('glibc malloc tuning (native/src/malloc_tuning.h)', () => {
 
   test.runIf(glibc && !sanitized)('on by default, so freed outputs stay mapped for the next ones', () => expect(tunedIn()).toBe('true'));
 
-  test.each(['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'GLIBC_TUNABLES'])('left to the user who set %s', (name) => {
+  test.each(['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_MAX_', 'GLIBC_TUNABLES'])('left to the user who set %s', (name) => {
     expect(tunedIn({ [name]: name === 'GLIBC_TUNABLES' ? 'glibc.malloc.trim_threshold=1048576' : '1048576' })).toBe('false');
   });
 });

@@ -76,12 +76,26 @@ describe('allocated outputs', () => {
     expectSameBits(y, out, 'y');
   });
 
-  test.runIf(backendInfo().backend === 'native' && process.platform === 'linux')('the addon takes the huge-page advice where the kernel offers it', () => {
+  test.runIf(backendInfo().backend === 'native')("the addon's large blocks: whole ArrayBuffers, transferable, huge pages advised where Linux offers them", () => {
     const { native } = load();
-    const mode = readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8');
-    const block = new Float32Array(new ArrayBuffer(8 * 2 ** 20));
-    expect(native!.adviseHugePages(block)).toBe(!mode.includes('[never]'));
-    expect(native!.adviseHugePages(new Float32Array(16))).toBe(false); // no whole huge page inside
+    const bytes = FRESH_MAPPING_BYTES + 4 * 2 ** 20;
+    const block = native!.allocateOutput(bytes);
+    expect(block).toBeInstanceOf(ArrayBuffer);
+    expect(block.byteLength).toBe(bytes);
+    new Float32Array(block).fill(3); // writable through its whole length
+    if (process.platform === 'linux' && !readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8').includes('[never]')) {
+      // madvise marks the block's whole 2 MiB pages: a mapping of at least bytes - 4 MiB flagged "hg"
+      const flagged = readFileSync('/proc/self/smaps', 'utf8')
+        .split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/)
+        .filter((vma) => /\nVmFlags:.* hg/.test(vma))
+        .map((vma) => Number(/\nSize:\s+(\d+) kB/.exec(vma)![1]) * 1024);
+      expect(Math.max(0, ...flagged)).toBeGreaterThanOrEqual(bytes - 4 * 2 ** 20);
+    }
+    const moved = structuredClone(block, { transfer: [block] });
+    expect(block.byteLength).toBe(0);
+    expect(new Float32Array(moved)[12345]).toBe(3);
+    expect(() => native!.allocateOutput(-1)).toThrow(/non-negative integer/);
+    expect(() => native!.allocateOutput('8' as unknown as number)).toThrow(TypeError);
   });
 
   test('can be transferred to a worker, which reads them; the sender is left detached', async () => {

@@ -94,7 +94,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("info", &Addon::Info),
         InstanceMethod("setNumThreads", &Addon::SetNumThreads),
         InstanceMethod("streamBandwidth", &Addon::StreamBandwidth),
-        InstanceMethod("adviseHugePages", &Addon::AdviseHugePages),
+        InstanceMethod("allocateOutput", &Addon::AllocateOutput),
         InstanceMethod("forwardTrain", &Addon::Sync<&Addon::ForwardTrain>),
         InstanceMethod("forwardTrainAsync", &Addon::Async<&Addon::ForwardTrain>),
         InstanceMethod("forwardInference", &Addon::Sync<&Addon::ForwardInference>),
@@ -187,12 +187,20 @@ class Addon : public Napi::Addon<Addon> {
     }
   }
 
-  // adviseHugePages(array: Float32Array) -> boolean: huge pages for the whole 2 MiB pages inside
-  // a large output array that lib/ has just allocated, before its first write (huge_pages.h).
-  Napi::Value AdviseHugePages(const Napi::CallbackInfo& info) {
-    length_of(info, 0, "array");
-    Napi::Float32Array a = info[0].As<Napi::Float32Array>();
-    return Napi::Boolean::New(info.Env(), advise_huge_pages(a.Data(), a.ByteLength()));
+  // allocateOutput(bytes) -> ArrayBuffer: a new, uninitialised buffer of `bytes` for a large
+  // output that a kernel overwrites entirely (lib/outputs.ts): taken from malloc's heap, where the
+  // memory of an earlier output is reused (malloc_tuning.h), with huge pages advised for its
+  // whole 2 MiB pages, so that memory the heap must still map faults 512x less (huge_pages.h).
+  Napi::Value AllocateOutput(const Napi::CallbackInfo& info) {
+    ArgReader args(info);
+    const int64_t bytes = args.count(0, "bytes");
+    Napi::Buffer<uint8_t> block;
+    {
+      LargeBlocksFromHeap from_heap;
+      block = Napi::Buffer<uint8_t>::New(info.Env(), static_cast<size_t>(bytes));  // uninitialised
+    }
+    advise_huge_pages(block.Data(), block.Length());
+    return block.ArrayBuffer();
   }
 
   template <Parser parse>
