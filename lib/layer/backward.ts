@@ -24,6 +24,22 @@ function segmentMask(saved: Saved, s: Segment): Uint8Array | undefined {
 }
 
 /**
+ * Adds one segment's dL/dgamma and dL/dbeta to the layer's gradients. Under renorm the kernel's
+ * dgamma is sum(dy * xhat), and dL/dgamma = r * that + d * sum(dy); without it, dgamma as it is.
+ */
+function addGradients({ gradGamma, gradBeta }: BackwardState, segment: Segment, dgamma: Float32Array, dbeta: Float32Array): void {
+  const renorm = segment.renorm;
+  if (gradGamma && renorm) {
+    for (let c = 0; c < dgamma.length; c++) gradGamma[c] += renorm.r[c] * dgamma[c] + renorm.d[c] * dbeta[c];
+  } else if (gradGamma) {
+    for (let c = 0; c < dgamma.length; c++) gradGamma[c] += dgamma[c];
+  }
+  if (gradBeta) {
+    for (let c = 0; c < dbeta.length; c++) gradBeta[c] += dbeta[c];
+  }
+}
+
+/**
  * dx for `dy`, written into `dx`, and dL/dresidual into `dresidual` when given; adds dL/dgamma
  * (plus the L1 term) and dL/dbeta to the layer's gradients. The layer has checked dy, dx and
  * dresidual against the saved forward.
@@ -41,16 +57,8 @@ export function* layerBackward(state: BackwardState, saved: Saved, dy: Float32Ar
       : yield* call(backwardCall(dys, xs, s.shape, opts));
     grads.push({ segment: s, ...result });
   }
-  const { gradGamma, gradBeta, gamma, l1 } = state;
-  for (const { segment, dgamma, dbeta } of grads) {
-    for (let c = 0; c < dbeta.length; c++) {
-      // Under renorm the kernel's dgamma is sum(dy * xhat); dL/dgamma = r * that + d * sum(dy).
-      const r = segment.renorm ? segment.renorm.r[c] : 1;
-      const d = segment.renorm ? segment.renorm.d[c] : 0;
-      if (gradGamma) gradGamma[c] += r * dgamma[c] + d * dbeta[c];
-      if (gradBeta) gradBeta[c] += dbeta[c];
-    }
-  }
+  for (const { segment, dgamma, dbeta } of grads) addGradients(state, segment, dgamma, dbeta);
+  const { gradGamma, gamma, l1 } = state;
   if (gradGamma && gamma && l1 > 0) {
     for (let c = 0; c < gamma.length; c++) gradGamma[c] += l1 * Math.sign(gamma[c]);
   }
