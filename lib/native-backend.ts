@@ -33,6 +33,8 @@ export interface NativeBinding {
   streamBandwidth(kernel: 'copy' | 'triad', floats: number, threads: number, reps: number): number;
   /** A new, uninitialised ArrayBuffer of `bytes` for a large output, from malloc's heap, huge pages advised (lib/outputs.ts). */
   allocateOutput(bytes: number): ArrayBuffer;
+  /** malloc_trim: the heap's free memory back to the OS; whether any was released. */
+  releaseFreedMemory(): boolean;
   /** relu requires reluMask (ceil(n / 8) bytes); without relu it must be null. */
   forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32, momentsCount?: number, momentsMean?: Opt64, momentsM2?: Opt64, relu?: boolean, residual?: Opt, reluMask?: Mask): void;
   forwardTrainAsync(...args: Parameters<NativeBinding['forwardTrain']>): Promise<void>;

@@ -18,8 +18,9 @@
  *   reuses the memory of one the garbage collector freed, and with 2 MiB huge pages advised for
  *   the memory the heap must still map. A training loop without destinations on [8, 64, 224,
  *   224] went from 70 to 45 ms per layer step (`npm run bench:rss`), for a peak resident set two
- *   blocks higher (833 MB against 637), flat over 1,000 steps. A pool of our own would need
- *   external ArrayBuffers fed by finalizers, which Node.js refuses to transfer to workers.
+ *   blocks higher (833 MB against 637), flat over 1,000 steps. The heap hands that memory back
+ *   to the OS once large outputs stop coming (lib/memory-release.ts). A pool of our own would
+ *   need external ArrayBuffers fed by finalizers, which Node.js refuses to transfer to workers.
  * - What stays: a new block is not in cache, so its first write fetches every line from memory,
  *   where a reused destination is often still cached (1.8x on a 1 MB [256, 1024] forwardTrain).
  * Pass destinations, or use the layer's `reuseOutputs`, where that matters.
@@ -29,6 +30,7 @@
 import { constants } from 'buffer';
 
 import { rangeError } from './errors';
+import { IdleRelease } from './memory-release';
 import type { NativeBinding } from './native-backend';
 
 /** Blocks at least this large come from a fresh mmap (glibc's largest mmap threshold). */
@@ -38,7 +40,16 @@ let allocateLarge: ((bytes: number) => ArrayBuffer) | null = null;
 
 /** Lets outputs past FRESH_MAPPING_BYTES come from the native addon (none on the JavaScript backend). */
 export function allocateLargeOutputsWith(native: NativeBinding | null): void {
-  allocateLarge = native ? (bytes) => native.allocateOutput(bytes) : null;
+  if (!native) {
+    allocateLarge = null;
+    return;
+  }
+  const release = new IdleRelease(() => native.releaseFreedMemory());
+  allocateLarge = (bytes) => {
+    const buffer = native.allocateOutput(bytes);
+    release.made(buffer);
+    return buffer;
+  };
 }
 
 function outOfMemory(length: number, name: string) {

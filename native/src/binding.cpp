@@ -95,6 +95,7 @@ class Addon : public Napi::Addon<Addon> {
         InstanceMethod("setNumThreads", &Addon::SetNumThreads),
         InstanceMethod("streamBandwidth", &Addon::StreamBandwidth),
         InstanceMethod("allocateOutput", &Addon::AllocateOutput),
+        InstanceMethod("releaseFreedMemory", &Addon::ReleaseFreedMemory),
         InstanceMethod("forwardTrain", &Addon::Sync<&Addon::ForwardTrain>),
         InstanceMethod("forwardTrainAsync", &Addon::Async<&Addon::ForwardTrain>),
         InstanceMethod("forwardInference", &Addon::Sync<&Addon::ForwardInference>),
@@ -195,12 +196,20 @@ class Addon : public Napi::Addon<Addon> {
     ArgReader args(info);
     const int64_t bytes = args.count(0, "bytes");
     Napi::Buffer<uint8_t> block;
-    {
+    try {
       LargeBlocksFromHeap from_heap;
       block = Napi::Buffer<uint8_t>::New(info.Env(), static_cast<size_t>(bytes));  // uninitialised
+    } catch (const Napi::Error&) {  // past Buffer's size limit, or no memory
+      throw_error(info.Env(), false, "ERR_BATCHNORM_OUT_OF_MEMORY",
+                  "allocateOutput: no buffer of " + std::to_string(bytes) + " bytes");
     }
     advise_huge_pages(block.Data(), block.Length());
     return block.ArrayBuffer();
+  }
+
+  // releaseFreedMemory() -> boolean: the heap's free memory back to the OS (malloc_tuning.h).
+  Napi::Value ReleaseFreedMemory(const Napi::CallbackInfo& info) {
+    return Napi::Boolean::New(info.Env(), release_freed_memory());
   }
 
   template <Parser parse>

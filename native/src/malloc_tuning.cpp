@@ -27,6 +27,14 @@ bool keep_freed_memory_mapped() {
 #endif
 }
 
+bool release_freed_memory() {
+#if defined(__GLIBC__)
+  return keep_freed_memory_mapped() && malloc_trim(0) == 1;
+#else
+  return false;
+#endif
+}
+
 LargeBlocksFromHeap::LargeBlocksFromHeap() : active_(keep_freed_memory_mapped()) {
 #if defined(__GLIBC__)
   if (active_) mallopt(M_MMAP_MAX, 0);

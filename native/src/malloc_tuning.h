@@ -20,6 +20,11 @@ bool keep_freed_memory_mapped();
 // output, so the rest of the process keeps glibc's fresh mappings (which go back to the OS when
 // freed); another thread's large block allocated at that moment comes from a heap too, which is
 // harmless. Does nothing where keep_freed_memory_mapped() did not tune.
+// Hands the free memory of malloc's heaps back to the OS (malloc_trim): what they kept of freed
+// outputs for reuse, once no more outputs are coming (lib/outputs.ts decides when). Returns
+// whether any was released; false where keep_freed_memory_mapped() did not tune.
+bool release_freed_memory();
+
 class LargeBlocksFromHeap {
  public:
   LargeBlocksFromHeap();

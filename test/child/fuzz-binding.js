@@ -3,7 +3,7 @@
 // dist/loader.js; BATCHNORM_BINARY points it at another build). Each round builds a valid raw
 // call, then replaces 0 to 3 arguments with hostile values (fuzz-hostile.js), reshapes its
 // geometry, aliases a written array onto another argument, or drops or adds arguments; it is
-// made sync and async. configure, info, setNumThreads and adviseHugePages get hostile calls
+// made sync and async. configure, info, setNumThreads, allocateOutput and releaseFreedMemory get hostile calls
 // too (valid configure calls switch the kernels' ISA, so every ISA is fuzzed). fuzz-harness.js judges every outcome.
 // Usage: node fuzz-binding.js <rounds> <seed>
 const { join } = require('path');
@@ -135,18 +135,20 @@ function mutate(r, call) {
 const returnsNothing = (v) => (v === undefined ? null : `returned ${typeof v}`);
 const returnsInfo = (v) => (v && typeof v.isa === 'string' ? null : 'returned no info');
 const returnsBoolean = (v) => (typeof v === 'boolean' ? null : `returned ${typeof v}`);
+const returnsArrayBuffer = (v) => (v instanceof ArrayBuffer ? null : `returned ${typeof v}`);
 
 function controlCalls(r) {
   const [label, make] = r.pick(hostile.numbers());
   const isa = r.chance(0.8) ? r.pick(ISAS) : make();
   const threads = r.chance(0.7) ? r.int(1, 4) : make();
-  // Arrays of up to 3 huge pages, so the advice is really given sometimes.
-  const advised = r.pick([...hostile.arrays(r.pick([0, 7, 64, 3 << 19])), ...hostile.numbers()]);
+  // Sizes past 32 MiB too (a heap block, huge pages advised), and 2^53 (no such buffer).
+  const bytes = r.pick([...hostile.numbers(), ...[0, 7, 3 << 20, 40 << 20, 2 ** 53].map((b) => [String(b), () => b])]);
   return [
     { label: `configure(${String(isa)}, ${label})`, run: () => native.configure(isa, threads), check: returnsInfo },
     { label: `setNumThreads(${label})`, run: () => native.setNumThreads(make()), check: returnsNothing },
     { label: 'info()', run: () => native.info(), check: returnsInfo },
-    { label: `adviseHugePages(${advised[0]})`, run: () => native.adviseHugePages(advised[1]()), check: returnsBoolean },
+    { label: `allocateOutput(${bytes[0]})`, run: () => native.allocateOutput(bytes[1]()), check: returnsArrayBuffer },
+    { label: `releaseFreedMemory(${label})`, run: () => native.releaseFreedMemory(make()), check: returnsBoolean },
   ];
 }
 
