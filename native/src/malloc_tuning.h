@@ -14,17 +14,17 @@ namespace bn {
 // it tuned; false where the C library is not glibc.
 bool keep_freed_memory_mapped();
 
+// Hands the free memory of malloc's heaps back to the OS (malloc_trim): what they kept of freed
+// outputs for reuse, once no more outputs are coming (lib/memory-release.ts decides when). Returns
+// whether any was released; false where keep_freed_memory_mapped() did not tune.
+bool release_freed_memory();
+
 // While one lives, glibc's malloc serves blocks past 32 MiB from its heap too (M_MMAP_MAX 0),
 // where a block the garbage collector freed is reused without a page fault, instead of a fresh
 // mapping whose pages the OS must fault in and zero. Made around the allocation of one large
 // output, so the rest of the process keeps glibc's fresh mappings (which go back to the OS when
 // freed); another thread's large block allocated at that moment comes from a heap too, which is
 // harmless. Does nothing where keep_freed_memory_mapped() did not tune.
-// Hands the free memory of malloc's heaps back to the OS (malloc_trim): what they kept of freed
-// outputs for reuse, once no more outputs are coming (lib/outputs.ts decides when). Returns
-// whether any was released; false where keep_freed_memory_mapped() did not tune.
-bool release_freed_memory();
-
 class LargeBlocksFromHeap {
  public:
   LargeBlocksFromHeap();

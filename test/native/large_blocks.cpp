@@ -1,6 +1,7 @@
 // native/src/malloc_tuning.h on glibc: while a LargeBlocksFromHeap lives, a 64 MiB block comes
 // from malloc's heap (no new mapping) and a freed one is reused; before and after, glibc maps
-// such blocks afresh as usual (when its heap has no free block that large). Built with malloc_tuning.cpp and run by
+// such blocks afresh as usual (when its heap has no free block that large); and
+// release_freed_memory hands the heap's free memory back. Built with malloc_tuning.cpp and run by
 // test/native-programs.test.ts; prints "ok" or the first failure.
 #include <malloc.h>
 
@@ -55,7 +56,8 @@ int main() {
   Block after = allocate();  // while `second` holds the heap's free block
   if (!after.data || !after.mapped) return fail("after the guard, glibc maps 64 MiB blocks afresh again");
   std::free(after.data);
-  std::free(second.data);
+  std::free(second.data);  // stays in the heap, for the next large block
+  if (!bn::release_freed_memory()) return fail("release_freed_memory hands the freed heap block back");
   std::printf("ok\n");
   return 0;
 }
