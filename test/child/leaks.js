@@ -76,7 +76,9 @@ const BLOCKS = [
   ),
   ...layers.map((layer, reuse) => ({ name: `layer step, ${reuse ? 'reuseOutputs' : 'new arrays'}`, run: () => layerStep(layer) })),
   { name: 'raw addon rejections (C++ error path)', run: rejected },
-  { name: `forwardInference, fresh ${(LARGE.n * 4) / 2 ** 20} MB outputs`, calls: LARGE.calls, run: () => bn.forwardInference(largeX, LARGE.shape, largeRunning) },
+  // Its RSS is read once the heap has handed back what it kept of freed outputs: how many of them
+  // it holds for reuse at one moment depends on when the collector ran (0 or 1 here).
+  { name: `forwardInference, fresh ${(LARGE.n * 4) / 2 ** 20} MB outputs`, calls: LARGE.calls, released: true, run: () => bn.forwardInference(largeX, LARGE.shape, largeRunning) },
 ];
 
 async function calls(block, count) {
@@ -98,6 +100,16 @@ async function settledRss() {
   return process.memoryUsage().rss / 2 ** 20;
 }
 
+/**
+ * settledRss once the heap has handed back the memory it kept of freed large outputs:
+ * RELEASE_AFTER_MS after the last one was collected (lib/memory-release.ts).
+ */
+async function releasedRss() {
+  await settledRss();
+  await new Promise((resolve) => setTimeout(resolve, RELEASE_AFTER_MS + 1500));
+  return settledRss();
+}
+
 async function main() {
   if (!global.gc) throw new Error('run with --expose-gc');
   const results = [];
@@ -106,20 +118,16 @@ async function main() {
   for (const block of BLOCKS) {
     const count = Math.min(CALLS, block.calls ?? CALLS);
     await calls(block, Math.min(WARMUP, count));
-    const before = await settledRss();
+    const before = await (block.released ? releasedRss : settledRss)();
     if (first === null) first = before;
     const started = Date.now();
     await calls(block, count);
     const ms = Date.now() - started;
     peak = Math.max(peak, process.memoryUsage().rss / 2 ** 20);
-    const after = await settledRss();
+    const after = await (block.released ? releasedRss : settledRss)();
     results.push({ name: block.name, calls: count, ms, growthMB: +(after - before).toFixed(2) });
   }
-  // The heap keeps freed large outputs' memory for reuse until RELEASE_AFTER_MS pass without one
-  // made or collected (lib/memory-release.ts): the total is measured after that.
-  await settledRss();
-  await new Promise((resolve) => setTimeout(resolve, RELEASE_AFTER_MS + 1000));
-  const last = await settledRss();
+  const last = await releasedRss();
   console.log(JSON.stringify({ blocks: results, totalGrowthMB: +(last - first).toFixed(2), peakMB: +peak.toFixed(1) }));
 }
 
