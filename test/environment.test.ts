@@ -153,6 +153,34 @@ describe('without a usable binary', () => {
   });
 });
 
+// Node.js unloads (dlclose) an addon that only a worker loaded when that worker exits; libgomp
+// went with it while its threads, started for the worker's parallel kernels and for the libuv
+// threads that ran its async ones, were still alive: they crashed the process (2 runs in 5
+// before the addon was linked with -z nodelete, 5 in 5 with this round's allocation changes).
+test('a worker that alone loads the addon runs threaded kernels, sync and async, and the process outlives its exit', () => {
+  const script = `
+    const { Worker, isMainThread, parentPort } = require('worker_threads');
+    if (isMainThread) {
+      const w = new Worker(__filename);
+      w.on('message', (m) => console.log(m));
+      w.on('error', (e) => { console.log('worker error', e.message); process.exit(1); });
+      w.on('exit', () => setTimeout(() => console.log('ok'), 300)); // the pool's threads wake meanwhile
+    } else {
+      const b = require(${JSON.stringify(root)});
+      b.setNumThreads(2);
+      const shape = [8, 64, 64, 64]; // 8 MB: parallel kernels
+      const x = new Float32Array(8 * 64 * 64 * 64).fill(1.5);
+      const y = b.forwardTrain(x, shape).y;
+      b.forwardTrainAsync(x, shape).then((r) => parentPort.postMessage(b.backendInfo().backend + ' ' + (r.y[7] === y[7])));
+    }`;
+  const file = join(mkdtempSync(join(tmpdir(), 'batchnorm-worker-exit-')), 'worker-exit.js');
+  writeFileSync(file, script);
+  for (let run = 0; run < 3; run++) {
+    const r = spawnSync(process.execPath, [file], { env: cleanEnv(), encoding: 'utf8', timeout: 60_000 });
+    expect({ run, signal: r.signal, status: r.status, stdout: r.stdout.trim() }).toEqual({ run, signal: null, status: 0, stdout: 'native true\nok' });
+  }
+});
+
 test('four worker threads load the addon at once, compute, and exit cleanly', () => {
   const script = `
     const { Worker, isMainThread, parentPort } = require('worker_threads');
