@@ -11,21 +11,13 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { backendInfo } from '../lib/index';
 import { DEFAULT_SPIN_COUNT, packageRoot } from '../lib/loader';
+import { cleanEnv, onGlibc } from './helpers/child';
 
 const root = packageRoot();
 
 beforeAll(() => {
   if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
 });
-
-/** The child's environment: ours without any variable this package reads. */
-function cleanEnv(extra: Record<string, string> = {}) {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('BATCHNORM_') && !k.startsWith('MALLOC_') && !['OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'GOMP_SPINCOUNT', 'GLIBC_TUNABLES'].includes(k)) env[k] = v;
-  }
-  return { ...env, ...extra };
-}
 
 /** backendInfo() of a fresh process that loads the package from `dir`. */
 function infoIn(dir: string, env: Record<string, string> = {}) {
@@ -77,11 +69,10 @@ describe('glibc malloc tuning (native/src/malloc_tuning.h)', () => {
       env: cleanEnv(env),
       encoding: 'utf8',
     }).trim();
-  const glibc = Boolean((process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
   // AddressSanitizer (npm run test:asan preloads it) replaces malloc, and mallopt with it.
   const sanitized = (process.env.LD_PRELOAD ?? '').includes('asan');
 
-  test.runIf(glibc && !sanitized)('on by default, so freed outputs stay mapped for the next ones', () => expect(tunedIn()).toBe('true'));
+  test.runIf(onGlibc && !sanitized)('on by default, so freed outputs stay mapped for the next ones', () => expect(tunedIn()).toBe('true'));
 
   test.each(['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_MAX_', 'GLIBC_TUNABLES'])('left to the user who set %s', (name) => {
     expect(tunedIn({ [name]: name === 'GLIBC_TUNABLES' ? 'glibc.malloc.trim_threshold=1048576' : '1048576' })).toBe('false');

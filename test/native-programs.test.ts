@@ -14,13 +14,13 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { expect, test } from 'vitest';
 
+import { cleanEnv, onGlibc } from './helpers/child';
+
 const compiler = process.env.CXX ?? 'g++';
 // Without the sanitizer runtime that npm run test:asan preloads into node (and its children),
-// and without malloc variables, which turn the addon's tuning off.
-const env = { ...process.env, LD_PRELOAD: '' };
-for (const name of ['MALLOC_MMAP_THRESHOLD_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_MAX_', 'GLIBC_TUNABLES']) delete env[name];
+// and without the package's variables (malloc's among them, which turn the addon's tuning off).
+const env = cleanEnv({ LD_PRELOAD: '' });
 const hasCompiler = spawnSync(compiler, ['--version'], { env }).status === 0;
-const onGlibc = Boolean((process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
 
 /** Builds `sources` into one program and returns what it prints. */
 function buildAndRun(sources: string[]): string {

@@ -25,6 +25,18 @@ export interface ChildResult {
   stderr: string;
 }
 
+/** Whether this process runs on glibc (whose malloc the addon tunes). */
+export const onGlibc = Boolean((process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header?.glibcVersionRuntime);
+
+/** The child's environment: ours without any variable this package reads (or that turns its tuning off). */
+export function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('BATCHNORM_') && !k.startsWith('MALLOC_') && !['OMP_NUM_THREADS', 'OMP_WAIT_POLICY', 'GOMP_SPINCOUNT', 'GLIBC_TUNABLES'].includes(k)) env[k] = v;
+  }
+  return { ...env, ...extra };
+}
+
 export function runChild(script: string, opts: ChildOptions = {}): ChildResult {
   const root = packageRoot();
   if (!existsSync(join(root, 'dist', 'index.js'))) throw new Error('dist/ is missing: run `npm run build` first');
