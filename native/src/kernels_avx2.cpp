@@ -36,7 +36,6 @@ struct Avx2 {
   // Non-temporal stores (p 32-byte aligned).
   static constexpr bool kStreams = true;
   static void stream(float* p, F v) { _mm256_stream_ps(p, v); }
-  static void fence() { _mm_sfence(); }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
   static F sub(F a, F b) { return _mm256_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }

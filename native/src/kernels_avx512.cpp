@@ -27,7 +27,6 @@ struct Avx512 {
   // Non-temporal stores (p 64-byte aligned).
   static constexpr bool kStreams = true;
   static void stream(float* p, F v) { _mm512_stream_ps(p, v); }
-  static void fence() { _mm_sfence(); }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static F sub(F a, F b) { return _mm512_sub_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }

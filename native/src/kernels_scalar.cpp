@@ -111,7 +111,7 @@ void rows_moments(const float* x, int64_t rows, int64_t width, int64_t stride, d
 }
 
 void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
-                 RowsAffine a, Stores /*plain stores only*/) {
+                 const RowsAffine& a, Stores /*plain stores only*/) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < width; ++c)
       y[r * stride + c] = affine(x[r * stride + c], a.center[c], a.scale[c], a.shift[c]);
@@ -128,7 +128,7 @@ void rows_grad_sums(const float* dy, const float* x, int64_t rows, int64_t width
 }
 
 void rows_dx(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
-             int64_t stride, RowsDxCoeffs k, Stores /*plain stores only*/) {
+             int64_t stride, const RowsDxCoeffs& k, Stores /*plain stores only*/) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < width; ++c) {
       const int64_t at = r * stride + c;
@@ -137,7 +137,7 @@ void rows_dx(const float* dy, const float* x, float* dx, int64_t rows, int64_t w
 }
 
 void runs_affine_fused(const float* x, float* y, int64_t count, int64_t len, const Affine* a,
-                       ForwardFusion f, Stores /*plain stores only*/) {
+                       const ForwardFusion& f, Stores /*plain stores only*/) {
   MaskWriter bits = writer(f, 0);
   for (int64_t r = 0; r < count; ++r)
     for (int64_t i = r * len; i < (r + 1) * len; ++i)
@@ -146,7 +146,7 @@ void runs_affine_fused(const float* x, float* y, int64_t count, int64_t len, con
 }
 
 void rows_affine_fused(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
-                       RowsAffine a, ForwardFusion f, Stores /*plain stores only*/) {
+                       const RowsAffine& a, const ForwardFusion& f, Stores /*plain stores only*/) {
   for (int64_t r = 0; r < rows; ++r) {
     MaskWriter bits = writer(f, r * stride);
     for (int64_t c = 0; c < width; ++c) {
@@ -158,7 +158,7 @@ void rows_affine_fused(const float* x, float* y, int64_t rows, int64_t width, in
 }
 
 void runs_grad_sums_fused(const float* dy, const float* x, int64_t count, int64_t len,
-                          const float* center, BackwardFusion f, GradSums* out) {
+                          const float* center, const BackwardFusion& f, GradSums* out) {
   for (int64_t r = 0; r < count; ++r) {
     const BackwardFusion run{f.mask, f.first + r * len, nullptr};
     out[r] = grad_sums(dy + r * len, x + r * len, len, 1, center[r], run);
@@ -167,7 +167,7 @@ void runs_grad_sums_fused(const float* dy, const float* x, int64_t count, int64_
 
 void rows_grad_sums_fused(const float* dy, const float* x, int64_t rows, int64_t width,
                           int64_t stride, const float* center, double* sum_dy, double* sum_dy_xc,
-                          float* /*scratch*/, BackwardFusion f) {
+                          float* /*scratch*/, const BackwardFusion& f) {
   for (int64_t c = 0; c < width; ++c) {
     const BackwardFusion column{f.mask, f.first + c, nullptr};
     const GradSums s = grad_sums(dy + c, x + c, rows, stride, center[c], column);
@@ -177,13 +177,13 @@ void rows_grad_sums_fused(const float* dy, const float* x, int64_t rows, int64_t
 }
 
 void runs_dx_fused(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
-                   const DxCoeffs* k, BackwardFusion f, Stores /*plain stores only*/) {
+                   const DxCoeffs* k, const BackwardFusion& f, Stores /*plain stores only*/) {
   for (int64_t r = 0; r < count; ++r)
     for (int64_t i = r * len; i < (r + 1) * len; ++i) dx_fused_at(dy, x, dx, i, k[r], f);
 }
 
 void rows_dx_fused(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
-                   int64_t stride, RowsDxCoeffs k, BackwardFusion f, Stores /*plain stores only*/) {
+                   int64_t stride, const RowsDxCoeffs& k, const BackwardFusion& f, Stores /*plain stores only*/) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < width; ++c) {
       const DxCoeffs column{k.center[c], k.k_dy[c], k.k_xc[c], k.k_const[c]};

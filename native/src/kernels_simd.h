@@ -7,7 +7,8 @@
 // NaN kept), positive_bits(v) (bit l set iff lane l > 0), select_bits(bits, v) (lane l: v if
 // bit l is set, else 0), kAlignStores (whether elementwise kernels peel a head to align their
 // stores), and kStreams (whether it has non-temporal stores; if so, also stream(p, v) to a
-// 64-byte aligned p, and fence()).
+// 64-byte aligned p). Kernels never fence their streaming stores: the op layer does, once per
+// thread (batchnorm_ops.cpp, fence_streams).
 //
 // Precision plan (SPEC section 5): float accumulators only ever sum a bounded number of terms
 // (runs: one run or piece of at most kRunsChunk floats spread over 4*W lanes; rows: a
@@ -202,8 +203,7 @@ struct SimdKernels {
   // for_vectors_aligned with streaming stores where `stores` asks and V has them: ordinary
   // stores up to the first 64-byte boundary of `out`, then non-temporal stores over whole cache
   // lines, then ordinary stores for the last partial line. A line is never written both ways,
-  // and no partial line goes through the write-combining buffers. The caller fences once after
-  // its last streaming store (fence_streams). Positions are visited in order.
+  // and no partial line goes through the write-combining buffers. Positions are visited in order.
   template <class Body>
   static inline void for_stores(int64_t len, const float* out, Stores stores, Body&& body) {
     if constexpr (V::kStreams) {
@@ -220,13 +220,6 @@ struct SimdKernels {
       }
     }
     for_vectors_aligned(len, out, body);
-  }
-
-  // Orders this thread's streaming stores before whatever follows (they are weakly ordered).
-  static inline void fence_streams(Stores stores) {
-    if constexpr (V::kStreams) {
-      if (stores == Stores::kStreaming) V::fence();
-    }
   }
 
   // ---------------------------------------------------------------------------------------
@@ -367,7 +360,6 @@ struct SimdKernels {
       });
     }
     bits.finish();
-    fence_streams(stores);
   }
 
   static void runs_affine(const float* x, float* y, int64_t count, int64_t len,
@@ -376,7 +368,7 @@ struct SimdKernels {
   }
 
   static void runs_affine_fused(const float* x, float* y, int64_t count, int64_t len,
-                                const Affine* a, ForwardFusion f, Stores stores) {
+                                const Affine* a, const ForwardFusion& f, Stores stores) {
     with_flags([&](auto... flags) { affine_runs(flags..., x, y, count, len, a, f, stores); },
                f.residual != nullptr, f.relu, f.mask != nullptr);
   }
@@ -411,7 +403,7 @@ struct SimdKernels {
   }
 
   static void runs_grad_sums_fused(const float* dy, const float* x, int64_t count, int64_t len,
-                                   const float* center, BackwardFusion f, GradSums* out) {
+                                   const float* center, const BackwardFusion& f, GradSums* out) {
     with_flags([&](auto mask) { grad_sums_runs(mask, dy, x, count, len, center, f, out); },
                f.mask != nullptr);
   }
@@ -442,7 +434,6 @@ struct SimdKernels {
       if constexpr (Residual::value)
         if (!together) masked_copy(Mask{}, g, res, len, f.mask, f.first + r * len, stores);
     }
-    fence_streams(stores);
   }
 
   static void runs_dx(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
@@ -451,7 +442,7 @@ struct SimdKernels {
   }
 
   static void runs_dx_fused(const float* dy, const float* x, float* dx, int64_t count, int64_t len,
-                            const DxCoeffs* k, BackwardFusion f, Stores stores) {
+                            const DxCoeffs* k, const BackwardFusion& f, Stores stores) {
     with_flags([&](auto... flags) { dx_runs(flags..., dy, x, dx, count, len, k, f, stores); },
                f.mask != nullptr, f.dresidual != nullptr, x != nullptr);
   }
@@ -573,7 +564,7 @@ struct SimdKernels {
 
   static void rows_grad_sums_fused(const float* dy, const float* x, int64_t rows, int64_t width,
                                    int64_t stride, const float* center, double* sum_dy,
-                                   double* sum_dy_xc, float* scratch, BackwardFusion f) {
+                                   double* sum_dy_xc, float* scratch, const BackwardFusion& f) {
     with_flags([&](auto mask) {
       grad_sums_rows(mask, dy, x, rows, width, stride, center, sum_dy, sum_dy_xc, scratch, f);
     }, f.mask != nullptr);
@@ -582,7 +573,7 @@ struct SimdKernels {
   // Scalar math as affine_runs, with per-column coefficients; a mask writer per row.
   template <class Residual, class Relu, class Mask>
   [[gnu::noinline, gnu::flatten]] static void affine_rows(Residual, Relu, Mask, const float* x, float* y, int64_t rows,
-                          int64_t width, int64_t stride, RowsAffine a, const ForwardFusion& f,
+                          int64_t width, int64_t stride, const RowsAffine& a, const ForwardFusion& f,
                           Stores stores) {
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = r * stride;
@@ -596,16 +587,15 @@ struct SimdKernels {
       });
       bits.finish();
     }
-    fence_streams(stores);
   }
 
   static void rows_affine(const float* x, float* y, int64_t rows, int64_t width, int64_t stride,
-                          RowsAffine a, Stores stores) {
+                          const RowsAffine& a, Stores stores) {
     affine_rows(Off{}, Off{}, Off{}, x, y, rows, width, stride, a, ForwardFusion{}, stores);
   }
 
   static void rows_affine_fused(const float* x, float* y, int64_t rows, int64_t width,
-                                int64_t stride, RowsAffine a, ForwardFusion f, Stores stores) {
+                                int64_t stride, const RowsAffine& a, const ForwardFusion& f, Stores stores) {
     with_flags([&](auto... flags) { affine_rows(flags..., x, y, rows, width, stride, a, f, stores); },
                f.residual != nullptr, f.relu, f.mask != nullptr);
   }
@@ -613,7 +603,7 @@ struct SimdKernels {
   // Scalar math as dx_runs, with per-column coefficients.
   template <class Mask, class Residual, class ReadX>
   [[gnu::noinline, gnu::flatten]] static void dx_rows(Mask, Residual, ReadX, const float* dy, const float* x, float* dx,
-                      int64_t rows, int64_t width, int64_t stride, RowsDxCoeffs k,
+                      int64_t rows, int64_t width, int64_t stride, const RowsDxCoeffs& k,
                       const BackwardFusion& f, Stores stores) {
     const bool together = dresidual_with_dx(f.dresidual, dx, stores);
     for (int64_t r = 0; r < rows; ++r) {
@@ -634,16 +624,15 @@ struct SimdKernels {
       if constexpr (Residual::value)
         if (!together) masked_copy(Mask{}, dy + row, f.dresidual + row, width, f.mask, f.first + row, stores);
     }
-    fence_streams(stores);
   }
 
   static void rows_dx(const float* dy, const float* x, float* dx, int64_t rows, int64_t width,
-                      int64_t stride, RowsDxCoeffs k, Stores stores) {
+                      int64_t stride, const RowsDxCoeffs& k, Stores stores) {
     dx_rows(Off{}, Off{}, On{}, dy, x, dx, rows, width, stride, k, BackwardFusion{}, stores);
   }
 
   static void rows_dx_fused(const float* dy, const float* x, float* dx, int64_t rows,
-                            int64_t width, int64_t stride, RowsDxCoeffs k, BackwardFusion f,
+                            int64_t width, int64_t stride, const RowsDxCoeffs& k, const BackwardFusion& f,
                             Stores stores) {
     with_flags([&](auto... flags) { dx_rows(flags..., dy, x, dx, rows, width, stride, k, f, stores); },
                f.mask != nullptr, f.dresidual != nullptr, x != nullptr);
