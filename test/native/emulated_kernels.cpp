@@ -74,7 +74,6 @@ struct Emulated {
     std::memcpy(p, v.v, sizeof v.v);
     g_streamed[reinterpret_cast<uintptr_t>(p) / 64] += N * sizeof(float);
   }
-  static void fence() {}
   template <class Op>
   static F map(F a, F b, Op op) {
     for (int l = 0; l < N; ++l) a.v[l] = op(a.v[l], b.v[l]);
