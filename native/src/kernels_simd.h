@@ -573,8 +573,12 @@ struct SimdKernels {
   // Scalar math as affine_runs, with per-column coefficients; a mask writer per row.
   template <class Residual, class Relu, class Mask>
   [[gnu::noinline, gnu::flatten]] static void affine_rows(Residual, Relu, Mask, const float* x, float* y, int64_t rows,
-                          int64_t width, int64_t stride, const RowsAffine& a, const ForwardFusion& f,
-                          Stores stores) {
+                          int64_t width, int64_t stride, const RowsAffine& coefficients,
+                          const ForwardFusion& f, Stores stores) {
+    // Local copies: the mask's byte stores may alias the caller's structs, which would reload
+    // their pointers for every vector.
+    const RowsAffine a = coefficients;
+    const float* const residual = f.residual;
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = r * stride;
       Writer<Mask> bits(f.mask, f.first + row);
@@ -582,7 +586,7 @@ struct SimdKernels {
         const F center = load(a.center + c, V::zero()), scale = load(a.scale + c, V::zero());
         const F shift = load(a.shift + c, V::zero());
         F pre = V::fma(V::sub(load(x + row + c, V::zero()), center), scale, shift);
-        if constexpr (Residual::value) pre = V::add(pre, load(f.residual + row + c, V::zero()));
+        if constexpr (Residual::value) pre = V::add(pre, load(residual + row + c, V::zero()));
         store(y + row + c, activate<Relu, Mask>(pre, load.n, bits));
       });
       bits.finish();
