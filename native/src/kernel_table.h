@@ -81,6 +81,7 @@ constexpr int64_t kRowsScratch = 3;
 // built them on the stack field by field and copied them with wider loads: a failed store
 // forwarding, which waits for every earlier store to leave the store buffer, the previous
 // call's streaming stores included (~0.2 us per call, measured as 10-25% of a fused forward).
+// A kernel that stores through the mask's uint8_t* copies them first: such stores may alias them.
 struct KernelTable {
   const char* isa;
 
