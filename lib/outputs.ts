@@ -23,6 +23,9 @@
  *   need external ArrayBuffers fed by finalizers, which Node.js refuses to transfer to workers.
  * - What stays: a new block is not in cache, so its first write fetches every line from memory,
  *   where a reused destination is often still cached (1.8x on a 1 MB [256, 1024] forwardTrain).
+ * - So such an output is written with streaming stores (native/src/binding.cpp, exec_for): an
+ *   ordinary store would first read each line of the new block from memory. The native backend
+ *   learns which arrays are new from {@link claimUnwritten}.
  * Pass destinations, or use the layer's `reuseOutputs`, where that matters.
  * Per-channel outputs (C floats) stay zero-filled `new Float32Array`s: they are small, and the
  * kernels leave none of their elements unwritten either.
@@ -56,6 +59,17 @@ function outOfMemory(length: number, name: string) {
   return rangeError('ERR_BATCHNORM_OUT_OF_MEMORY', `memory for ${length} floats`, name, 'an allocation failure');
 }
 
+/** Arrays from overwrittenOutput that no kernel has written yet. */
+const unwritten = new WeakSet<Float32Array>();
+
+/**
+ * Whether `array` came from {@link overwrittenOutput} and is about to be written for the first
+ * time (then it is in no cache); true once per array. Null (no such output) counts as new.
+ */
+export function claimUnwritten(array: Float32Array | null): boolean {
+  return array === null || unwritten.delete(array);
+}
+
 /**
  * A new array for an output that the kernel overwrites entirely (y, dx): its initial contents
  * are never seen. Above Buffer's size limit it falls back to a zero-filled Float32Array.
@@ -63,13 +77,19 @@ function outOfMemory(length: number, name: string) {
 export function overwrittenOutput(length: number, name: string): Float32Array {
   const bytes = length * Float32Array.BYTES_PER_ELEMENT;
   if (bytes > constants.MAX_LENGTH) return zeroedOutput(length, name);
+  let output: Float32Array;
   try {
-    if (allocateLarge && bytes >= FRESH_MAPPING_BYTES) return new Float32Array(allocateLarge(bytes));
-    const block = Buffer.allocUnsafeSlow(bytes);
-    return new Float32Array(block.buffer, block.byteOffset, length);
+    if (allocateLarge && bytes >= FRESH_MAPPING_BYTES) {
+      output = new Float32Array(allocateLarge(bytes));
+    } else {
+      const block = Buffer.allocUnsafeSlow(bytes);
+      output = new Float32Array(block.buffer, block.byteOffset, length);
+    }
   } catch {
     throw outOfMemory(length, name);
   }
+  unwritten.add(output);
+  return output;
 }
 
 /** A new zero-filled Float64Array for per-channel statistics (SPEC section 8: moments, gradient sums). */

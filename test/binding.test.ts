@@ -61,6 +61,11 @@ const BAD: Array<{ name: string; call: Call; type: typeof TypeError | typeof Ran
     call: () => { const b = new ArrayBuffer(16); return binding.backward(f(4), f(4), 2, 2, 1, f(4), null, f(2), f(2), false, new Float32Array(b, 0, 2), f(2), 2, new Float64Array(b), d(2)); },
     type: RangeError,
   },
+  {
+    name: 'a freshOutputs flag that is not a boolean',
+    call: () => binding.forwardInference(f(4), 2, 2, 1, f(4), null, null, 1e-5, f(2), f(2), false, null, 1 as unknown as boolean),
+    type: TypeError,
+  },
 ];
 
 describe('the raw binding rejects', () => {

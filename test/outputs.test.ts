@@ -9,7 +9,7 @@ import { describe, expect, test } from 'vitest';
 
 import { backendInfo, backward, forwardInference, forwardTrain } from '../lib/index';
 import { load } from '../lib/loader';
-import { FRESH_MAPPING_BYTES } from '../lib/outputs';
+import { claimUnwritten, FRESH_MAPPING_BYTES, overwrittenOutput } from '../lib/outputs';
 import { rng } from './helpers/random';
 import { expectSameBits } from './helpers/reference';
 
@@ -61,6 +61,41 @@ describe('allocated outputs', () => {
     const out = new Float32Array(n).fill(7);
     forwardInference(x, shape, { gamma, ...running, out });
     expectSameBits(y, out, 'forwardInference y');
+  });
+
+  test('new outputs from 128 KiB (written with streaming stores on the native backend): the same bits as with destinations, in both layouts', () => {
+    // Just past 128 KiB: runs with odd inner (SIMD tails, pieces), and rows that fold with a remainder.
+    for (const big of [[3, 7, 1601], [4099, 9]]) {
+      const size = big.reduce((p, d) => p * d, 1);
+      const C = big[1]!;
+      const data = r.normals(size, 2, 3);
+      const grad = r.normals(size);
+      const train = forwardTrain(data, big, { activation: 'relu' });
+      const dest = { out: new Float32Array(size).fill(7), saveMean: new Float32Array(C), saveInvStd: new Float32Array(C) };
+      forwardTrain(data, big, { ...dest, activation: 'relu' });
+      expectSameBits(train.y, dest.out, `forwardTrain y, [${big}]`);
+      const saved = { saveMean: train.saveMean, saveInvStd: train.saveInvStd, activation: 'relu' as const, reluMask: train.reluMask };
+      const grads = backward(grad, data, big, { ...saved, dresidual: true });
+      const dx = new Float32Array(size).fill(7);
+      const dresidual = new Float32Array(size).fill(7);
+      backward(grad, data, big, { ...saved, dx, dresidual });
+      expectSameBits(grads.dx, dx, `backward dx, [${big}]`);
+      expectSameBits(grads.dresidual!, dresidual, `backward dresidual, [${big}]`);
+      const stats = { runningMean: train.saveMean, runningVar: new Float32Array(C).fill(2) };
+      const out = new Float32Array(size).fill(7);
+      forwardInference(data, big, { ...stats, out });
+      expectSameBits(forwardInference(data, big, stats), out, `forwardInference y, [${big}]`);
+    }
+  });
+
+  test('an array from overwrittenOutput counts as unwritten once; any other array never', () => {
+    const fresh = overwrittenOutput(40000, 'y');
+    expect(claimUnwritten(fresh)).toBe(true);
+    expect(claimUnwritten(fresh)).toBe(false);
+    expect(claimUnwritten(new Float32Array(40000))).toBe(false);
+    expect(claimUnwritten(null)).toBe(true);
+    const { train } = allocatedOutputs(); // claimed by the call that wrote it (native), or never (JS)
+    expect(claimUnwritten(train.y)).toBe(backendInfo().backend !== 'native');
   });
 
   test(`past ${FRESH_MAPPING_BYTES / 2 ** 20} MiB (fresh mappings, huge pages advised): the same bits as with a destination`, () => {
