@@ -379,9 +379,11 @@ class Addon : public Napi::Addon<Addon> {
 
   // The execution for an op whose outputs of `n` floats are `fresh`: memory the package has just
   // allocated for this call (lib/outputs.ts), so in no cache. A cached store would first read
-  // each of their lines from memory; streaming stores skip that read, which made calls without
-  // destinations 1.2-2x faster from 128 KiB outputs on (the caller reads the output from memory
-  // either way). A threshold set by configure() stands.
+  // each of their lines from memory; streaming stores skip that read. Calls without destinations
+  // ran 1.2-2x faster from 128 KiB outputs on in a loop, 8-40% on the benchmark's 1 MB cells
+  // (lib/outputs.ts); smaller blocks may come back from malloc still cached. The memory traffic
+  // is the same either way: the caller's next read of the output comes from memory instead. A
+  // threshold set by configure() stands.
   Execution exec_for(bool fresh_outputs, int64_t n) const {
     Execution e = exec_;
     if (fresh_outputs && streaming_ == kDefaultStreaming &&
