@@ -49,8 +49,17 @@ export function* layerBackward(state: BackwardState, saved: Saved, dy: Float32Ar
   const grads = [];
   for (const s of saved.segments) {
     const end = s.offset + s.length;
-    const fused = { activation, reluMask: segmentMask(saved, s), dresidual: dresidual?.subarray(s.offset, end) };
-    const opts = { axis, gamma: s.gamma ?? undefined, saveMean: s.saveMean, saveInvStd: s.saveInvStd, useGlobalStats, ...fused, dx: dx.subarray(s.offset, end) };
+    const opts = {
+      axis,
+      gamma: s.gamma ?? undefined,
+      saveMean: s.saveMean,
+      saveInvStd: s.saveInvStd,
+      useGlobalStats,
+      activation,
+      reluMask: segmentMask(saved, s),
+      dresidual: dresidual?.subarray(s.offset, end),
+      dx: dx.subarray(s.offset, end),
+    };
     const [dys, xs] = [dy.subarray(s.offset, end), x.subarray(s.offset, end)];
     const result = saved.synchronized
       ? yield* synchronizedBackward(saved.synchronized, dys, xs, s.shape, opts)

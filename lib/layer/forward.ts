@@ -120,10 +120,8 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
   const segShape = segmentShape(state, dims);
   const count = dims[0] === 0 ? 1 : dims[0] / segShape[0];
   const segLength = x.length / count;
-  const { runningMean, runningVar } = state;
+  const { runningMean, runningVar, activation } = state;
   const tracking = runningMean !== null && runningVar !== null;
-  const common = { axis: state.axis, eps: state.eps, unbiased: state.unbiased };
-  const { activation } = state;
   const segments: Segment[] = [];
   let synchronized: Synchronization | null = null; // with a collective there is one segment
   for (let offset = 0; segments.length < count; offset += segLength) {
@@ -137,14 +135,28 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
     if (state.renorm && runningMean && runningVar) {
       // r and d need the batch statistics before the normalisation: a statistics pass first,
       // unless the synchronized moments are already in.
-      const batch = moments ? savedStatistics(moments, state.eps) : yield* call(trainCall(xs, segShape, { ...common, out: ys }));
+      const batch = moments ? savedStatistics(moments, state.eps) : yield* call(trainCall(xs, segShape, { axis: state.axis, eps: state.eps, out: ys }));
       const terms = renormTerms(batch, { mean: runningMean, variance: runningVar, eps: state.eps }, state, state.renorm);
       ({ gamma, beta } = terms);
       renorm = { r: terms.r, d: terms.d };
     }
-    const running = tracking ? { runningMean, runningVar, momentum: momentumFor(state) } : {};
-    const fused = { activation, residual: residual?.subarray(offset, offset + segLength) };
-    const stats = yield* call(trainCall(xs, segShape, { ...common, ...running, ...fused, gamma, beta, out: ys, moments }));
+    // The options as one literal (see kernel-calls.ts: no spreads in a step's hot path).
+    const stats = yield* call(
+      trainCall(xs, segShape, {
+        axis: state.axis,
+        eps: state.eps,
+        unbiased: state.unbiased,
+        runningMean: tracking ? runningMean : undefined,
+        runningVar: tracking ? runningVar : undefined,
+        momentum: tracking ? momentumFor(state) : undefined,
+        activation,
+        residual: residual?.subarray(offset, offset + segLength),
+        gamma,
+        beta,
+        out: ys,
+        moments,
+      }),
+    );
     if (tracking) state.numBatchesTracked++;
     const reluMask = stats.reluMask ?? null;
     segments.push({ offset, length: segLength, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm, reluMask });
@@ -155,9 +167,19 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
 /** Eval-mode forward with the running statistics, which backward then treats as constants. */
 export function* evalForward(state: ForwardState, running: { mean: Float32Array; variance: Float32Array }, x: Float32Array, dims: number[], out: Float32Array, residual: Float32Array | null): Steps<{ y: Float32Array; saved: Saved }> {
   const { eps, activation } = state;
-  const affine = { gamma: state.gamma ?? undefined, beta: state.beta ?? undefined };
-  const fused = { activation, residual: residual ?? undefined };
-  const y = yield* call(inferenceCall(x, dims, { axis: state.axis, ...affine, ...fused, eps, runningMean: running.mean, runningVar: running.variance, out }));
+  const y = yield* call(
+    inferenceCall(x, dims, {
+      axis: state.axis,
+      gamma: state.gamma ?? undefined,
+      beta: state.beta ?? undefined,
+      activation,
+      residual: residual ?? undefined,
+      eps,
+      runningMean: running.mean,
+      runningVar: running.variance,
+      out,
+    }),
+  );
   const saveInvStd = running.variance.map((v) => 1 / Math.sqrt(v + eps));
   const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: state.gamma, renorm: null, reluMask: null };
   return { y, saved: { x, y, axis: state.axis, useGlobalStats: true, segments: [segment], synchronized: null, activation, residual: residual !== null } };

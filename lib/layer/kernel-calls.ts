@@ -2,6 +2,10 @@
  * The layer's steps are written once, as generators that yield kernel calls, and run either
  * on the calling thread (`runSync`) or with each kernel off it (`runAsync`). So the sync and
  * async layer methods share every line of their logic.
+ *
+ * Steps build each call's options as one object literal, not from spreads of smaller objects:
+ * every spread after the first is a runtime call, and the spread-built options of forward and
+ * backward cost 12-16 us of a 40 us step on a [32, 64] layer (V8 in Node.js 20).
  */
 import {
   backward,

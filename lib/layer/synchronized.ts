@@ -67,8 +67,8 @@ export function* synchronizedMoments(collective: Collective, x: Float32Array, sh
 /** backward with the whole batch's gradient sums for dx; dgamma and dbeta this replica's own. */
 export function* synchronizedBackward(sync: Synchronization, dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): Steps<BackwardResult> {
   const C = opts.saveMean.length;
-  const masked = { activation: opts.activation, reluMask: opts.reluMask }; // SPEC section 7: the sums of the ReLU's gradient
-  const own = yield* call(sumsCall(dy, x, shape, { axis: opts.axis, saveMean: opts.saveMean, ...masked }));
+  // SPEC section 7: with a ReLU, the sums of its gradient.
+  const own = yield* call(sumsCall(dy, x, shape, { axis: opts.axis, saveMean: opts.saveMean, activation: opts.activation, reluMask: opts.reluMask }));
   const total = new Float64Array(2 * C);
   total.set(own.sumDy);
   total.set(own.sumDyXmu, C);
