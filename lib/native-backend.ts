@@ -62,8 +62,11 @@ const inferenceArgs = (p: InferencePlan) =>
 const backwardArgs = (p: BackwardPlan) =>
   [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.dx, p.gamma, p.saveMean, p.saveInvStd, p.useGlobalStats, p.dgamma, p.dbeta,
     p.sums?.count ?? 0, p.sums?.sumDy ?? null, p.sums?.sumDyXmu ?? null, p.localSums?.sumDy ?? null, p.localSums?.sumDyXmu ?? null, p.reluMask, p.dresidual, bothUnwritten(p.dx, p.dresidual)] as const;
-/** Both claimed (claimUnwritten), whatever the first answers. */
-const bothUnwritten = (a: F32, b: Opt) => [claimUnwritten(a), claimUnwritten(b)].every(Boolean);
+/** Whether both are new (claimUnwritten); claims both, whatever the first answers. */
+const bothUnwritten = (a: F32, b: Opt) => {
+  const first = claimUnwritten(a);
+  return claimUnwritten(b) && first;
+};
 const momentsArgs = (p: MomentsPlan) => [p.x, p.g.outer, p.g.channels, p.g.inner, p.mean, p.m2] as const;
 const sumsArgs = (p: SumsPlan) => [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.saveMean, p.sumDy, p.sumDyXmu, p.reluMask] as const;
 
