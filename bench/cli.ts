@@ -15,7 +15,8 @@ export const USAGE = `usage: npm run bench -- [flags]
   --shapes a,b           e.g. 32x64x56x56-nhwc,256x1024-nc (default: ${DEFAULT_CASES.join(',')})
   --threads 1,N          thread counts (default: 1 and all cores)
   --backends a,b         names or families (a family selects all of its backends):
-                         native: native-<isa> (every ISA, every destination given),
+                         native: native-<isa> (the kernels at every ISA, every destination given),
+                           native-dest (the public functions, every destination given),
                            native-nodest (no destinations), native-layer, native-layer-reuse;
                          js; onnxruntime; tfjs: tfjs-wasm, tfjs-cpu;
                          torch: torch, torch-nommap, torch-layer; onednn

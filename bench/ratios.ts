@@ -17,14 +17,14 @@ export function bestKernelPeer(c: CellResult): { name: string; ratio: number } |
   return ran.length ? ran.reduce((a, b) => (b.ratio < a.ratio ? b : a)) : undefined;
 }
 
-/** Ours without destinations over ours with them: what allocating the outputs costs (1 = nothing). */
-export const nodestOverDest = (c: CellResult) => c.speedups[OURS.nodest];
+/** Ours without destinations over the same calls with them: what allocating the outputs costs (1 = nothing). */
+export const nodestOverDest = (c: CellResult) => over(c, OURS.nodest, OURS.dest);
 
 /** PyTorch's allocating API over ours without destinations (above 1: we are faster). */
 export const torchOverNodest = (c: CellResult) => over(c, PEERS.torch, OURS.nodest);
 
 /** The layer step with reuse over forwardTrain + backward with destinations. */
-export const reuseOverDest = (c: CellResult) => c.speedups[OURS.layerReuse];
+export const reuseOverDest = (c: CellResult) => over(c, OURS.layerReuse, OURS.dest);
 
 /** PyTorch's nn.BatchNorm step over our layer's step without reuse (above 1: we are faster). */
 export const torchLayerOverLayer = (c: CellResult) => over(c, PEERS.torchLayer, OURS.layer);

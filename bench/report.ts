@@ -107,7 +107,7 @@ function userPathTable(report: Report): Table | null {
     ['x torch-layer, layer', (c) => times(torchLayerOverLayer(c))],
   ];
   const shown = ratios.filter(([, value]) => report.cells.some((c) => value(c) !== ''));
-  const header = ['op', 'case', 'T', 'dest ms', 'GB/s', ...names.map((n) => `${n} ms`), ...shown.map(([h]) => h)];
+  const header = ['op', 'case', 'T', 'kernel ms', 'GB/s', ...names.map((n) => `${n} ms`), ...shown.map(([h]) => h)];
   const body = report.cells.map((c) => {
     const ref = c.reference ? by(c, c.reference) : undefined;
     return [c.op, c.case, String(c.threads), cellText(ref), ref?.gbps ? fmt(ref.gbps) : '', ...names.map((n) => cellText(by(c, n))), ...shown.map(([, value]) => value(c))];
@@ -115,15 +115,16 @@ function userPathTable(report: Report): Table | null {
   return {
     title: 'What users get: with destinations, without, the layer step; PyTorch and oneDNN',
     legend: [
-      'Median ms per call. dest: the fastest native ISA with every destination given (its GB/s beside it);',
-      `${OURS.nodest}: the public functions allocating their outputs; ${OURS.layer} / ${OURS.layerReuse}: a BatchNorm`,
+      'Median ms per call. kernel: the fastest native ISA with every destination given, validated once outside',
+      `the timed call (its GB/s beside it); ${OURS.dest}: the public functions with every destination given;`,
+      `${OURS.nodest}: the same allocating their outputs; ${OURS.layer} / ${OURS.layerReuse}: a BatchNorm`,
       `layer's forward + backward (trainStep) without / with reuseOutputs. ${PEERS.torch}: torch.nn.functional.batch_norm`,
       `and autograd; ${PEERS.torchNommap}: outputs on reused pages (native_batch_norm_backward.out; 1.13 has no CPU`,
       `forward .out, so its forward allocates from a malloc that keeps its pages); ${PEERS.torchLayer}: nn.BatchNorm`,
       `forward + backward; ${PEERS.onednn}: every buffer preallocated. "x best peer": the fastest of`,
-      `${KERNEL_PEERS.join(', ')} over dest; "x torch, nodest": ${PEERS.torch} over ${OURS.nodest};`,
+      `${KERNEL_PEERS.join(', ')} over kernel; "x torch, nodest": ${PEERS.torch} over ${OURS.nodest};`,
       `"x torch-layer, layer": ${PEERS.torchLayer} over ${OURS.layer} (above 1: we are faster); "nodest / dest" and`,
-      '"layer-reuse / dest": what the path costs over dest (1 = nothing).',
+      `"layer-reuse / dest": what the path costs over ${OURS.dest} (1 = nothing), measured in the same process.`,
     ].join('\n'),
     header,
     body,

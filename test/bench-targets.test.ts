@@ -55,11 +55,11 @@ describe('checkTargets: the first benchmark issue', () => {
 });
 
 describe('checkTargets: the speed users get (issue 11)', () => {
-  test('no destinations: against PyTorch (ours over theirs) and against our own call with destinations', () => {
+  test('no destinations: against PyTorch (ours over theirs) and against the same public call with destinations', () => {
     const t = byFullName(
       report([
-        cell('forwardTrain', '256x1024-nc', 1, 1, { 'native-nodest': 1.2, torch: 1.5 }),
-        cell('backward', '8x64x224x224-nchw', 2, 1, { 'native-nodest': 1.6, torch: 1.2 }),
+        cell('forwardTrain', '256x1024-nc', 1, 1, { 'native-dest': 1.1, 'native-nodest': 1.32, torch: 1.65 }),
+        cell('backward', '8x64x224x224-nchw', 2, 1, { 'native-dest': 1.25, 'native-nodest': 2, torch: 1.5 }),
       ]),
     );
     const vsTorch = t["no destinations at least as fast as PyTorch's allocating API"];
@@ -70,10 +70,16 @@ describe('checkTargets: the speed users get (issue 11)', () => {
     expect(vsDest.detail).toBe('missed in 1 of 2 cells: backward 8x64x224x224-nchw T=2 1.60x');
   });
 
-  test('the layer step: with reuse against the functions with destinations, without against nn.BatchNorm', () => {
+  test('without the public calls with destinations in the run, what the paths cost over them is not judged', () => {
+    const t = byFullName(report([cell('trainStep', '256x1024-nc', 1, 1, { 'native-nodest': 1.2, 'native-layer-reuse': 1.1 })]));
+    expect(t['no destinations within 1.5x of the same call with destinations'].met).toBeUndefined();
+    expect(t['layer step with reuseOutputs within 1.15x of forwardTrain + backward with destinations'].met).toBeUndefined();
+  });
+
+  test('the layer step: with reuse against the public functions with destinations, without against nn.BatchNorm', () => {
     const steps = [
-      cell('trainStep', '32x64x56x56-nhwc', 1, 1, { 'native-layer': 1.5, 'native-layer-reuse': 1.1, 'torch-layer': 1.8 }),
-      cell('trainStep', '32x64x56x56-nhwc', 2, 1, { 'native-layer': 2, 'native-layer-reuse': 1.12, 'torch-layer': 2.5 }),
+      cell('trainStep', '32x64x56x56-nhwc', 1, 1, { 'native-dest': 1.1, 'native-layer': 1.5, 'native-layer-reuse': 1.21, 'torch-layer': 1.8 }),
+      cell('trainStep', '32x64x56x56-nhwc', 2, 1, { 'native-dest': 1.25, 'native-layer': 2, 'native-layer-reuse': 1.4, 'torch-layer': 2.5 }),
     ];
     const t = byFullName(report(steps));
     expect(t['layer step with reuseOutputs within 1.15x of forwardTrain + backward with destinations']).toEqual(

@@ -98,10 +98,12 @@ describe('npm run bench on one small cell, every op of a training step, every ba
     expect(summary).toMatch(/\| native >= 10x the JS backend, in-cache cases, 1 thread \| (met|MISSED) \| [^|]*\b2 cells/);
   });
 
-  test('no destinations and the layer step (without and with reuseOutputs) run and agree with the kernels', () => {
+  test('the public calls with and without destinations and the layer step (without and with reuseOutputs) run and agree with the kernels', () => {
     for (const c of report.cells) {
-      expectTimedAndRight(result(c, 'native-nodest'));
-      expect(c.speedups['native-nodest']).toBeGreaterThan(0);
+      for (const path of ['native-dest', 'native-nodest']) {
+        expectTimedAndRight(result(c, path));
+        expect(c.speedups[path]).toBeGreaterThan(0);
+      }
     }
     expect(result(cell('forwardTrain'), 'native-layer')?.status).toBe('skipped');
     expectTimedAndRight(result(cell('trainStep'), 'native-layer'));

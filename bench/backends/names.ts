@@ -5,6 +5,12 @@
 
 /** This package as users call it, at the best ISA. */
 export const OURS = {
+  /**
+   * The public functions with every destination given, validated per call, in the process of
+   * the paths below: the yardstick of what allocating or the layer costs (not the kernel's
+   * `native-<isa>`, which validates once outside the timed call and runs in the bench's process).
+   */
+  dest: 'native-dest',
   /** The public functions without destinations: they allocate their outputs. */
   nodest: 'native-nodest',
   /** A `BatchNorm` layer's training step (forward + backward), outputs allocated per step. */

@@ -1,7 +1,8 @@
 /**
  * This package as users call it, at the best ISA, in a child process that holds nothing else
- * (bench/peers/ours-peer.ts, which says why): `native-nodest`, the public functions without
- * destinations (they allocate their outputs), and `native-layer` / `native-layer-reuse`, a
+ * (bench/peers/ours-peer.ts, which says why): `native-dest`, the public functions with every
+ * destination given, `native-nodest`, the same without destinations (they allocate their
+ * outputs), and `native-layer` / `native-layer-reuse`, a
  * `BatchNorm` layer's training step without and with `reuseOutputs`.
  */
 import { join } from 'path';
@@ -17,6 +18,7 @@ const trainStepOnly = (cell: Cell) => (cell.op === 'trainStep' ? undefined : 'a 
 export async function oursBackends(wanted: string[], files: PeerFiles): Promise<StartedPeers> {
   const peer = await PeerProcess.start(process.execPath, [join(packageRoot(), 'dist-bench', 'bench', 'peers', 'ours-peer.js')]);
   const paths = [
+    { name: OURS.dest, path: 'dest', unsupported: () => undefined },
     { name: OURS.nodest, path: 'alloc', unsupported: () => undefined },
     { name: OURS.layer, path: 'layer', unsupported: trainStepOnly },
     { name: OURS.layerReuse, path: 'layer-reuse', unsupported: trainStepOnly },

@@ -66,8 +66,8 @@ let nextCellId = 0;
 export interface PeerPath {
   name: string;
   peer: PeerProcess;
-  /** The peer's path: alloc, prealloc, layer or layer-reuse (what each peer offers is in its source). */
-  path: 'alloc' | 'prealloc' | 'layer' | 'layer-reuse';
+  /** The peer's path: alloc, prealloc, dest, layer or layer-reuse (what each peer offers is in its source). */
+  path: 'alloc' | 'prealloc' | 'dest' | 'layer' | 'layer-reuse';
   files: PeerFiles;
   unsupported(cell: Cell): string | undefined;
 }

@@ -6,7 +6,8 @@
  * onnxruntime, the JS backend's arrays) made its collections, and so these calls, 2-4x slower.
  *
  * Paths:
- *   alloc        the public functions without destinations (each call allocates its outputs)
+ *   dest         the public functions with every destination given (validated per call)
+ *   alloc        the same without destinations (each call allocates its outputs)
  *   layer        a BatchNorm layer's training step (forward + backward), new arrays each step
  *   layer-reuse  the same with `reuseOutputs: true`
  */
@@ -50,13 +51,18 @@ function setup(path: string, op: string, layout: string, threads: number, eps: n
       },
     };
   }
-  if (path !== 'alloc') throw new Error(`unknown path ${path}`);
-  const train = () => forwardTrain(i.x, shape, { ...common, eps });
-  const back = (s: { saveMean: Float32Array; saveInvStd: Float32Array }) => backward(i.dy, i.x, shape, { ...common, saveMean: s.saveMean, saveInvStd: s.saveInvStd }).dx;
+  if (path !== 'alloc' && path !== 'dest') throw new Error(`unknown path ${path}`);
+  // 'dest' gives every output; each call still builds its options, as 'alloc' does.
+  const given = path === 'dest';
+  const array = (length: number) => (given ? new Float32Array(length) : undefined);
+  const [out, saveMean, saveInvStd, dx, dgamma, dbeta] = [n, C, C, n, C, C].map(array);
+  const train = () => forwardTrain(i.x, shape, { ...common, eps, out, saveMean, saveInvStd });
+  const back = (s: { saveMean: Float32Array; saveInvStd: Float32Array }) =>
+    backward(i.dy, i.x, shape, { ...common, saveMean: s.saveMean, saveInvStd: s.saveInvStd, dx, dgamma, dbeta }).dx;
   const stats = train();
   const run = {
     forwardTrain: () => train().y,
-    forwardInference: () => forwardInference(i.x, shape, { ...common, eps, runningMean: i.runningMean, runningVar: i.runningVar }),
+    forwardInference: () => forwardInference(i.x, shape, { ...common, eps, runningMean: i.runningMean, runningVar: i.runningVar, out }),
     backward: () => back(stats),
     trainStep: () => back(train()),
   }[op];
