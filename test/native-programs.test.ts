@@ -5,11 +5,13 @@
  *   included: AVX-512's aligned head and 16-float streaming run here even on a CPU without
  *   AVX-512;
  * - test/native/large_blocks.cpp: glibc's malloc serving large output blocks from its heap
- *   (native/src/malloc_tuning.h).
+ *   (native/src/malloc_tuning.h);
+ * - bench/native/sync_pipeline_probe.cpp, the README's probe of a pipelined synchronized step:
+ *   that it builds and runs its variants (on x86-64 with AVX2; the timings are not checked).
  * Each file says what it checks.
  */
 import { execFileSync, spawnSync } from 'child_process';
-import { mkdtempSync, rmSync } from 'fs';
+import { mkdtempSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { expect, test } from 'vitest';
@@ -22,13 +24,13 @@ const compiler = process.env.CXX ?? 'g++';
 const env = cleanEnv({ LD_PRELOAD: '' });
 const hasCompiler = spawnSync(compiler, ['--version'], { env }).status === 0;
 
-/** Builds `sources` into one program and returns what it prints. */
-function buildAndRun(sources: string[]): string {
+/** Builds `sources` (with `flags`) into one program and returns what it prints when run with `args`. */
+function buildAndRun(sources: string[], flags: string[] = [], args: string[] = []): string {
   const dir = mkdtempSync(join(tmpdir(), 'batchnorm-native-test-'));
   try {
     const program = join(dir, 'program');
-    execFileSync(compiler, ['-std=c++17', '-O1', ...sources, '-o', program], { stdio: 'pipe', env });
-    return execFileSync(program, { encoding: 'utf8', env }).trim();
+    execFileSync(compiler, ['-std=c++17', '-O1', ...flags, ...sources, '-o', program], { stdio: 'pipe', env });
+    return execFileSync(program, args, { encoding: 'utf8', env }).trim();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -40,4 +42,14 @@ test.skipIf(!hasCompiler)('streaming and cached stores agree, and streamed cache
 
 test.skipIf(!hasCompiler || !onGlibc)('large output blocks come from the heap and are reused; other large blocks stay fresh mappings', () => {
   expect(buildAndRun(['test/native/large_blocks.cpp', 'native/src/malloc_tuning.cpp'])).toBe('ok');
+});
+
+const hasAvx2 = process.arch === 'x64' && process.platform === 'linux' && /\bavx2\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+
+test.skipIf(!hasCompiler || !hasAvx2)('the synchronized-step probe builds and times every variant', () => {
+  const printed = buildAndRun(['bench/native/sync_pipeline_probe.cpp'], ['-mavx2', '-mfma', '-pthread'], ['2', '2', '8', '64']);
+  expect(printed.split('\n')[0]).toBe('[2, 8, 64] per replica, 2 replicas, 2 steps:');
+  for (const variant of ['plain', 'split', 'pipe G=1', 'pipe G=2', 'pipe G=4', 'pipe G=8']) {
+    expect(printed).toMatch(new RegExp(`^  ${variant} +\\d+\\.\\d{3} ms  [+-]\\d+\\.\\d%$`, 'm'));
+  }
 });
