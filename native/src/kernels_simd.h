@@ -75,6 +75,7 @@ struct NoBits {
   explicit NoBits(Args...) {}
   NoBits() = default;
   void push(uint32_t, int64_t) {}
+  void prefetch(int64_t) {}
   void finish() {}
   void fill(int64_t) {}
   uint32_t take(int64_t) { return 0; }
@@ -347,6 +348,10 @@ struct SimdKernels {
   [[gnu::noinline, gnu::flatten]] static void affine_runs(Residual, Relu, Mask, const float* x, float* y, int64_t count, int64_t len,
                           const Affine* a, const ForwardFusion& f, Stores stores) {
     Writer<Mask> bits(f.mask, f.first);  // the runs lie back to back: one writer for all
+    // An NCHW channel's runs lie C runs apart, and so do their mask bytes, where the hardware's
+    // prefetchers do not follow; the rows kernels write the mask in order, and asking there cost
+    // up to 4% (NHWC [32, 56, 56, 64]).
+    bits.prefetch(count * len);
     for (int64_t r = 0; r < count; ++r) {
       const float* in = x + r * len;
       const float* res = Residual::value ? f.residual + r * len : nullptr;
@@ -581,7 +586,7 @@ struct SimdKernels {
     const float* const residual = f.residual;
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = r * stride;
-      Writer<Mask> bits(f.mask, f.first + row);
+      Writer<Mask> bits(f.mask, f.first + row);  // rows are consecutive: no prefetch (see affine_runs)
       for_stores(width, y + row, stores, [&](int64_t c, auto load, auto store) {
         const F center = load(a.center + c, V::zero()), scale = load(a.scale + c, V::zero());
         const F shift = load(a.shift + c, V::zero());

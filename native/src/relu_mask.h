@@ -24,11 +24,29 @@ inline uint64_t low_bits(int64_t n) { return n >= 64 ? ~uint64_t{0} : (uint64_t{
 // Writes the bits of elements [first, first + n) of `mask`, in order.
 class MaskWriter {
  public:
+  // How far ahead of its stores a writer asks for the mask's cache lines (see prefetch).
+  static constexpr int64_t kPrefetchBytes = 512;
+
   MaskWriter(uint8_t* mask, int64_t first)
       : out_(mask + (first >> 3)),
         pending_(0),
         count_(static_cast<int>(first & 7)),
         foreign_(static_cast<uint8_t>(low_bits(first & 7))) {}
+
+  // Asks for the cache lines of the next `n` elements' bits before they are stored: the first
+  // kPrefetchBytes of them now, each later line when the stores are kPrefetchBytes behind it.
+  // A mask store that misses the cache can hold up the stores behind it (they leave the core in
+  // order), the output's streaming stores too: an NCHW forwardTrain with ReLU on [32, 64, 56, 56]
+  // took 1.05-1.24x the plain call without these requests and 1.04-1.16x with them, against
+  // 1.00-1.03x for a build that stored no mask (one thread; a C++ loop over the op, alternating
+  // builds). The runs kernels call it once per writer; without a call, nothing is requested.
+  void prefetch(int64_t n) {
+    const uintptr_t first = reinterpret_cast<uintptr_t>(out_);
+    prefetch_end_ = first + static_cast<uintptr_t>((count_ + n + 7) >> 3);
+    const uintptr_t now = first + static_cast<uintptr_t>(kPrefetchBytes);
+    for (uintptr_t line = first & ~uintptr_t{63}; line < prefetch_end_ && line < now; line += 64)
+      __builtin_prefetch(reinterpret_cast<const void*>(line), 1, 3);
+  }
 
   // Appends the low `n` bits of `bits` (bit l: lane l), n <= 32.
   void push(uint32_t bits, int64_t n) {
@@ -66,6 +84,8 @@ class MaskWriter {
       foreign_ = 0;
     }
     out_ += 4;
+    const uintptr_t ahead = reinterpret_cast<uintptr_t>(out_) + static_cast<uintptr_t>(kPrefetchBytes);
+    if ((ahead & 63) == 0 && ahead < prefetch_end_) __builtin_prefetch(reinterpret_cast<const void*>(ahead), 1, 3);
     pending_ >>= 32;
     count_ -= 32;
   }
@@ -74,6 +94,7 @@ class MaskWriter {
   uint64_t pending_;  // bits not yet written, the first at bit 0
   int count_;         // how many of them (with the foreign bits of the first byte)
   uint8_t foreign_;   // bits of *out_ that belong to the range before this one
+  uintptr_t prefetch_end_ = 0;  // the end of the bytes prefetch(n) covers (0: none)
 };
 
 // Reads the bits of elements [first, first + n) of `mask`, in order; never a byte outside them.
