@@ -84,8 +84,11 @@ class MaskWriter {
       foreign_ = 0;
     }
     out_ += 4;
-    const uintptr_t ahead = reinterpret_cast<uintptr_t>(out_) + static_cast<uintptr_t>(kPrefetchBytes);
-    if ((ahead & 63) == 0 && ahead < prefetch_end_) __builtin_prefetch(reinterpret_cast<const void*>(ahead), 1, 3);
+    // Into a new cache line (out_ need not be 4-byte aligned): ask for the one kPrefetchBytes on.
+    const uintptr_t at = reinterpret_cast<uintptr_t>(out_);
+    const uintptr_t ahead = (at & ~uintptr_t{63}) + static_cast<uintptr_t>(kPrefetchBytes);
+    if ((((at - 4) ^ at) & ~uintptr_t{63}) != 0 && ahead < prefetch_end_)
+      __builtin_prefetch(reinterpret_cast<const void*>(ahead), 1, 3);
     pending_ >>= 32;
     count_ -= 32;
   }
