@@ -2,15 +2,19 @@
  * `npm run bench:sync`: what synchronizing a BatchNorm layer across worker threads costs per
  * training step (SPEC section 8). A batch is split across `--workers` worker threads (each
  * with `--threads` native threads); every worker runs a layer step (forward + backward) on its
- * shard with a plain layer and with a layer synchronized through a worker group, alternating
- * which goes first. All workers start each step together (a barrier outside the timed part),
- * and a step takes as long as its slowest worker. Prints the median step times and the
- * overhead of synchronization (target: under 10% on [32, 64, 56, 56] with 2 workers).
+ * shard with a plain layer and with two layers synchronized through a worker group: one given
+ * the group's collective, which synchronizes inside the native kernels (lib/collective/
+ * kernel-exchange.ts) where the native backend runs, and one given a wrapper of it, which takes
+ * the split path (batchMoments, allReduceSum, forwardTrain with the moments; the same for
+ * backward) as any other collective does. The order of the three rotates from step to step.
+ * All workers start each step together (a barrier outside the timed part), and a step takes as
+ * long as its slowest worker. Prints the median step times and the overhead of synchronization
+ * (target: under 10% on [32, 64, 56, 56] with 2 workers).
  */
 import { parseArgs } from 'util';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
 
-import { BatchNorm, createWorkerGroup, joinWorkerGroup, setNumThreads, type WorkerGroup } from '../lib/index';
+import { backendInfo, BatchNorm, createWorkerGroup, joinWorkerGroup, setNumThreads, type WorkerGroup } from '../lib/index';
 import { summarize, type Summary } from './timing';
 import { noise } from './workload';
 
@@ -23,12 +27,11 @@ const USAGE = `npm run bench:sync -- [flags]
 
 const WARMUP_STEPS = 3;
 
-/** Per timed step: forward and backward ms of each variant, and the synced step's ms inside allReduceSum. */
-interface WorkerTimes {
-  plain: [number, number][];
-  synced: [number, number][];
-  collective: number[];
-}
+const VARIANTS = ['plain', 'kernels', 'split'] as const;
+type VariantName = (typeof VARIANTS)[number];
+
+/** Per timed step: forward and backward ms of each variant, and the split step's ms inside allReduceSum. */
+type WorkerTimes = Record<VariantName, [number, number][]> & { collective: number[] };
 
 interface Job {
   group: WorkerGroup;
@@ -55,11 +58,13 @@ function replica({ group, rank, shape, threads, steps }: Job): WorkerTimes {
   const n = shape.reduce((p, d) => p * d, 1);
   const x = noise(n, 1 + rank, 0.5, 6);
   const dy = noise(n, 100 + rank, 0, 2);
-  const layers = { plain: new BatchNorm(shape[1]!), synced: new BatchNorm(shape[1]!, { collective: timed }) };
+  const C = shape[1]!;
+  const layers = { plain: new BatchNorm(C), kernels: new BatchNorm(C, { collective }), split: new BatchNorm(C, { collective: timed }) };
   const barrier = new Float64Array(1);
-  const times: WorkerTimes = { plain: [], synced: [], collective: [] };
+  const times: WorkerTimes = { plain: [], kernels: [], split: [], collective: [] };
   for (let i = 0; i < WARMUP_STEPS + steps; i++) {
-    for (const name of i % 2 === 0 ? (['plain', 'synced'] as const) : (['synced', 'plain'] as const)) {
+    for (let v = 0; v < VARIANTS.length; v++) {
+      const name = VARIANTS[(i + v) % VARIANTS.length]!;
       collective.allReduceSum(barrier);
       inCollective = 0;
       const start = performance.now();
@@ -68,7 +73,7 @@ function replica({ group, rank, shape, threads, steps }: Job): WorkerTimes {
       layers[name].backward(dy);
       if (i < WARMUP_STEPS) continue;
       times[name].push([forwarded - start, performance.now() - forwarded]);
-      if (name === 'synced') times.collective.push(inCollective);
+      if (name === 'split') times.collective.push(inCollective);
     }
   }
   return times;
@@ -86,7 +91,7 @@ interface Variant {
 }
 
 /** A step lasts as long as its slowest worker: per step, the max over workers. */
-function variant(all: WorkerTimes[], name: 'plain' | 'synced'): Variant {
+function variant(all: WorkerTimes[], name: VariantName): Variant {
   const steps = all[0]![name].length;
   const slowest = (f: (t: [number, number]) => number) => Array.from({ length: steps }, (_, i) => Math.max(...all.map((w) => f(w[name][i]!))));
   return { step: summarize(slowest(([f, b]) => f + b)), forward: summarize(slowest(([f]) => f)), backward: summarize(slowest(([, b]) => b)) };
@@ -122,20 +127,27 @@ async function main(): Promise<void> {
         }),
     ),
   );
-  const plain = variant(all, 'plain');
-  const synced = variant(all, 'synced');
-  const overhead = synced.step.median / plain.step.median - 1;
+  const [plain, kernels, splitStep] = VARIANTS.map((name) => variant(all, name)) as [Variant, Variant, Variant];
+  const overhead = kernels.step.median / plain.step.median - 1;
+  const splitOverhead = splitStep.step.median / plain.step.median - 1;
   // Time in allReduceSum: the collective itself plus waiting for the slowest replica to arrive.
   const collective = summarize(all.flatMap((w) => w.collective));
-  const result = { shape, workers, threadsPerWorker: threads, shards, steps, plain, synced, collective, overhead, target: 0.1, met: overhead < 0.1 };
+  const inKernels = backendInfo().backend === 'native';
+  const result = { shape, workers, threadsPerWorker: threads, shards, steps, inKernels, plain, kernels, split: splitStep, collective, overhead, splitOverhead, target: 0.1, met: overhead < 0.1 };
   if (values.json) return console.log(JSON.stringify(result, null, 2));
   const ms = (s: Summary) => `${s.median.toFixed(2)} ms (p10 ${s.p10.toFixed(2)}, p90 ${s.p90.toFixed(2)})`;
   console.log(`BatchNorm layer step on [${shape.join(', ')}] split into ${shards.map((s) => `[${s.join(', ')}]`).join(' + ')}, ${threads} native thread(s) per worker, ${steps} steps each, median of the slowest worker:`);
-  for (const [name, v] of [['unsynchronized', plain], ['synchronized', synced]] as const) {
-    console.log(`  ${name.padEnd(15)} step ${ms(v.step)}; forward ${v.forward.median.toFixed(2)} ms, backward ${v.backward.median.toFixed(2)} ms`);
+  const rows = [
+    ['unsynchronized', plain],
+    [inKernels ? 'synchronized in the kernels' : 'synchronized (JS backend: split)', kernels],
+    ['synchronized, split', splitStep],
+  ] as const;
+  for (const [name, v] of rows) {
+    console.log(`  ${name.padEnd(32)} step ${ms(v.step)}; forward ${v.forward.median.toFixed(2)} ms, backward ${v.backward.median.toFixed(2)} ms`);
   }
-  console.log(`  of the synchronized step, inside allReduceSum (2 calls; waiting for the other replicas included): ${collective.median.toFixed(2)} ms median per worker`);
-  console.log(`  overhead of synchronization: ${(100 * overhead).toFixed(1)}% (target < 10%: ${result.met ? 'met' : 'MISSED'})`);
+  console.log(`  of the split step, inside allReduceSum (2 calls; waiting for the other replicas included): ${collective.median.toFixed(2)} ms median per worker`);
+  console.log(`  overhead of the split step: ${(100 * splitOverhead).toFixed(1)}%`);
+  console.log(`  overhead of synchronization (a layer given the worker group's collective): ${(100 * overhead).toFixed(1)}% (target < 10%: ${result.met ? 'met' : 'MISSED'})`);
 }
 
 if (isMainThread) {

@@ -9,7 +9,7 @@
 import { backend, loaded } from './backend';
 import { packageRoot } from './loader';
 import { planBackward, planForwardInference, planForwardTrain, threadCount } from './validate';
-import type { BackwardPlan, TrainPlan } from './plan';
+import { backwardResult, trainResult } from './plan';
 import type {
   BackendInfo,
   BackwardOptions,
@@ -29,18 +29,6 @@ type ReluTrainResult = ForwardTrainResult & { reluMask: Uint8Array };
 /** backward asked for the residual's gradient: the result has it. */
 type ResidualBackwardOptions = BackwardOptions & { dresidual: Float32Array | true };
 type ResidualBackwardResult = BackwardResult & { dresidual: Float32Array };
-
-function trainResult(p: TrainPlan): ForwardTrainResult {
-  const result: ForwardTrainResult = { y: p.y, saveMean: p.saveMean, saveInvStd: p.saveInvStd };
-  if (p.reluMask) result.reluMask = p.reluMask;
-  return result;
-}
-
-function backwardResult(p: BackwardPlan): BackwardResult {
-  const result: BackwardResult = { dx: p.dx, dgamma: p.dgamma, dbeta: p.dbeta };
-  if (p.dresidual) result.dresidual = p.dresidual;
-  return result;
-}
 
 /**
  * Training-mode forward: normalises `x` with its batch statistics, returns them, and updates

@@ -1,4 +1,5 @@
 /** The native backend: forwards validated plans to the N-API addon (native/src/binding.cpp). */
+import type { ExchangeViews } from './collective/kernel-exchange';
 import { claimUnwritten } from './outputs';
 import type { Backend, BackwardPlan, InferencePlan, MomentsPlan, SumsPlan, TrainPlan } from './plan';
 
@@ -40,12 +41,12 @@ export interface NativeBinding {
    * relu requires reluMask (ceil(n / 8) bytes); without relu it must be null. `freshOutputs`
    * (here and below): the outputs are new memory, in no cache (lib/outputs.ts).
    */
-  forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32, momentsCount?: number, momentsMean?: Opt64, momentsM2?: Opt64, relu?: boolean, residual?: Opt, reluMask?: Mask, freshOutputs?: boolean): void;
+  forwardTrain(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, momentum: number, runningMean: Opt, runningVar: Opt, unbiased: boolean, saveMean: F32, saveInvStd: F32, momentsCount?: number, momentsMean?: Opt64, momentsM2?: Opt64, relu?: boolean, residual?: Opt, reluMask?: Mask, freshOutputs?: boolean, exchange?: ExchangeViews | null): void;
   forwardTrainAsync(...args: Parameters<NativeBinding['forwardTrain']>): Promise<void>;
   forwardInference(x: F32, outer: number, C: number, inner: number, y: F32, gamma: Opt, beta: Opt, eps: number, runningMean: F32, runningVar: F32, relu?: boolean, residual?: Opt, freshOutputs?: boolean): void;
   forwardInferenceAsync(...args: Parameters<NativeBinding['forwardInference']>): Promise<void>;
   /** A reluMask means relu: the gradient is masked first. */
-  backward(dy: F32, x: F32, outer: number, C: number, inner: number, dx: F32, gamma: Opt, saveMean: F32, saveInvStd: F32, useGlobalStats: boolean, dgamma: F32, dbeta: F32, totalCount?: number, totalSumDy?: Opt64, totalSumDyXmu?: Opt64, ownSumDy?: Opt64, ownSumDyXmu?: Opt64, reluMask?: Mask, dresidual?: Opt, freshOutputs?: boolean): void;
+  backward(dy: F32, x: F32, outer: number, C: number, inner: number, dx: F32, gamma: Opt, saveMean: F32, saveInvStd: F32, useGlobalStats: boolean, dgamma: F32, dbeta: F32, totalCount?: number, totalSumDy?: Opt64, totalSumDyXmu?: Opt64, ownSumDy?: Opt64, ownSumDyXmu?: Opt64, reluMask?: Mask, dresidual?: Opt, freshOutputs?: boolean, exchange?: ExchangeViews | null): void;
   backwardAsync(...args: Parameters<NativeBinding['backward']>): Promise<void>;
   batchMoments(x: F32, outer: number, C: number, inner: number, mean: F64, m2: F64): void;
   batchMomentsAsync(...args: Parameters<NativeBinding['batchMoments']>): Promise<void>;
@@ -56,12 +57,12 @@ export interface NativeBinding {
 
 const trainArgs = (p: TrainPlan) =>
   [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.momentum, p.runningMean, p.runningVar, p.unbiased, p.saveMean, p.saveInvStd,
-    p.moments?.count ?? 0, p.moments?.mean ?? null, p.moments?.m2 ?? null, p.relu, p.residual, p.reluMask, claimUnwritten(p.y)] as const;
+    p.moments?.count ?? 0, p.moments?.mean ?? null, p.moments?.m2 ?? null, p.relu, p.residual, p.reluMask, claimUnwritten(p.y), p.exchange ?? null] as const;
 const inferenceArgs = (p: InferencePlan) =>
   [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.runningMean, p.runningVar, p.relu, p.residual, claimUnwritten(p.y)] as const;
 const backwardArgs = (p: BackwardPlan) =>
   [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.dx, p.gamma, p.saveMean, p.saveInvStd, p.useGlobalStats, p.dgamma, p.dbeta,
-    p.sums?.count ?? 0, p.sums?.sumDy ?? null, p.sums?.sumDyXmu ?? null, p.localSums?.sumDy ?? null, p.localSums?.sumDyXmu ?? null, p.reluMask, p.dresidual, bothUnwritten(p.dx, p.dresidual)] as const;
+    p.sums?.count ?? p.exchange?.count ?? 0, p.sums?.sumDy ?? null, p.sums?.sumDyXmu ?? null, p.localSums?.sumDy ?? null, p.localSums?.sumDyXmu ?? null, p.reluMask, p.dresidual, bothUnwritten(p.dx, p.dresidual), p.exchange?.views ?? null] as const;
 /** Whether both are new (claimUnwritten); claims both, whatever the first answers. */
 const bothUnwritten = (a: F32, b: Opt) => {
   const first = claimUnwritten(a);

@@ -2,6 +2,8 @@
  * Validated calls ("plans"): what both backends receive. A plan exists only once every
  * argument passed SPEC section 4, and its output arrays are already allocated or given.
  */
+import type { ExchangeViews } from './collective/kernel-exchange';
+import type { BackwardResult, ForwardTrainResult } from './types';
 
 /** The (outer, C, inner) model of SPEC section 2; M = outer * inner values per channel. */
 export interface Geometry {
@@ -43,6 +45,8 @@ export interface TrainPlan {
   relu: boolean;
   /** Allocated or given exactly when relu. */
   reluMask: Uint8Array | null;
+  /** Synchronized inside the native kernels (lib/collective/kernel-exchange.ts): the moments are every replica's. */
+  exchange?: ExchangeViews;
 }
 
 /** batchMoments: x's per-channel mean and M2 into `mean` and `m2`. */
@@ -85,6 +89,8 @@ export interface BackwardPlan {
   reluMask: Uint8Array | null;
   /** Receives g; may be dy itself. */
   dresidual: Float32Array | null;
+  /** Synchronized inside the native kernels: dx from every replica's sums over `count` values per channel. */
+  exchange?: { views: ExchangeViews; count: number };
 }
 
 /** backwardSums: this batch's gradient sums into `sumDy` and `sumDyXmu`. */
@@ -111,4 +117,18 @@ export interface Backend {
   backwardAsync(p: BackwardPlan): Promise<void>;
   batchMomentsAsync(p: MomentsPlan): Promise<void>;
   backwardSumsAsync(p: SumsPlan): Promise<void>;
+}
+
+/** What forwardTrain returns for a plan it ran. */
+export function trainResult(p: TrainPlan): ForwardTrainResult {
+  const result: ForwardTrainResult = { y: p.y, saveMean: p.saveMean, saveInvStd: p.saveInvStd };
+  if (p.reluMask) result.reluMask = p.reluMask;
+  return result;
+}
+
+/** What backward returns for a plan it ran. */
+export function backwardResult(p: BackwardPlan): BackwardResult {
+  const result: BackwardResult = { dx: p.dx, dgamma: p.dgamma, dbeta: p.dbeta };
+  if (p.dresidual) result.dresidual = p.dresidual;
+  return result;
 }

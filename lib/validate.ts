@@ -366,7 +366,11 @@ const SUMS_KEYS = ['axis', 'saveMean', 'sumDy', 'sumDyXmu', 'activation', 'reluM
 /** The in-place pairs of the forward passes: `out` may be `x` or `residual`. */
 const FORWARD_IN_PLACE: Array<[string, string]> = [['x', 'opts.out'], ['opts.residual', 'opts.out']];
 
-export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTrainOptions | undefined): TrainPlan {
+/**
+ * `countedElsewhere`: the values per channel are every replica's, counted (and checked) by the
+ * native kernels' exchange (lib/collective/kernel-exchange.ts), not x's own.
+ */
+export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTrainOptions | undefined, countedElsewhere = false): TrainPlan {
   const x = float32(xArg, 'x', false);
   const o = readOptions(opts, TRAIN_KEYS);
   const g = geometry(shape, o.axis, lengthOf.call(x));
@@ -394,7 +398,7 @@ export function planForwardTrain(xArg: unknown, shape: unknown, opts: ForwardTra
     if (moments.count < 2) {
       throw rangeError('ERR_BATCHNORM_TOO_FEW_VALUES', 'more than 1 value per channel when training', 'opts.moments.count', describe(moments.count));
     }
-  } else if (g.outer * g.inner < 2) {
+  } else if (g.outer * g.inner < 2 && !countedElsewhere) {
     throw rangeError(
       'ERR_BATCHNORM_TOO_FEW_VALUES',
       'more than 1 value per channel when training',

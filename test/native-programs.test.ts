@@ -6,6 +6,8 @@
  *   AVX-512;
  * - test/native/large_blocks.cpp: glibc's malloc serving large output blocks from its heap
  *   (native/src/malloc_tuning.h);
+ * - test/native/channel_exchange.cpp: the kernels' exchange between replicas (SPEC section 8),
+ *   threads standing for replicas, under ThreadSanitizer (which fails the run on a data race);
  * - bench/native/sync_pipeline_probe.cpp, the README's probe of a pipelined synchronized step:
  *   that it builds and runs its variants (on x86-64 with AVX2; the timings are not checked).
  * Each file says what it checks.
@@ -42,6 +44,14 @@ test.skipIf(!hasCompiler)('streaming and cached stores agree, and streamed cache
 
 test.skipIf(!hasCompiler || !onGlibc)('large output blocks come from the heap and are reused; other large blocks stay fresh mappings', () => {
   expect(buildAndRun(['test/native/large_blocks.cpp', 'native/src/malloc_tuning.cpp'])).toBe('ok');
+});
+
+// ThreadSanitizer's runtime ships with GCC on x86-64 and arm64 Linux.
+const hasTsan = hasCompiler && process.platform === 'linux' && ['x64', 'arm64'].includes(process.arch);
+
+test.skipIf(!hasTsan)('replicas exchanging inside the kernels agree bit for bit, match the whole batch, and fail cleanly when one stops, without data races', () => {
+  const sources = ['test/native/channel_exchange.cpp', 'native/src/batchnorm_ops.cpp', 'native/src/kernels_scalar.cpp'];
+  expect(buildAndRun(sources, ['-fsanitize=thread', '-g', '-Wno-unknown-pragmas'])).toMatch(/^ok \d+$/);
 });
 
 const hasAvx2 = process.arch === 'x64' && process.platform === 'linux' && /\bavx2\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));

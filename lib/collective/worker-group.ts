@@ -18,10 +18,17 @@
  * broken and wakes the rest, so every replica fails with an error that names the missing ranks.
  * `abortWorkerGroup(group)` (e.g. from the main thread, when a worker exits) or a replica's
  * `abort()` breaks the group at once.
+ *
+ * Where the native backend is loaded, the group also has shared memory for BatchNorm layers to
+ * synchronize inside the native kernels (kernel-exchange.ts), channel by channel; layers whose
+ * collective is a replica of such a group use it instead of allReduceSum. Every replica of one
+ * group must then run the native backend (joinWorkerGroup checks).
  */
+import { loaded } from '../backend';
 import { BatchNormCollectiveError, BatchNormStateError, rangeError, typeError } from '../errors';
 import { booleanOption, integerAtLeast, optionsObject } from '../layer/checks';
 import { DEFAULT_TIMEOUT_MS, rankIn, reduceData, sumInRankOrder, timeoutMs, type AsyncCollective, type SyncCollective } from './collective';
+import { exchangeBytesPerChannel, ExchangeStatus, KernelExchange } from './kernel-exchange';
 
 /** A worker group's shared state; plain data that postMessage and workerData carry. */
 export interface WorkerGroup {
@@ -32,6 +39,10 @@ export interface WorkerGroup {
   readonly timeoutMs: number;
   readonly control: SharedArrayBuffer;
   readonly slots: SharedArrayBuffer;
+  /** The most channels a layer may have to synchronize inside the native kernels. */
+  readonly maxChannels: number;
+  /** Memory for the native kernels' exchange; null where the group was made without the native backend. */
+  readonly exchange: SharedArrayBuffer | null;
 }
 
 export interface WorkerGroupOptions {
@@ -42,6 +53,11 @@ export interface WorkerGroupOptions {
   capacity?: number;
   /** How long a replica waits for the others before it fails, in ms. Default 30000. */
   timeoutMs?: number;
+  /**
+   * The most channels that layers synchronize inside the native kernels; layers with more use
+   * allReduceSum. Default 4096, which takes 4096 * (4 + 48 * size) bytes of shared memory.
+   */
+  maxChannels?: number;
 }
 
 export interface JoinOptions {
@@ -71,6 +87,9 @@ const HEADER = 2;
 const controlWords = (size: number) => HEADER + 4 * size;
 
 const DEFAULT_CAPACITY = 65536;
+const DEFAULT_MAX_CHANNELS = 4096;
+/** The exchange's bytes: per channel a counter and its slots, the slots 8-byte aligned. */
+const exchangeBytes = (size: number, maxChannels: number) => maxChannels * exchangeBytesPerChannel(size) + 4 * (maxChannels % 2);
 
 /** Why a group broke, and which rank broke it (-1: abortWorkerGroup). */
 enum Break {
@@ -85,6 +104,7 @@ export function createWorkerGroup(size: number, options?: WorkerGroupOptions): W
   const o = optionsObject(options, 'opts');
   const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : integerAtLeast(o.capacity, 'opts.capacity', 1);
   const timeout = timeoutMs(o.timeoutMs, 'opts.timeoutMs', DEFAULT_TIMEOUT_MS);
+  const maxChannels = o.maxChannels === undefined ? DEFAULT_MAX_CHANNELS : integerAtLeast(o.maxChannels, 'opts.maxChannels', 1);
   try {
     return {
       size: n,
@@ -92,6 +112,8 @@ export function createWorkerGroup(size: number, options?: WorkerGroupOptions): W
       timeoutMs: timeout,
       control: new SharedArrayBuffer(4 * controlWords(n)),
       slots: new SharedArrayBuffer(8 * 2 * n * capacity),
+      maxChannels,
+      exchange: loaded.native ? new SharedArrayBuffer(exchangeBytes(n, maxChannels)) : null,
     };
   } catch {
     throw rangeError('ERR_BATCHNORM_OUT_OF_MEMORY', 'shared memory for the group', 'opts.capacity', `${2 * n * capacity} doubles`);
@@ -104,10 +126,12 @@ function checkGroup(group: unknown): WorkerGroup {
   const isShared = (v: unknown): v is SharedArrayBuffer => Object.prototype.toString.call(v) === '[object SharedArrayBuffer]';
   const size = integerAtLeast(g.size, 'group.size', 1);
   const capacity = integerAtLeast(g.capacity, 'group.capacity', 1);
-  if (!isShared(g.control) || !isShared(g.slots) || g.control.byteLength !== 4 * controlWords(size) || g.slots.byteLength !== 16 * size * capacity) {
+  const maxChannels = integerAtLeast(g.maxChannels, 'group.maxChannels', 1);
+  const exchangeOk = g.exchange === null || (isShared(g.exchange) && g.exchange.byteLength === exchangeBytes(size, maxChannels));
+  if (!isShared(g.control) || !isShared(g.slots) || g.control.byteLength !== 4 * controlWords(size) || g.slots.byteLength !== 16 * size * capacity || !exchangeOk) {
     throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a worker group from createWorkerGroup', 'group', group);
   }
-  return { size, capacity, timeoutMs: timeoutMs(g.timeoutMs, 'group.timeoutMs', DEFAULT_TIMEOUT_MS), control: g.control, slots: g.slots };
+  return { size, capacity, timeoutMs: timeoutMs(g.timeoutMs, 'group.timeoutMs', DEFAULT_TIMEOUT_MS), control: g.control, slots: g.slots, maxChannels, exchange: g.exchange };
 }
 
 /** Breaks the group from outside (e.g. the main thread when a worker exits): every replica's wait fails. */
@@ -134,6 +158,8 @@ interface Wait {
 class Replica {
   readonly control: Int32Array;
   readonly #slots: Float64Array[][]; // [buffer][rank]
+  /** The native kernels' exchange, when the group has one. */
+  readonly kernels: KernelExchange | null = null;
   #round = 0;
   #busy = false;
 
@@ -146,9 +172,29 @@ class Replica {
     const { size, capacity } = group;
     const all = new Float64Array(group.slots);
     this.#slots = [0, 1].map((b) => Array.from({ length: size }, (_, k) => all.subarray((b * size + k) * capacity, (b * size + k + 1) * capacity)));
+    if (group.exchange && !loaded.native) {
+      throw new BatchNormCollectiveError(
+        'ERR_BATCHNORM_COLLECTIVE_MISMATCH',
+        `joinWorkerGroup (rank ${rank}): the group was made where the native backend is loaded, and its layers synchronize inside the native kernels, but this thread runs the JavaScript backend (${loaded.fallbackReason}); every replica must run the same backend`,
+      );
+    }
     if (Atomics.compareExchange(this.control, HEADER + rank, 0, 1) !== 0) {
       throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'a rank that has not joined this group yet', 'rank', `${rank} (already joined)`);
     }
+    if (group.exchange) {
+      const replica = { rank, size, timeoutMs, timeoutCode: encodeBreak(Break.Timeout, rank) };
+      this.kernels = new KernelExchange(group.maxChannels, group.exchange, this.control.subarray(BROKEN, BROKEN + 1), replica, (status, where) => this.#exchangeFailed(status, where));
+    }
+  }
+
+  /** The error of a native exchange that failed at `where`: it timed out here, or the group broke. */
+  #exchangeFailed(status: ExchangeStatus, where: string): never {
+    if (status === ExchangeStatus.TimedOut) {
+      breakGroup(this.control, Break.Timeout, this.rank); // the op marked it; this wakes replicas waiting in JavaScript
+      throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${where}: the other replicas did not all arrive within ${this.timeoutMs} ms; the worker group is broken`);
+    }
+    this.#checkBroken(where);
+    throw new Error(`${where}: the native exchange ended without an outcome (status ${status}); this is a bug in batchnorm`);
   }
 
   /** One allReduceSum: yields its waits, returns once `data` holds the sums. */
@@ -167,7 +213,7 @@ class Replica {
     const { size } = this.group;
     const r = ++this.#round;
     const buffer = r & 1;
-    this.#checkBroken(r);
+    this.#checkBroken(this.#where(r));
     this.#slots[buffer]![rank]!.set(data);
     Atomics.store(control, this.#lengthWord(buffer, rank), data.length);
     Atomics.store(control, HEADER + size + rank, r);
@@ -177,12 +223,12 @@ class Replica {
     for (;;) {
       const seen = Atomics.load(control, ARRIVALS);
       if (((seen - target) | 0) >= 0) break;
-      this.#checkBroken(r);
+      this.#checkBroken(this.#where(r));
       const ms = deadline - performance.now();
       if (ms <= 0) this.#giveUp(r);
       yield { seen, ms };
     }
-    this.#checkBroken(r);
+    this.#checkBroken(this.#where(r));
     this.#checkLengths(r, buffer, data.length);
     sumInRankOrder(this.#slots[buffer]!, data);
   }
@@ -199,18 +245,16 @@ class Replica {
     return `allReduceSum (rank ${this.rank} of ${this.group.size}, round ${r})`;
   }
 
-  #checkBroken(r: number): void {
+  #checkBroken(where: string): void {
     const code = Atomics.load(this.control, BROKEN);
     if (code === 0) return;
     const by = Math.floor(code / 4) - 2;
     const who = by < 0 ? 'abortWorkerGroup' : `rank ${by}`;
     if (code % 4 === Break.Abort) {
-      throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_ABORTED', `${this.#where(r)}: the worker group was aborted by ${who}`);
+      throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_ABORTED', `${where}: the worker group was aborted by ${who}`);
     }
-    throw new BatchNormCollectiveError(
-      'ERR_BATCHNORM_COLLECTIVE_TIMEOUT',
-      `${this.#where(r)}: ${who} gave up waiting for ${this.#missing(r)} (stopped, failed, or took another path); the worker group is broken`,
-    );
+    const missing = this.#missing(this.#round) || "a replica's layer in the native kernels' exchange";
+    throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${where}: ${who} gave up waiting for ${missing} (stopped, failed, or took another path); the worker group is broken`);
   }
 
   #giveUp(r: number): never {
@@ -219,10 +263,10 @@ class Replica {
     throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${this.#where(r)}: ${missing} did not arrive within ${this.timeoutMs} ms; the worker group is broken`);
   }
 
-  /** "rank 2", "ranks 1, 3": the replicas that have not arrived at round r. */
+  /** "rank 2", "ranks 1, 3": the replicas that have not arrived at round r ('' when all have). */
   #missing(r: number): string {
     const ranks = Array.from({ length: this.group.size }, (_, k) => k).filter((k) => Atomics.load(this.control, HEADER + this.group.size + k) < r);
-    return `rank${ranks.length === 1 ? '' : 's'} ${ranks.join(', ')}`;
+    return ranks.length === 0 ? '' : `rank${ranks.length === 1 ? '' : 's'} ${ranks.join(', ')}`;
   }
 
   /** Every replica sees the same lengths, so all of them fail alike when they differ. */
@@ -234,6 +278,14 @@ class Replica {
       }
     }
   }
+}
+
+/** Where a worker group's collective keeps its native exchange (null: none); see {@link kernelExchangeOf}. */
+const kernelExchange = Symbol('batchnorm.kernelExchange');
+
+/** The native kernels' exchange of a worker group replica's collective; null for any other collective. */
+export function kernelExchangeOf(collective: object): KernelExchange | null {
+  return (collective as { [kernelExchange]?: KernelExchange | null })[kernelExchange] ?? null;
 }
 
 /** Atomics.waitAsync (ES2024; in Node 16 and later), typed here because the lib target is ES2022. */
@@ -252,7 +304,7 @@ export function joinWorkerGroup(group: WorkerGroup, rank: number, options?: Join
   const r = rankIn(rank, g.size, 'rank');
   const replica = new Replica(g, r, timeoutMs(o.timeoutMs, 'opts.timeoutMs', g.timeoutMs));
   const { control } = replica;
-  const common = { rank: r, size: g.size, abort: () => replica.abort() };
+  const common = { rank: r, size: g.size, abort: () => replica.abort(), [kernelExchange]: replica.kernels };
   if (booleanOption(o.async, 'opts.async', false)) {
     return {
       ...common,

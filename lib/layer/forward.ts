@@ -6,13 +6,13 @@
  */
 import type { Collective } from '../collective/collective';
 import { rangeError } from '../errors';
-import type { Activation, Moments } from '../types';
+import type { Activation, ForwardTrainOptions, ForwardTrainResult, Moments } from '../types';
 import { geometry } from '../validate';
 import { float32Array } from './checks';
 import { call, inferenceCall, trainCall, type Steps } from './kernel-calls';
 import type { RenormClipping } from './options';
 import { renormTerms } from './renorm';
-import { synchronizedMoments, type Synchronization } from './synchronized';
+import { exchangedTrainCall, kernelExchangeFor, synchronizedMoments, type Synchronization } from './synchronized';
 
 /** What the forward pass reads and updates on the layer. */
 export interface ForwardState {
@@ -124,14 +124,16 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
   const tracking = runningMean !== null && runningVar !== null;
   const segments: Segment[] = [];
   let synchronized: Synchronization | null = null; // with a collective there is one segment
+  // Renorm needs the moments before it normalises: then the split path (synchronized.ts).
+  const exchange = collective && !(state.renorm && tracking) ? kernelExchangeFor(collective, state.numFeatures) : null;
   for (let offset = 0; segments.length < count; offset += segLength) {
     const xs = x.subarray(offset, offset + segLength);
     const ys = y.subarray(offset, offset + segLength);
     let gamma = state.gamma ?? undefined;
     let beta = state.beta ?? undefined;
     let renorm: Segment['renorm'] = null;
-    const moments = collective ? yield* synchronizedMoments(collective, xs, segShape, state.axis, state.numFeatures) : undefined;
-    if (collective && moments) synchronized = { collective, count: moments.count };
+    const moments = collective && !exchange ? yield* synchronizedMoments(collective, xs, segShape, state.axis, state.numFeatures) : undefined;
+    if (collective && moments) synchronized = { collective, count: moments.count, exchange: null };
     if (state.renorm && runningMean && runningVar) {
       // r and d need the batch statistics before the normalisation: a statistics pass first,
       // unless the synchronized moments are already in.
@@ -141,22 +143,28 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
       renorm = { r: terms.r, d: terms.d };
     }
     // The options as one literal (see kernel-calls.ts: no spreads in a step's hot path).
-    const stats = yield* call(
-      trainCall(xs, segShape, {
-        axis: state.axis,
-        eps: state.eps,
-        unbiased: state.unbiased,
-        runningMean: tracking ? runningMean : undefined,
-        runningVar: tracking ? runningVar : undefined,
-        momentum: tracking ? momentumFor(state) : undefined,
-        activation,
-        residual: residual?.subarray(offset, offset + segLength),
-        gamma,
-        beta,
-        out: ys,
-        moments,
-      }),
-    );
+    const opts: ForwardTrainOptions = {
+      axis: state.axis,
+      eps: state.eps,
+      unbiased: state.unbiased,
+      runningMean: tracking ? runningMean : undefined,
+      runningVar: tracking ? runningVar : undefined,
+      momentum: tracking ? momentumFor(state) : undefined,
+      activation,
+      residual: residual?.subarray(offset, offset + segLength),
+      gamma,
+      beta,
+      out: ys,
+      moments,
+    };
+    let stats: ForwardTrainResult;
+    if (collective && exchange) {
+      const shared = yield* call(exchangedTrainCall(exchange, xs, segShape, opts));
+      stats = shared.result;
+      synchronized = { collective, count: shared.count, exchange };
+    } else {
+      stats = yield* call(trainCall(xs, segShape, opts));
+    }
     if (tracking) state.numBatchesTracked++;
     const reluMask = stats.reluMask ?? null;
     segments.push({ offset, length: segLength, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm, reluMask });

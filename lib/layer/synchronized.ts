@@ -12,11 +12,24 @@
  * the forward gathers them: each replica writes its count, mean and M2 into its own slot of a
  * zeroed array and the sum over replicas is every replica's slot (x + 0 is exact), which
  * mergeMoments then merges in rank order: the same bits on every replica.
+ *
+ * A worker group made where the native backend is loaded synchronizes inside the kernels
+ * instead (lib/collective/kernel-exchange.ts): one forwardTrain and one backward call per step,
+ * which share each channel's moments or sums as soon as its reduce has them. An NCHW step then
+ * reads a channel's data from memory once per pass, as an unsynchronized step does (the
+ * split step reads x and dy again in the elementwise calls); the results are the same bits.
+ * Layers with renorm (which needs the moments before it normalises) or more channels than the
+ * group's maxChannels take the split path, on every replica alike.
  */
+import { backend } from '../backend';
 import type { Collective } from '../collective/collective';
+import type { KernelExchange } from '../collective/kernel-exchange';
+import { kernelExchangeOf } from '../collective/worker-group';
 import { BatchNormCollectiveError } from '../errors';
+import { backwardResult, trainResult } from '../plan';
 import { mergeMoments } from '../synchronized';
-import type { BackwardOptions, BackwardResult, Moments } from '../types';
+import type { BackwardOptions, BackwardResult, ForwardTrainOptions, ForwardTrainResult, Moments } from '../types';
+import { planBackward, planForwardTrain } from '../validate';
 import { backwardCall, call, momentsCall, sumsCall, type KernelCall, type Steps } from './kernel-calls';
 
 /** What a synchronized forward leaves for backward. */
@@ -24,6 +37,61 @@ export interface Synchronization {
   collective: Collective;
   /** Values per channel across every replica (the merged moments' count). */
   count: number;
+  /** The exchange the forward ran in the kernels (backward does too), or null: the split path. */
+  exchange: KernelExchange | null;
+}
+
+/** The exchange a layer of C channels synchronizes through inside the kernels, or null (the split path). */
+export function kernelExchangeFor(collective: Collective, C: number): KernelExchange | null {
+  const exchange = kernelExchangeOf(collective);
+  return exchange && C <= exchange.maxChannels ? exchange : null;
+}
+
+const FORWARD = 'BatchNorm forward (synchronized in the native kernels)';
+const BACKWARD = 'BatchNorm backward (synchronized in the native kernels)';
+
+/** forwardTrain over every replica's batch, synchronized inside the kernels; with the values per channel over all of them. */
+export function exchangedTrainCall(exchange: KernelExchange, x: Float32Array, shape: readonly number[], opts: ForwardTrainOptions): KernelCall<{ result: ForwardTrainResult; count: number }> {
+  return {
+    sync: () => {
+      const p = planForwardTrain(x, shape, opts, true);
+      return exchange.run(p.g.channels, FORWARD, (views) => {
+        p.exchange = views;
+        backend.forwardTrain(p);
+        return trainResult(p);
+      });
+    },
+    async: () => {
+      const p = planForwardTrain(x, shape, opts, true);
+      return exchange.runAsync(p.g.channels, FORWARD, async (views) => {
+        p.exchange = views;
+        await backend.forwardTrainAsync(p);
+        return trainResult(p);
+      });
+    },
+  };
+}
+
+/** backward with every replica's gradient sums over `count` values per channel, synchronized inside the kernels. */
+function exchangedBackwardCall(exchange: KernelExchange, count: number, dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): KernelCall<{ result: BackwardResult }> {
+  return {
+    sync: () => {
+      const p = planBackward(dy, x, shape, opts);
+      return exchange.run(p.g.channels, BACKWARD, (views) => {
+        p.exchange = { views, count };
+        backend.backward(p);
+        return backwardResult(p);
+      });
+    },
+    async: () => {
+      const p = planBackward(dy, x, shape, opts);
+      return exchange.runAsync(p.g.channels, BACKWARD, async (views) => {
+        p.exchange = { views, count };
+        await backend.backwardAsync(p);
+        return backwardResult(p);
+      });
+    },
+  };
 }
 
 /** A collective's allReduceSum as a step's call; from sync code it must not return a Promise. */
@@ -66,6 +134,7 @@ export function* synchronizedMoments(collective: Collective, x: Float32Array, sh
 
 /** backward with the whole batch's gradient sums for dx; dgamma and dbeta this replica's own. */
 export function* synchronizedBackward(sync: Synchronization, dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): Steps<BackwardResult> {
+  if (sync.exchange) return (yield* call(exchangedBackwardCall(sync.exchange, sync.count, dy, x, shape, opts))).result;
   const C = opts.saveMean.length;
   // SPEC section 7: with a ReLU, the sums of its gradient.
   const own = yield* call(sumsCall(dy, x, shape, { axis: opts.axis, saveMean: opts.saveMean, activation: opts.activation, reluMask: opts.reluMask }));

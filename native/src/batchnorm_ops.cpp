@@ -79,6 +79,51 @@ Affine finish_train_channel(const TrainArgs& a, int64_t c, Moments m, int64_t pe
           static_cast<float>(beta_at(a.beta, c) - (m.mean - center) * scale)};
 }
 
+// The moments of a list of parts merged by Chan's rule in list order, exactly as mergeMoments
+// (lib/synchronized.ts) does it, so that a step synchronized inside the kernels and one split
+// around the collective give the same bits:
+//   n = n_a + n_b;  delta = mean_b - mean_a;  mean = mean_a + delta n_b / n;
+//   M2 = M2_a + M2_b + delta^2 n_a n_b / n
+struct ChanMerge {
+  double n = 0.0, mean = 0.0, m2 = 0.0;
+
+  void add(double part_n, double part_mean, double part_m2) {
+    if (part_n == 0.0) return;
+    if (n == 0.0) {
+      n = part_n, mean = part_mean, m2 = part_m2;
+      return;
+    }
+    const double total = n + part_n;
+    const double weight_new = part_n / total, weight_cross = (n * part_n) / total;
+    const double delta = part_mean - mean;
+    mean += delta * weight_new;
+    m2 += part_m2 + delta * delta * weight_cross;
+    n = total;
+  }
+};
+
+// Synchronized (a.sync): hands this batch's moments `own` of channel c, over `per_channel`
+// values, to the other replicas.
+void publish_moments(const TrainArgs& a, int64_t c, Moments own, int64_t per_channel) {
+  a.sync->exchange.publish(c, {static_cast<double>(per_channel), own.mean, own.m2});
+}
+
+// finish_train_channel with channel c's moments over every replica: the published moments of
+// all, merged in rank order. On failure (the exchange, or too few values in all) nothing is
+// written and the apply pass is skipped.
+Affine finish_train_gathered(const TrainArgs& a, int64_t c) {
+  ChanMerge all;
+  if (!a.sync->exchange.gather(c, [&](int, const double* v) { all.add(v[0], v[1], v[2]); }))
+    return {};
+  const int64_t count = static_cast<int64_t>(all.n);
+  a.sync->total_count.store(count, std::memory_order_relaxed);  // the same on every channel
+  if (count < 2) {
+    a.sync->too_few = true;
+    return {};
+  }
+  return finish_train_channel(a, c, Moments{all.mean, all.m2}, count);
+}
+
 // finish_train_channel with the given (merged) moments instead of x's own.
 Affine finish_train_given(const TrainArgs& a, int64_t c) {
   return finish_train_channel(a, c, Moments{a.given.mean[c], a.given.m2[c]}, a.given.count);
@@ -117,6 +162,27 @@ DxCoeffs finish_backward_channel(const BackwardArgs& a, int64_t c, GradSums own,
 // This batch's own sums of channel c as given (backward's `own`), when the reduce is skipped.
 GradSums given_own(const BackwardArgs& a, int64_t c) { return {a.own.dy[c], a.own.dy_xc[c]}; }
 
+GradSums add(GradSums a, GradSums b) { return {a.dy + b.dy, a.dy_xc + b.dy_xc}; }
+
+// Synchronized (a.sync): hands this batch's sums of channel c to the other replicas.
+void publish_sums(const BackwardArgs& a, int64_t c, GradSums own) {
+  a.sync->exchange.publish(c, {own.dy, own.dy_xc, 0.0});
+}
+
+// finish_backward_channel with channel c's sums over every replica for dx, added in rank order
+// as the collective's allReduceSum adds them, and this replica's own (as published) for dgamma
+// and dbeta. On failure nothing is written.
+DxCoeffs finish_backward_gathered(const BackwardArgs& a, int64_t c) {
+  GradSums total{0.0, 0.0}, own{0.0, 0.0};
+  const int me = a.sync->exchange.rank();
+  const bool gathered = a.sync->exchange.gather(c, [&](int rank, const double* v) {
+    const GradSums s{v[0], v[1]};
+    total = rank == 0 ? s : add(total, s);
+    if (rank == me) own = s;
+  });
+  return gathered ? finish_backward_channel(a, c, own, total, a.total_count) : DxCoeffs{};
+}
+
 // finish_backward_channel for the batch's own sums `own` over `per_channel` values, with the
 // whole batch's sums in place of them for dx when they are given.
 DxCoeffs finish_backward(const BackwardArgs& a, int64_t c, GradSums own, int64_t per_channel) {
@@ -124,8 +190,6 @@ DxCoeffs finish_backward(const BackwardArgs& a, int64_t c, GradSums own, int64_t
   return finish_backward_channel(a, c, own, GradSums{a.total.dy[c], a.total.dy_xc[c]},
                                  a.total_count);
 }
-
-GradSums add(GradSums a, GradSums b) { return {a.dy + b.dy, a.dy_xc + b.dy_xc}; }
 
 // ---------------------------------------------------------------------------------------------
 // Fusion (SPEC section 7). An op's residual, ReLU and mask, for kernel calls that start at any
@@ -196,8 +260,11 @@ Stores stores_for(const Execution& e, const Geometry& g, std::initializer_list<c
 // Runs layout. An op supplies:
 //   reduces()                                      whether it runs the reduce phase
 //   reduce(offset, c0, count, len, Partial* out)  partials of `count` consecutive runs
+//   publish(c, const Partial* p, stride)           synchronized ops: hands channel c's numbers
+//                                                  from p[k * stride] to the other replicas
 //   finish(c, const Partial* p, stride)            closes channel c from p[k * stride], k < K
-//                                                  (p is null when the op does not reduce)
+//                                                  (p is null when the op does not reduce), or
+//                                                  from every replica's numbers when synchronized
 //   kApplies, apply(offset, c0, count, len)        the elementwise pass on consecutive runs
 // where runs start at element `offset` and belong to channels c0, c0 + 1, ...
 
@@ -239,6 +306,7 @@ void run_runs(const RunsPlan& plan, int threads, Op& op) {
             const RunsPlan::Piece p = plan.piece(c, k);
             op.reduce(p.offset, c, 1, p.len, partials + k);
           }
+          op.publish(c, partials, 1);
           op.finish(c, partials, 1);
           for (int64_t k = 0; k < K; ++k) {
             const RunsPlan::Piece p = plan.piece(c, k);
@@ -261,6 +329,12 @@ void run_runs(const RunsPlan& plan, int threads, Op& op) {
         runs_task(plan, t, [&](int64_t offset, int64_t c0, int64_t count, int64_t len, int64_t k) {
           op.reduce(offset, c0, count, len, partials.data() + k * C + c0);
         });
+    }
+    if (reduces) {
+      // A thread publishes all its channels before it waits for the first: the replicas'
+      // rounds overlap.
+#pragma omp for schedule(static) nowait
+      for (int64_t c = 0; c < C; ++c) op.publish(c, partials.data() + c, C);
     }
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < C; ++c) op.finish(c, reduces ? partials.data() + c : nullptr, C);
@@ -285,6 +359,7 @@ struct MomentsRunsReduce {
   void reduce(int64_t offset, int64_t, int64_t count, int64_t len, Moments* out) const {
     k.runs_moments(x + offset, count, len, out);
   }
+  void publish(int64_t, const Moments*, int64_t) const {}  // ops that synchronize hide this
   Moments merged(int64_t c, const Moments* p, int64_t stride) const {
     return merge_moments(plan.chunks, [&](int64_t i) {
       return ChunkMoments{plan.piece(c, i).len, p[i * stride]};
@@ -301,12 +376,17 @@ struct TrainRuns : MomentsRunsReduce {
   TrainRuns(const KernelTable& kt, const TrainArgs& args, const RunsPlan& p, Stores s)
       : MomentsRunsReduce{kt, args.x, p}, a(args), stores(s), affine(p.g.channels) {}
 
-  bool reduces() const { return a.given.mean == nullptr; }
+  bool reduces() const { return a.given.mean == nullptr; }  // always when synchronized
+  void publish(int64_t c, const Moments* p, int64_t stride) const {
+    if (a.sync) publish_moments(a, c, merged(c, p, stride), plan.g.per_channel());
+  }
   void finish(int64_t c, const Moments* p, int64_t stride) {
-    affine[c] = reduces() ? finish_train_channel(a, c, merged(c, p, stride), plan.g.per_channel())
-                          : finish_train_given(a, c);
+    affine[c] = a.sync      ? finish_train_gathered(a, c)
+                : reduces() ? finish_train_channel(a, c, merged(c, p, stride), plan.g.per_channel())
+                            : finish_train_given(a, c);
   }
   void apply(int64_t offset, int64_t c0, int64_t count, int64_t len) {
+    if (a.sync && a.sync->failed()) return;
     affine_runs(k, epilogue_of(a), a.x, a.y, offset, count, len, affine.data() + c0, stores);
   }
 };
@@ -346,6 +426,7 @@ struct GradRunsReduce {
     for (int64_t i = 0; i < plan.chunks; ++i) s = add(s, p[i * stride]);
     return s;
   }
+  void publish(int64_t, const GradSums*, int64_t) const {}  // ops that synchronize hide this
 };
 
 struct BackwardRuns : GradRunsReduce {
@@ -358,12 +439,17 @@ struct BackwardRuns : GradRunsReduce {
       : GradRunsReduce{kt, args.dy, args.x, args.save_mean, args.relu_mask, p}, a(args),
         stores(s), coeffs(p.g.channels) {}
 
-  bool reduces() const { return a.own.dy == nullptr; }
+  bool reduces() const { return a.own.dy == nullptr; }  // always when synchronized
+  void publish(int64_t c, const GradSums* p, int64_t stride) const {
+    if (a.sync) publish_sums(a, c, summed(p, stride));
+  }
   void finish(int64_t c, const GradSums* p, int64_t stride) {
-    coeffs[c] = finish_backward(a, c, reduces() ? summed(p, stride) : given_own(a, c),
-                                plan.g.per_channel());
+    coeffs[c] = a.sync ? finish_backward_gathered(a, c)
+                       : finish_backward(a, c, reduces() ? summed(p, stride) : given_own(a, c),
+                                         plan.g.per_channel());
   }
   void apply(int64_t offset, int64_t c0, int64_t count, int64_t len) {
+    if (a.sync && a.sync->failed()) return;
     const BackwardPrologue p{a.relu_mask, a.dresidual};
     if (p.fused()) {  // x = null: constant statistics, dx = g * k_dy
       k.runs_dx_fused(a.dy + offset, a.use_global_stats ? nullptr : a.x + offset, a.dx + offset,
@@ -500,6 +586,8 @@ void run_rows(const RowsPlan& plan, int threads, Op& op) {
     for (int64_t j = 0; j < W; j += step) {
       const int64_t end = min_of(W, j + step);
       if (reduces) op.merge(j, end);
+      // Synchronized ops publish the step's channels before they wait for the first.
+      for (int64_t c = j / inner; c < end / inner; ++c) op.publish(c);
       for (int64_t c = j / inner; c < end / inner; ++c) op.finish(c);
     }
     if constexpr (Op::kApplies) {
@@ -558,6 +646,7 @@ struct MomentsRowsReduce {
       return ChunkMoments{plan.g.outer, Moments{column_mean[first + i], column_m2[first + i]}};
     });
   }
+  void publish(int64_t) const {}  // ops that synchronize hide this
 };
 
 struct TrainRows : MomentsRowsReduce {
@@ -570,12 +659,19 @@ struct TrainRows : MomentsRowsReduce {
       : MomentsRowsReduce(kt, args.x, p, args.given.mean == nullptr), a(args), stores(s),
         affine(p) {}
 
-  bool reduces() const { return a.given.mean == nullptr; }
-  void finish(int64_t c) {
-    affine.set(c, reduces() ? finish_train_channel(a, c, merged(c), plan.g.per_channel())
-                            : finish_train_given(a, c));
+  bool reduces() const { return a.given.mean == nullptr; }  // always when synchronized
+  void publish(int64_t c) const {
+    if (a.sync) publish_moments(a, c, merged(c), plan.g.per_channel());
   }
-  void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, epilogue_of(a), stores); }
+  void finish(int64_t c) {
+    affine.set(c, a.sync      ? finish_train_gathered(a, c)
+                  : reduces() ? finish_train_channel(a, c, merged(c), plan.g.per_channel())
+                              : finish_train_given(a, c));
+  }
+  void apply(const RowsPlan::Task& t) {
+    if (a.sync && a.sync->failed()) return;
+    affine.apply(k, plan, t, a.x, a.y, epilogue_of(a), stores);
+  }
 };
 
 struct MomentsRows : MomentsRowsReduce {
@@ -607,6 +703,7 @@ struct InferenceRows {
   bool reduces() const { return false; }
   void reduce(const RowsPlan::Task&, float*) {}
   void merge(int64_t, int64_t) {}
+  void publish(int64_t) const {}
   void finish(int64_t c) { affine.set(c, inference_channel(a, c)); }
   void apply(const RowsPlan::Task& t) { affine.apply(k, plan, t, a.x, a.y, epilogue_of(a), stores); }
 };
@@ -655,6 +752,7 @@ struct GradRowsReduce {
     for (int64_t j = first; j < first + inner; ++j) s = add(s, GradSums{sum_dy[j], sum_dy_xc[j]});
     return s;
   }
+  void publish(int64_t) const {}  // ops that synchronize hide this
 };
 
 struct BackwardRows : GradRowsReduce {
@@ -668,17 +766,22 @@ struct BackwardRows : GradRowsReduce {
                        args.own.dy == nullptr),
         a(args), stores(s), coeff(4, p) {}
 
-  bool reduces() const { return a.own.dy == nullptr; }
+  bool reduces() const { return a.own.dy == nullptr; }  // always when synchronized
+  void publish(int64_t c) const {
+    if (a.sync) publish_sums(a, c, summed(c));
+  }
   void finish(int64_t c) {
     const int64_t inner = plan.g.inner, first = c * inner;
     const DxCoeffs q =
-        finish_backward(a, c, reduces() ? summed(c) : given_own(a, c), plan.g.per_channel());
+        a.sync ? finish_backward_gathered(a, c)
+               : finish_backward(a, c, reduces() ? summed(c) : given_own(a, c), plan.g.per_channel());
     coeff.set(0, first, inner, q.center);
     coeff.set(1, first, inner, q.k_dy);
     coeff.set(2, first, inner, q.k_xc);
     coeff.set(3, first, inner, q.k_const);
   }
   void apply(const RowsPlan::Task& t) {
+    if (a.sync && a.sync->failed()) return;
     for_folded_rows(plan, t, [&](int64_t at, int64_t rows, int64_t columns, int64_t stride, int64_t j) {
       float* const f[4] = {coeff.field(0) + j, coeff.field(1) + j, coeff.field(2) + j,
                            coeff.field(3) + j};
@@ -732,15 +835,48 @@ void run_layout(const Execution& e, Geometry g, const Args& a, Extra... extra) {
 
 }  // namespace
 
-void forward_train(const Execution& e, Geometry g, const TrainArgs& a) {
-  g = g.canonical();
-  if (g.size() == 0) {  // no values here; given moments still set the statistics
-    if (a.given.mean)
-      for (int64_t c = 0; c < g.channels; ++c) finish_train_given(a, c);
+namespace {
+
+void forward_train_here(const Execution& e, Geometry g, const TrainArgs& a) {
+  if (g.size() == 0) {  // no values here; given or shared moments still set the statistics
+    for (int64_t c = 0; c < g.channels; ++c) {
+      if (a.given.mean) finish_train_given(a, c);
+      if (a.sync) publish_moments(a, c, Moments{0.0, 0.0}, 0);
+    }
+    if (a.sync)
+      for (int64_t c = 0; c < g.channels; ++c) finish_train_gathered(a, c);
     return;
   }
   if (a.relu_mask) clear_mask_padding(a.relu_mask, g.size());
   run_layout<TrainRows, TrainRuns, Moments>(e, g, a, stores_for(e, g, {a.x, a.y, a.residual}));
+}
+
+// A float array's copy that replaces the original only on commit().
+class Tentative {
+ public:
+  Tentative(float* original, int64_t n) : original_(original), copy_(original, original ? original + n : original) {}
+  float* data() { return original_ ? copy_.data() : nullptr; }
+  void commit() { std::copy(copy_.begin(), copy_.end(), original_); }
+
+ private:
+  float* original_;
+  std::vector<float> copy_;
+};
+
+}  // namespace
+
+void forward_train(const Execution& e, Geometry g, const TrainArgs& a) {
+  g = g.canonical();
+  if (!a.sync) return forward_train_here(e, g, a);
+  // Synchronized: a failed exchange (another replica's doing) leaves the running statistics.
+  Tentative mean(a.running_mean, g.channels), var(a.running_var, g.channels);
+  TrainArgs t = a;
+  t.running_mean = mean.data();
+  t.running_var = var.data();
+  forward_train_here(e, g, t);
+  if (a.sync->failed()) return;
+  mean.commit();
+  var.commit();
 }
 
 void forward_inference(const Execution& e, Geometry g, const InferenceArgs& a) {
@@ -760,8 +896,15 @@ void forward_inference(const Execution& e, Geometry g, const InferenceArgs& a) {
 void backward(const Execution& e, Geometry g, const BackwardArgs& args) {
   g = g.canonical();
   if (g.size() == 0) {  // no values: this batch's gradients of gamma and beta are empty sums
-    for (int64_t c = 0; c < g.channels; ++c)
-      write_param_grads(args, c, args.own.dy ? given_own(args, c) : GradSums{0.0, 0.0});
+    for (int64_t c = 0; c < g.channels; ++c) {
+      const GradSums own = args.own.dy ? given_own(args, c) : GradSums{0.0, 0.0};
+      if (args.sync)  // the other replicas still need this one's (zero) sums
+        publish_sums(args, c, own);
+      else
+        write_param_grads(args, c, own);
+    }
+    if (args.sync)
+      for (int64_t c = 0; c < g.channels; ++c) finish_backward_gathered(args, c);
     return;
   }
   BackwardArgs a = args;

@@ -7,10 +7,25 @@
 // run parts of that: batch_moments and backward_sums the reduce phase alone; forward_train with
 // given moments, and backward with given sums, the finish and apply phases.
 #pragma once
+#include <atomic>
+
+#include "channel_exchange.h"
 #include "chunking.h"
 #include "kernel_table.h"
 
 namespace bn {
+
+// Statistics synchronized inside the op (channel_exchange.h): each channel's moments (forward)
+// or gradient sums (backward) are shared with the other replicas between the channel's reduce
+// and its apply. What the op learns from them is left here for the caller.
+struct Synchronized {
+  ChannelExchange exchange;
+  std::atomic<int64_t> total_count{-1};  // forward: values per channel over every replica
+  std::atomic<bool> too_few{false};      // forward: fewer than 2 of them; nothing was written
+
+  explicit Synchronized(const ExchangeMemory& m) : exchange(m) {}
+  bool failed() const { return exchange.status() != ChannelExchange::kOk || too_few; }
+};
 
 // Per-channel moments from elsewhere (the merge of every replica's batch_moments).
 struct GivenMoments {
@@ -37,6 +52,9 @@ struct TrainArgs {
   const float* residual;  // null: none; y may equal it
   bool relu;
   uint8_t* relu_mask;
+  // Null: this batch alone. Otherwise the batch is every replica's (x must reduce: no `given`),
+  // and the running statistics change only if the whole op succeeds.
+  Synchronized* sync;
 };
 
 // batch_moments: per-channel mean and M2 of x.
@@ -72,6 +90,9 @@ struct BackwardArgs {
   // sums and in dx); dresidual (null: not wanted) receives g and may equal dy (then dx may not).
   const uint8_t* relu_mask;
   float* dresidual;
+  // Null: not synchronized. Otherwise dx comes from every replica's sums over `total_count`
+  // values per channel, shared channel by channel (no `total` or `own` given).
+  Synchronized* sync;
 };
 
 // backward_sums: this batch's sum(g) and sum(g * (x - save_mean)) per channel, g = dy or, with a

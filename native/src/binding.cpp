@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <new>
 #include <string>
 #include <utility>
@@ -236,11 +237,13 @@ class Addon : public Napi::Addon<Addon> {
 
   // forwardTrain(x, outer, C, inner, y, gamma, beta, eps, momentum, runningMean, runningVar,
   //              unbiased, saveMean, saveInvStd, momentsCount, momentsMean, momentsM2, relu,
-  //              residual, reluMask, freshOutputs)
+  //              residual, reluMask, freshOutputs, exchange)
   // momentsMean and momentsM2 (Float64Array(C), or both null/absent): normalise with these
   // moments over momentsCount values per channel (read only with them) instead of x's own.
   // relu requires reluMask (ceil(n / 8) bytes), which is refused without it; relu and the
-  // residual may be left out (SPEC section 7: no ReLU, no residual).
+  // residual may be left out (SPEC section 7: no ReLU, no residual). With an exchange (see
+  // read_sync), the moments are every replica's, shared channel by channel; the values per
+  // channel are then counted after the exchange.
   Job ForwardTrain(ArgReader& args, const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     const int64_t n = length_of(info, 0, "x");
@@ -271,16 +274,22 @@ class Addon : public Napi::Addon<Addon> {
     if (!(a.momentum >= 0.0 && a.momentum <= 1.0))
       throw_error(env, false, "ERR_BATCHNORM_INVALID_MOMENTUM",
                   "Expected momentum to be a number in [0, 1]");
+    double* report = nullptr;
+    const std::shared_ptr<Synchronized> sync = read_sync(args, info, 21, C, &report);
+    if (sync && a.given.mean)
+      throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION", "Expected no moments with an exchange");
+    a.sync = sync.get();
     // With no channels, outer * inner may pass int64 (the size is 0 whatever they are); a
     // product that overflows is certainly more than one value per channel.
     int64_t per_channel = a.given.count;
-    if ((a.given.mean || !__builtin_mul_overflow(g.outer, g.inner, &per_channel)) &&
+    if (!sync && (a.given.mean || !__builtin_mul_overflow(g.outer, g.inner, &per_channel)) &&
         per_channel < 2)
       throw_error(env, false, "ERR_BATCHNORM_TOO_FEW_VALUES",
                   "Expected more than 1 value per channel when training");
     args.check_overlaps({{"out", "x"}, {"out", "residual"}});
-    return [e = exec_for(args.boolean(20, "freshOutputs", false), n), g, a] {
+    return [e = exec_for(args.boolean(20, "freshOutputs", false), n), g, a, sync, report] {
       forward_train(e, g, a);
+      if (sync) report_outcome(*sync, report);
     };
   }
 
@@ -322,12 +331,14 @@ class Addon : public Napi::Addon<Addon> {
 
   // backward(dy, x, outer, C, inner, dx, gamma, saveMean, saveInvStd, useGlobalStats,
   //          dgamma, dbeta, totalCount, totalSumDy, totalSumDyXmu, ownSumDy, ownSumDyXmu,
-  //          reluMask, dresidual, freshOutputs)
+  //          reluMask, dresidual, freshOutputs, exchange)
   // The sums are Float64Array(C) or null/absent, in pairs: with the totals, dx comes from them
   // over totalCount values per channel (read only with them); with the own sums too, dgamma
   // and dbeta come from those and dy and x are read once. A reluMask means relu: the gradient
   // is masked first (SPEC section 7); dresidual receives it. (dx, dy) and (dresidual, dy) are
-  // in-place pairs, not both at once. The last three may be left out.
+  // in-place pairs, not both at once. The last four may be left out. With an exchange (see
+  // read_sync), dx comes from every replica's sums over totalCount values per channel, shared
+  // channel by channel.
   Job Backward(ArgReader& args, const Napi::CallbackInfo& info) {
     const Napi::Env env = info.Env();
     const int64_t n = length_of(info, 0, "dy");
@@ -356,8 +367,20 @@ class Addon : public Napi::Addon<Addon> {
       throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
                   "Expected the own sums only with the total sums, and neither with "
                   "useGlobalStats");
+    double* report = nullptr;
+    const std::shared_ptr<Synchronized> sync = read_sync(args, info, 20, C, &report);
+    if (sync) {
+      if (a.total.dy || a.use_global_stats)
+        throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
+                    "Expected no sums and no useGlobalStats with an exchange");
+      a.total_count = args.count(12, "totalCount");
+      a.sync = sync.get();
+    }
     args.check_overlaps({{"dx", "dy"}, {"dresidual", "dy"}});
-    return [e = exec_for(args.boolean(19, "freshOutputs", false), n), g, a] { backward(e, g, a); };
+    return [e = exec_for(args.boolean(19, "freshOutputs", false), n), g, a, sync, report] {
+      backward(e, g, a);
+      if (sync) report_outcome(*sync, report);
+    };
   }
 
   // backwardSums(dy, x, outer, C, inner, saveMean, sumDy, sumDyXmu, reluMask): Float64Array(C)
@@ -390,6 +413,50 @@ class Addon : public Napi::Addon<Addon> {
         n * static_cast<int64_t>(sizeof(float)) >= kFreshStreamingBytes)
       e.streaming_bytes = 0;
     return e;
+  }
+
+  // The exchange of a synchronized forwardTrain or backward (argument i; null or absent: none):
+  // { slots, arrivals, rounds, broken, report, rank, size, timeoutMs, timeoutCode } as
+  // lib/collective/worker-group.ts lays them out (channel_exchange.h), views of channels
+  // [0, C). *report receives report_outcome's numbers.
+  static std::shared_ptr<Synchronized> read_sync(ArgReader& args, const Napi::CallbackInfo& info,
+                                                 size_t i, int64_t C, double** report) {
+    const Napi::Env env = info.Env();
+    if (info.Length() <= i || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+    if (!info[i].IsObject())
+      throw_error(env, true, "ERR_BATCHNORM_INVALID_TYPE", "Expected an object for exchange");
+    const Napi::Object o = info[i].As<Napi::Object>();
+    const double rank = args.number(o.Get("rank"), "exchange.rank");
+    const double size = args.number(o.Get("size"), "exchange.size");
+    const double timeout = args.number(o.Get("timeoutMs"), "exchange.timeoutMs");
+    const double code = args.number(o.Get("timeoutCode"), "exchange.timeoutCode");
+    if (!(size >= 1 && size <= 65536 && size == std::floor(size) && rank >= 0 && rank < size &&
+          rank == std::floor(rank) && timeout > 0 && code > 0 && code <= INT32_MAX &&
+          code == std::floor(code)))
+      throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
+                  "Expected an integer size in [1, 65536], rank in [0, size), timeoutMs > 0 and "
+                  "an int32 timeoutCode > 0 in exchange");
+    ExchangeMemory m{};
+    m.rank = static_cast<int>(rank);
+    m.size = static_cast<int>(size);
+    m.timeout_ms = timeout;
+    m.timeout_code = static_cast<int32_t>(code);
+    m.slots = args.f64(o.Get("slots"), "exchange.slots", C * 2 * m.size * ChannelExchange::kFields);
+    m.arrivals = args.i32(o.Get("arrivals"), "exchange.arrivals", C);
+    m.rounds = args.i32(o.Get("rounds"), "exchange.rounds", C);
+    m.broken = args.i32(o.Get("broken"), "exchange.broken", 1);
+    *report = args.f64(o.Get("report"), "exchange.report", 3);
+    return std::make_shared<Synchronized>(m);
+  }
+
+  // What a synchronized op left for lib/: [status, channel, count], status 0 (done), 1 (a wait
+  // timed out), 2 (the group broke) or 3 (fewer than 2 values per channel in all), the channel
+  // of a failed wait, and the values per channel over every replica (forward).
+  static void report_outcome(const Synchronized& s, double* report) {
+    const ChannelExchange::Status status = s.exchange.status();
+    report[0] = status != ChannelExchange::kOk ? status : s.too_few ? 3 : 0;
+    report[1] = static_cast<double>(s.exchange.failed_channel());
+    report[2] = static_cast<double>(s.total_count.load());
   }
 
   // Bytes of the bit-packed ReLU mask of n elements.

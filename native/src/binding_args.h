@@ -59,6 +59,14 @@ class ArgReader {
     return typed<uint8_t>(i, name, length, optional, access, napi_uint8_array, "Uint8Array");
   }
 
+  // The same for an Int32Array (a worker group's shared counters, SPEC section 8).
+  int32_t* i32(const Napi::Value& v, const char* name, int64_t length) {
+    return typed<int32_t>(v, name, length, false, Access::kWritten, napi_int32_array, "Int32Array");
+  }
+  double* f64(const Napi::Value& v, const char* name, int64_t length) {
+    return typed<double>(v, name, length, false, Access::kWritten, napi_float64_array, "Float64Array");
+  }
+
   // A non-negative integer no larger than 2^53 (a safe integer count).
   int64_t count(size_t i, const char* name) {
     const double d = number(i, name);
@@ -68,11 +76,12 @@ class ArgReader {
     return static_cast<int64_t>(d);
   }
 
-  double number(size_t i, const char* name) {
-    if (!info_[i].IsNumber())
+  double number(size_t i, const char* name) { return number(info_[i], name); }
+  double number(const Napi::Value& v, const char* name) {
+    if (!v.IsNumber())
       throw_error(env_, true, "ERR_BATCHNORM_INVALID_TYPE",
                   std::string("Expected a number for ") + name);
-    return info_[i].As<Napi::Number>().DoubleValue();
+    return v.As<Napi::Number>().DoubleValue();
   }
 
   // A boolean, or `fallback` when the argument is absent (undefined).
@@ -115,7 +124,11 @@ class ArgReader {
   template <class T>
   T* typed(size_t i, const char* name, int64_t length, bool optional, Access access,
            napi_typedarray_type type, const char* type_name) {
-    const Napi::Value v = info_[i];
+    return typed<T>(info_[i], name, length, optional, access, type, type_name);
+  }
+  template <class T>
+  T* typed(const Napi::Value& v, const char* name, int64_t length, bool optional, Access access,
+           napi_typedarray_type type, const char* type_name) {
     if (optional && (v.IsNull() || v.IsUndefined())) return nullptr;
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type)
       throw_error(env_, true, "ERR_BATCHNORM_INVALID_TYPE",

@@ -1,0 +1,113 @@
+/**
+ * A worker group replica's side of the exchange that the native kernels run themselves (SPEC
+ * section 8; native/src/channel_exchange.h has the protocol): a synchronized layer's
+ * forwardTrain and backward share each channel's moments or gradient sums with the other
+ * replicas between the channel's reduce and its apply, instead of a reduce call, a collective
+ * round and an apply call. The group's shared memory (worker-group.ts) holds per channel an
+ * arrival counter and two parities of `size` slots of 3 doubles; this replica keeps how many
+ * rounds it ran per channel, and one op at a time.
+ */
+import { BatchNormStateError, rangeError } from '../errors';
+
+/** The native binding's `exchange` argument: the group's memory for channels [0, C). */
+export interface ExchangeViews {
+  readonly slots: Float64Array;
+  readonly arrivals: Int32Array;
+  readonly rounds: Int32Array;
+  /** The group's word saying why it broke (0: it has not). */
+  readonly broken: Int32Array;
+  /** Written by the op: [status, channel, values per channel over every replica]. */
+  readonly report: Float64Array;
+  readonly rank: number;
+  readonly size: number;
+  readonly timeoutMs: number;
+  /** What the op writes into `broken` when one of its waits times out. */
+  readonly timeoutCode: number;
+}
+
+/** The op's outcome in report[0] (binding.cpp's report_outcome); NOT_RUN before it ends. */
+export enum ExchangeStatus {
+  NotRun = -1,
+  Done = 0,
+  TimedOut = 1,
+  Broken = 2,
+  TooFewValues = 3,
+}
+
+/** Numbers per channel slot; the shared memory's size per channel (bytes) for `size` replicas. */
+const FIELDS = 3;
+export const exchangeBytesPerChannel = (size: number) => 4 + 8 * 2 * size * FIELDS;
+
+/** Throws the group's error for a failed exchange (status TimedOut or Broken) at `where`. */
+export type ExchangeFailure = (status: ExchangeStatus, where: string) => never;
+
+export class KernelExchange {
+  readonly #all: ExchangeViews;
+  readonly #views = new Map<number, ExchangeViews>();
+  #busy = false;
+
+  /**
+   * `memory`: the group's exchange SharedArrayBuffer (arrival counters, then slots, for
+   * `maxChannels` channels); `broken`: the group's control word for why it broke.
+   */
+  constructor(
+    readonly maxChannels: number,
+    memory: SharedArrayBuffer,
+    broken: Int32Array,
+    replica: { rank: number; size: number; timeoutMs: number; timeoutCode: number },
+    private readonly fail: ExchangeFailure,
+  ) {
+    const slotsAt = 8 * Math.ceil(maxChannels / 2); // past the counters, 8-byte aligned
+    this.#all = {
+      ...replica,
+      slots: new Float64Array(memory, slotsAt, maxChannels * 2 * replica.size * FIELDS),
+      arrivals: new Int32Array(memory, 0, maxChannels),
+      rounds: new Int32Array(maxChannels),
+      broken,
+      report: new Float64Array(3),
+    };
+  }
+
+  /** Runs `op` with the exchange for C channels (C <= maxChannels); returns its result and the values per channel over every replica. */
+  run<T>(C: number, what: string, op: (views: ExchangeViews) => T): { result: T; count: number } {
+    const views = this.#begin(C, what);
+    try {
+      return { result: op(views), count: this.#outcome(C, what) };
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** {@link run} for an op that runs off the JavaScript thread. */
+  async runAsync<T>(C: number, what: string, op: (views: ExchangeViews) => Promise<T>): Promise<{ result: T; count: number }> {
+    const views = this.#begin(C, what);
+    try {
+      return { result: await op(views), count: this.#outcome(C, what) };
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  #begin(C: number, what: string): ExchangeViews {
+    if (this.#busy) throw new BatchNormStateError('ERR_BATCHNORM_BUSY', `${what} (rank ${this.#all.rank}): one synchronized op at a time per replica, and one is still running`);
+    this.#busy = true;
+    this.#all.report[0] = ExchangeStatus.NotRun;
+    let views = this.#views.get(C);
+    if (!views) {
+      const { slots, arrivals, rounds } = this.#all;
+      views = { ...this.#all, slots: slots.subarray(0, C * 2 * this.#all.size * FIELDS), arrivals: arrivals.subarray(0, C), rounds: rounds.subarray(0, C) };
+      this.#views.set(C, views);
+    }
+    return views;
+  }
+
+  /** The values per channel over every replica, or the error of a failed op. */
+  #outcome(C: number, what: string): number {
+    const [status, channel, count] = this.#all.report as unknown as [ExchangeStatus, number, number];
+    if (status === ExchangeStatus.Done) return count;
+    if (status === ExchangeStatus.TooFewValues) {
+      throw rangeError('ERR_BATCHNORM_TOO_FEW_VALUES', 'more than 1 value per channel when training', 'x', `${count} value(s) per channel over the ${this.#all.size} replicas`);
+    }
+    return this.fail(status, `${what} (rank ${this.#all.rank} of ${this.#all.size}, channel ${channel} of ${C})`);
+  }
+}
