@@ -839,12 +839,12 @@ namespace {
 
 void forward_train_here(const Execution& e, Geometry g, const TrainArgs& a) {
   if (g.size() == 0) {  // no values here; given or shared moments still set the statistics
-    for (int64_t c = 0; c < g.channels; ++c) {
-      if (a.given.mean) finish_train_given(a, c);
-      if (a.sync) publish_moments(a, c, Moments{0.0, 0.0}, 0);
-    }
-    if (a.sync)
+    if (a.sync) {  // the other replicas still need this one's (empty) moments
+      for (int64_t c = 0; c < g.channels; ++c) publish_moments(a, c, Moments{0.0, 0.0}, 0);
       for (int64_t c = 0; c < g.channels; ++c) finish_train_gathered(a, c);
+    } else if (a.given.mean) {
+      for (int64_t c = 0; c < g.channels; ++c) finish_train_given(a, c);
+    }
     return;
   }
   if (a.relu_mask) clear_mask_padding(a.relu_mask, g.size());
@@ -854,7 +854,8 @@ void forward_train_here(const Execution& e, Geometry g, const TrainArgs& a) {
 // A float array's copy that replaces the original only on commit().
 class Tentative {
  public:
-  Tentative(float* original, int64_t n) : original_(original), copy_(original, original ? original + n : original) {}
+  Tentative(float* original, int64_t n)
+      : original_(original), copy_(original, original ? original + n : original) {}
   float* data() { return original_ ? copy_.data() : nullptr; }
   void commit() { std::copy(copy_.begin(), copy_.end(), original_); }
 
@@ -896,15 +897,13 @@ void forward_inference(const Execution& e, Geometry g, const InferenceArgs& a) {
 void backward(const Execution& e, Geometry g, const BackwardArgs& args) {
   g = g.canonical();
   if (g.size() == 0) {  // no values: this batch's gradients of gamma and beta are empty sums
-    for (int64_t c = 0; c < g.channels; ++c) {
-      const GradSums own = args.own.dy ? given_own(args, c) : GradSums{0.0, 0.0};
-      if (args.sync)  // the other replicas still need this one's (zero) sums
-        publish_sums(args, c, own);
-      else
-        write_param_grads(args, c, own);
-    }
-    if (args.sync)
+    if (args.sync) {  // the other replicas still need this one's (zero) sums
+      for (int64_t c = 0; c < g.channels; ++c) publish_sums(args, c, GradSums{0.0, 0.0});
       for (int64_t c = 0; c < g.channels; ++c) finish_backward_gathered(args, c);
+    } else {
+      for (int64_t c = 0; c < g.channels; ++c)
+        write_param_grads(args, c, args.own.dy ? given_own(args, c) : GradSums{0.0, 0.0});
+    }
     return;
   }
   BackwardArgs a = args;

@@ -44,8 +44,8 @@ class MaskWriter {
     const uintptr_t first = reinterpret_cast<uintptr_t>(out_);
     prefetch_end_ = first + static_cast<uintptr_t>((count_ + n + 7) >> 3);
     const uintptr_t now = first + static_cast<uintptr_t>(kPrefetchBytes);
-    for (uintptr_t line = first & ~uintptr_t{63}; line < prefetch_end_ && line < now; line += 64)
-      __builtin_prefetch(reinterpret_cast<const void*>(line), 1, 3);
+    for (uintptr_t line = line_of(first); line < prefetch_end_ && line < now; line += kLineBytes)
+      request(line);
   }
 
   // Appends the low `n` bits of `bits` (bit l: lane l), n <= 32.
@@ -68,6 +68,11 @@ class MaskWriter {
   }
 
  private:
+  static constexpr uintptr_t kLineBytes = 64;
+  static uintptr_t line_of(uintptr_t address) { return address & ~(kLineBytes - 1); }
+  // Asks for the cache line at `line` for writing, to be kept in every cache level.
+  static void request(uintptr_t line) { __builtin_prefetch(reinterpret_cast<const void*>(line), 1, 3); }
+
   // Sets the bits of *p outside `foreign` to those of `own` (whose foreign bits are 0).
   static void merge(uint8_t* p, uint8_t own, uint8_t foreign) {
     __atomic_fetch_and(p, static_cast<uint8_t>(own | foreign), __ATOMIC_RELAXED);
@@ -86,9 +91,8 @@ class MaskWriter {
     out_ += 4;
     // Into a new cache line (out_ need not be 4-byte aligned): ask for the one kPrefetchBytes on.
     const uintptr_t at = reinterpret_cast<uintptr_t>(out_);
-    const uintptr_t ahead = (at & ~uintptr_t{63}) + static_cast<uintptr_t>(kPrefetchBytes);
-    if ((((at - 4) ^ at) & ~uintptr_t{63}) != 0 && ahead < prefetch_end_)
-      __builtin_prefetch(reinterpret_cast<const void*>(ahead), 1, 3);
+    const uintptr_t ahead = line_of(at) + static_cast<uintptr_t>(kPrefetchBytes);
+    if (line_of(at - 4) != line_of(at) && ahead < prefetch_end_) request(ahead);
     pending_ >>= 32;
     count_ -= 32;
   }
