@@ -11,6 +11,7 @@
  * long as its slowest worker. Prints the median step times and the overhead of synchronization
  * (target: under 10% on [32, 64, 56, 56] with 2 workers).
  */
+import { cpus } from 'os';
 import { parseArgs } from 'util';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
 
@@ -22,7 +23,7 @@ const USAGE = `npm run bench:sync -- [flags]
   --shape=32x64x56x56   the whole batch, N x C x ... (NCHW; split along N)
   --workers=2           worker threads, one replica each
   --threads=1           native threads per worker
-  --steps=20            timed steps per variant (after 3 untimed ones)
+  --steps=60            timed steps per variant (after 3 untimed ones)
   --json                print the results as JSON`;
 
 const WARMUP_STEPS = 3;
@@ -103,7 +104,7 @@ async function main(): Promise<void> {
       shape: { type: 'string', default: '32x64x56x56' },
       workers: { type: 'string', default: '2' },
       threads: { type: 'string', default: '1' },
-      steps: { type: 'string', default: '20' },
+      steps: { type: 'string', default: '60' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -132,10 +133,13 @@ async function main(): Promise<void> {
   const splitOverhead = splitStep.step.median / plain.step.median - 1;
   // Time in allReduceSum: the collective itself plus waiting for the slowest replica to arrive.
   const collective = summarize(all.flatMap((w) => w.collective));
-  const inKernels = backendInfo().backend === 'native';
-  const result = { shape, workers, threadsPerWorker: threads, shards, steps, inKernels, plain, kernels, split: splitStep, collective, overhead, splitOverhead, target: 0.1, met: overhead < 0.1 };
+  const info = backendInfo();
+  const inKernels = info.backend === 'native';
+  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, backend: info.backend, isa: info.isa, node: process.version, date: new Date().toISOString() };
+  const result = { machine, shape, workers, threadsPerWorker: threads, shards, steps, inKernels, plain, kernels, split: splitStep, collective, overhead, splitOverhead, target: 0.1, met: overhead < 0.1 };
   if (values.json) return console.log(JSON.stringify(result, null, 2));
   const ms = (s: Summary) => `${s.median.toFixed(2)} ms (p10 ${s.p10.toFixed(2)}, p90 ${s.p90.toFixed(2)})`;
+  console.log(`${machine.cpu} (${machine.cores} cores), ${info.backend} ${info.isa}`);
   console.log(`BatchNorm layer step on [${shape.join(', ')}] split into ${shards.map((s) => `[${s.join(', ')}]`).join(' + ')}, ${threads} native thread(s) per worker, ${steps} steps each, median of the slowest worker:`);
   const rows = [
     ['unsynchronized', plain],

@@ -11,6 +11,7 @@ import { join } from 'path';
 import { beforeAll, describe, expect, test } from 'vitest';
 
 import { startPeers } from '../bench/peer-backends';
+import { backendInfo } from '../lib/index';
 import { packageRoot } from '../lib/loader';
 
 const root = packageRoot();
@@ -149,4 +150,17 @@ test('npm run bench:rss: both modes in processes of their own, RSS reported', ()
   expect(out).toMatch(/^no reuse: RSS \d+ MB after warm-up, \d+ MB at the end/m);
   expect(out).toMatch(/^reuseOutputs: true: RSS \d+ MB after warm-up, \d+ MB at the end/m);
   expect(out).toMatch(/^target \(RSS flat with and without reuse, within 10%\): (met|MISSED)$/m);
+});
+
+test('npm run bench:sync: the three variants timed in worker threads, the kernels path on the native backend', () => {
+  const script = join(root, 'dist-bench', 'bench', 'sync.js');
+  const out = execFileSync(process.execPath, [script, '--shape=4x3x8x8', '--steps=3', '--json'], { encoding: 'utf8' });
+  const r = JSON.parse(out) as { inKernels: boolean; shards: number[][]; overhead: number; splitOverhead: number } & Record<'plain' | 'kernels' | 'split', { step: { median: number } }>;
+  expect(r.shards).toEqual([
+    [2, 3, 8, 8],
+    [2, 3, 8, 8],
+  ]);
+  expect(r.inKernels).toBe(backendInfo().backend === 'native');
+  for (const name of ['plain', 'kernels', 'split'] as const) expect(r[name].step.median, name).toBeGreaterThan(0);
+  expect(Number.isFinite(r.overhead) && Number.isFinite(r.splitOverhead)).toBe(true);
 });
