@@ -34,9 +34,15 @@ export enum ExchangeStatus {
   TooFewValues = 3,
 }
 
-/** Numbers per channel slot; the shared memory's size per channel (bytes) for `size` replicas. */
+/**
+ * The group's exchange memory for `size` replicas and `maxChannels` channels: the channels'
+ * Int32 arrival counters, then (8-byte aligned) their slots, 2 parities x size x FIELDS doubles
+ * per channel.
+ */
 const FIELDS = 3;
-export const exchangeBytesPerChannel = (size: number) => 4 + 8 * 2 * size * FIELDS;
+const slotsOffset = (maxChannels: number) => 8 * Math.ceil(maxChannels / 2);
+const slotCount = (size: number, channels: number) => channels * 2 * size * FIELDS;
+export const exchangeBytes = (size: number, maxChannels: number) => slotsOffset(maxChannels) + 8 * slotCount(size, maxChannels);
 
 /** Throws the group's error for a failed exchange (status TimedOut or Broken) at `where`. */
 export type ExchangeFailure = (status: ExchangeStatus, where: string) => never;
@@ -57,10 +63,9 @@ export class KernelExchange {
     replica: { rank: number; size: number; timeoutMs: number; timeoutCode: number },
     private readonly fail: ExchangeFailure,
   ) {
-    const slotsAt = 8 * Math.ceil(maxChannels / 2); // past the counters, 8-byte aligned
     this.#all = {
       ...replica,
-      slots: new Float64Array(memory, slotsAt, maxChannels * 2 * replica.size * FIELDS),
+      slots: new Float64Array(memory, slotsOffset(maxChannels), slotCount(replica.size, maxChannels)),
       arrivals: new Int32Array(memory, 0, maxChannels),
       rounds: new Int32Array(maxChannels),
       broken,
@@ -95,7 +100,7 @@ export class KernelExchange {
     let views = this.#views.get(C);
     if (!views) {
       const { slots, arrivals, rounds } = this.#all;
-      views = { ...this.#all, slots: slots.subarray(0, C * 2 * this.#all.size * FIELDS), arrivals: arrivals.subarray(0, C), rounds: rounds.subarray(0, C) };
+      views = { ...this.#all, slots: slots.subarray(0, slotCount(this.#all.size, C)), arrivals: arrivals.subarray(0, C), rounds: rounds.subarray(0, C) };
       this.#views.set(C, views);
     }
     return views;

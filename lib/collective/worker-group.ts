@@ -28,7 +28,7 @@ import { loaded } from '../backend';
 import { BatchNormCollectiveError, BatchNormStateError, rangeError, typeError } from '../errors';
 import { booleanOption, integerAtLeast, optionsObject } from '../layer/checks';
 import { DEFAULT_TIMEOUT_MS, rankIn, reduceData, sumInRankOrder, timeoutMs, type AsyncCollective, type SyncCollective } from './collective';
-import { exchangeBytesPerChannel, ExchangeStatus, KernelExchange } from './kernel-exchange';
+import { exchangeBytes, ExchangeStatus, KernelExchange } from './kernel-exchange';
 
 /** A worker group's shared state; plain data that postMessage and workerData carry. */
 export interface WorkerGroup {
@@ -88,8 +88,6 @@ const controlWords = (size: number) => HEADER + 4 * size;
 
 const DEFAULT_CAPACITY = 65536;
 const DEFAULT_MAX_CHANNELS = 4096;
-/** The exchange's bytes: per channel a counter and its slots, the slots 8-byte aligned. */
-const exchangeBytes = (size: number, maxChannels: number) => maxChannels * exchangeBytesPerChannel(size) + 4 * (maxChannels % 2);
 
 /** Why a group broke, and which rank broke it (-1: abortWorkerGroup). */
 enum Break {
