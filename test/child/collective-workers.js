@@ -12,11 +12,12 @@
 //   node collective-workers.js layer             BatchNorm layers in 3 workers (sync methods),
 //                                                 against one layer on the whole batch
 // Prints one JSON line.
-const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
+const { isMainThread, parentPort, workerData } = require('worker_threads');
 const { createHash } = require('crypto');
 const { join } = require('path');
 
 const bn = require(join(__dirname, '..', '..'));
+const { startTask } = require('./worker-task');
 
 /** Round i's data of `rank`: awkward magnitudes, signed zeros and a NaN now and then. */
 function contribution(i, rank) {
@@ -52,15 +53,8 @@ async function replicaRounds(collective, rounds) {
   return { digest: hash.digest('hex'), wrong };
 }
 
-/** Starts a worker running `task` with `data`; resolves with its first message, its error or its exit. */
-function worker(task, data) {
-  return new Promise((resolve) => {
-    const w = new Worker(__filename, { workerData: { task, ...data } });
-    w.once('message', resolve);
-    w.once('error', (e) => resolve({ workerError: e.message }));
-    w.once('exit', (code) => resolve({ exitCode: code }));
-  });
-}
+/** Starts a worker of this script running `task` with `data` (worker-task.js). */
+const worker = (task, data) => startTask(__filename, task, data);
 
 const describeError = (e) => ({ code: e.code, message: e.message });
 

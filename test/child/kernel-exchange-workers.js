@@ -16,10 +16,11 @@
 //   node kernel-exchange-workers.js jsJoin     a worker on the JavaScript backend joins a group
 //                                             made here (native): it is refused
 // Prints one JSON line.
-const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
+const { isMainThread, parentPort, workerData } = require('worker_threads');
 const { join } = require('path');
 
 const bn = require(join(__dirname, '..', '..'));
+const { startTask } = require('./worker-task');
 
 /** A batch's values: awkward offsets per channel, so that the statistics matter. */
 function batch(n, seed) {
@@ -28,15 +29,11 @@ function batch(n, seed) {
 
 const bits = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
 
-/** A worker running `task` with `data`; resolves with its message, its error or its exit. */
-function worker(task, data, env = process.env) {
-  return new Promise((resolve) => {
-    const w = new Worker(__filename, { workerData: { task, ...data }, env });
-    w.once('message', resolve);
-    w.once('error', (e) => resolve({ workerError: e.message }));
-    w.once('exit', (code) => resolve({ exitCode: code }));
-  });
-}
+/** Starts a worker of this script running `task` with `data` (worker-task.js). */
+const worker = (task, data, env) => startTask(__filename, task, data, env);
+
+/** The channel count of a case. */
+const channelsOf = (c) => c.shape[c.axis < 0 ? c.axis + c.shape.length : c.axis];
 
 /** Layer options of a case, with the collective; the same parameters on every replica. */
 function layerOf(C, c, collective) {
@@ -72,7 +69,7 @@ function shardsOf(c) {
 
 /** One run of a case: rank 0 in this thread (async when the case says), the others in workers. */
 async function runCase(c, maxChannels) {
-  const C = c.shape[c.axis < 0 ? c.axis + c.shape.length : c.axis];
+  const C = channelsOf(c);
   const group = bn.createWorkerGroup(c.rows.length, { maxChannels, timeoutMs: 20000 });
   const parts = shardsOf(c);
   const others = parts.slice(1).map((p, k) => worker('steps', { group, rank: k + 1, C, c, part: p, threads: c.threads[(k + 1) % c.threads.length] }));
@@ -107,7 +104,7 @@ async function compare() {
     const same = inKernels.every((r, k) => arraysOf(r).every((a, i) => bits(a) === bits(arraysOf(split[k])[i])));
     const runningSame = inKernels.every((r) => bits(r.runningMean) === bits(inKernels[0].runningMean) && bits(r.runningVar) === bits(inKernels[0].runningVar));
     // One layer on the whole batch, in this thread.
-    const C = c.shape[c.axis < 0 ? c.axis + c.shape.length : c.axis];
+    const C = channelsOf(c);
     bn.setNumThreads(1);
     const single = await replicaSteps(layerOf(C, c, undefined), shardsOf({ ...c, rows: [c.shape[0]] })[0].steps, c.shape, false);
     let worst = 0;
