@@ -44,11 +44,13 @@ describe('layers in worker threads, synchronized in the kernels', () => {
     }
   });
 
-  test('a replica that never arrives: the others time out with the group broken, their running statistics kept', () => {
+  test('a replica that never arrives: the others time out with the group broken, naming it, their running statistics kept', () => {
     const { seconds, outcomes } = cleanExit<{ seconds: number; outcomes: Outcome[] }>(runChild('kernel-exchange-workers.js', { args: ['fails', 'never'] }));
     expect(outcomes.map((o) => o.code)).toEqual(['ERR_BATCHNORM_COLLECTIVE_TIMEOUT', 'ERR_BATCHNORM_COLLECTIVE_TIMEOUT']);
     expect(outcomes.map((o) => o.runningKept)).toEqual([true, true]);
-    expect(outcomes.some((o) => /did not all arrive within 500 ms/.test(o.message))).toBe(true);
+    // The replica that gave up names the missing one, and so does the one it woke.
+    expect(outcomes.some((o) => /: rank 2 did not arrive within 500 ms/.test(o.message))).toBe(true);
+    expect(outcomes.some((o) => /gave up waiting for rank 2 \(/.test(o.message))).toBe(true);
     expect(seconds).toBeLessThan(20); // the group's timeout is 0.5 s
   });
 

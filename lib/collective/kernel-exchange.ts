@@ -36,20 +36,26 @@ export enum ExchangeStatus {
 
 /**
  * The group's exchange memory for `size` replicas and `maxChannels` channels: the channels'
- * Int32 arrival counters, then (8-byte aligned) their slots, 2 parities x size x FIELDS doubles
- * per channel.
+ * Int32 arrival counters, per rank an Int32 count of the ops it began (so that a replica that
+ * gives up can name the ones that never came), then (8-byte aligned) the channels' slots,
+ * 2 parities x size x FIELDS doubles per channel.
  */
 const FIELDS = 3;
-const slotsOffset = (maxChannels: number) => 8 * Math.ceil(maxChannels / 2);
+const slotsOffset = (size: number, maxChannels: number) => 8 * Math.ceil((maxChannels + size) / 2);
 const slotCount = (size: number, channels: number) => channels * 2 * size * FIELDS;
-export const exchangeBytes = (size: number, maxChannels: number) => slotsOffset(maxChannels) + 8 * slotCount(size, maxChannels);
+export const exchangeBytes = (size: number, maxChannels: number) => slotsOffset(size, maxChannels) + 8 * slotCount(size, maxChannels);
 
-/** Throws the group's error for a failed exchange (status TimedOut or Broken) at `where`. */
-export type ExchangeFailure = (status: ExchangeStatus, where: string) => never;
+/**
+ * Throws the group's error for a failed exchange (status TimedOut or Broken) at `where`;
+ * `missing`: the ranks that had not begun the op (empty when all had, and one stopped inside it).
+ */
+export type ExchangeFailure = (status: ExchangeStatus, where: string, missing: number[]) => never;
 
 export class KernelExchange {
   readonly #all: ExchangeViews;
   readonly #views = new Map<number, ExchangeViews>();
+  /** Per rank, how many ops it began (shared; each replica counts its own). */
+  readonly #begun: Int32Array;
   #busy = false;
 
   /**
@@ -65,12 +71,13 @@ export class KernelExchange {
   ) {
     this.#all = {
       ...replica,
-      slots: new Float64Array(memory, slotsOffset(maxChannels), slotCount(replica.size, maxChannels)),
+      slots: new Float64Array(memory, slotsOffset(replica.size, maxChannels), slotCount(replica.size, maxChannels)),
       arrivals: new Int32Array(memory, 0, maxChannels),
       rounds: new Int32Array(maxChannels),
       broken,
       report: new Float64Array(3),
     };
+    this.#begun = new Int32Array(memory, 4 * maxChannels, replica.size);
   }
 
   /** Runs `op` with the exchange for C channels (C <= maxChannels); returns its result and the values per channel over every replica. */
@@ -96,6 +103,7 @@ export class KernelExchange {
   #begin(C: number, what: string): ExchangeViews {
     if (this.#busy) throw new BatchNormStateError('ERR_BATCHNORM_BUSY', `${what} (rank ${this.#all.rank}): one synchronized op at a time per replica, and one is still running`);
     this.#busy = true;
+    Atomics.add(this.#begun, this.#all.rank, 1);
     this.#all.report[0] = ExchangeStatus.NotRun;
     let views = this.#views.get(C);
     if (!views) {
@@ -113,6 +121,12 @@ export class KernelExchange {
     if (status === ExchangeStatus.TooFewValues) {
       throw rangeError('ERR_BATCHNORM_TOO_FEW_VALUES', 'more than 1 value per channel when training', 'x', `${count} value(s) per channel over the ${this.#all.size} replicas`);
     }
-    return this.fail(status, `${what} (rank ${this.#all.rank} of ${this.#all.size}, channel ${channel} of ${C})`);
+    return this.fail(status, `${what} (rank ${this.#all.rank} of ${this.#all.size}, channel ${channel} of ${C})`, this.#notBegun());
+  }
+
+  /** The ranks that have begun fewer ops than this one (the counts wrap as Int32s). */
+  #notBegun(): number[] {
+    const mine = Atomics.load(this.#begun, this.#all.rank);
+    return Array.from({ length: this.#all.size }, (_, k) => k).filter((k) => ((Atomics.load(this.#begun, k) - mine) | 0) < 0);
   }
 }

@@ -55,7 +55,7 @@ export interface WorkerGroupOptions {
   timeoutMs?: number;
   /**
    * The most channels that layers synchronize inside the native kernels; layers with more use
-   * allReduceSum. Default 4096, which takes 4096 * (4 + 48 * size) bytes of shared memory.
+   * allReduceSum. Default 4096, which takes 4096 * (4 + 48 * size) + 4 * size bytes of shared memory.
    */
   maxChannels?: number;
 }
@@ -181,17 +181,22 @@ class Replica {
     }
     if (group.exchange) {
       const replica = { rank, size, timeoutMs, timeoutCode: encodeBreak(Break.Timeout, rank) };
-      this.kernels = new KernelExchange(group.maxChannels, group.exchange, this.control.subarray(BROKEN, BROKEN + 1), replica, (status, where) => this.#exchangeFailed(status, where));
+      this.kernels = new KernelExchange(group.maxChannels, group.exchange, this.control.subarray(BROKEN, BROKEN + 1), replica, (status, where, missing) => this.#exchangeFailed(status, where, missing));
     }
   }
 
-  /** The error of a native exchange that failed at `where`: it timed out here, or the group broke. */
-  #exchangeFailed(status: ExchangeStatus, where: string): never {
+  /**
+   * The error of a native exchange that failed at `where`: it timed out here, or the group broke.
+   * `missing`: the ranks that had not begun the op.
+   */
+  #exchangeFailed(status: ExchangeStatus, where: string, missing: number[]): never {
+    const names = rankList(missing);
     if (status === ExchangeStatus.TimedOut) {
       breakGroup(this.control, Break.Timeout, this.rank); // the op marked it; this wakes replicas waiting in JavaScript
-      throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${where}: the other replicas did not all arrive within ${this.timeoutMs} ms; the worker group is broken`);
+      const who = names ? `${names} did not arrive` : 'the other replicas began the op but did not all arrive';
+      throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${where}: ${who} within ${this.timeoutMs} ms; the worker group is broken`);
     }
-    this.#checkBroken(where);
+    this.#checkBroken(where, names);
     throw new Error(`${where}: the native exchange ended without an outcome (status ${status}); this is a bug in batchnorm`);
   }
 
@@ -243,7 +248,8 @@ class Replica {
     return `allReduceSum (rank ${this.rank} of ${this.group.size}, round ${r})`;
   }
 
-  #checkBroken(where: string): void {
+  /** Throws if the group broke; `missing` names whom the replica that broke it waited for. */
+  #checkBroken(where: string, missing = this.#missing(this.#round)): void {
     const code = Atomics.load(this.control, BROKEN);
     if (code === 0) return;
     const by = Math.floor(code / 4) - 2;
@@ -251,8 +257,7 @@ class Replica {
     if (code % 4 === Break.Abort) {
       throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_ABORTED', `${where}: the worker group was aborted by ${who}`);
     }
-    const missing = this.#missing(this.#round) || "a replica's layer in the native kernels' exchange";
-    throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${where}: ${who} gave up waiting for ${missing} (stopped, failed, or took another path); the worker group is broken`);
+    throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${where}: ${who} gave up waiting for ${missing || "a replica's layer in the native kernels' exchange"} (stopped, failed, or took another path); the worker group is broken`);
   }
 
   #giveUp(r: number): never {
@@ -261,10 +266,9 @@ class Replica {
     throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${this.#where(r)}: ${missing} did not arrive within ${this.timeoutMs} ms; the worker group is broken`);
   }
 
-  /** "rank 2", "ranks 1, 3": the replicas that have not arrived at round r ('' when all have). */
+  /** The replicas that have not arrived at round r ('' when all have). */
   #missing(r: number): string {
-    const ranks = Array.from({ length: this.group.size }, (_, k) => k).filter((k) => Atomics.load(this.control, HEADER + this.group.size + k) < r);
-    return ranks.length === 0 ? '' : `rank${ranks.length === 1 ? '' : 's'} ${ranks.join(', ')}`;
+    return rankList(Array.from({ length: this.group.size }, (_, k) => k).filter((k) => Atomics.load(this.control, HEADER + this.group.size + k) < r));
   }
 
   /** Every replica sees the same lengths, so all of them fail alike when they differ. */
@@ -276,6 +280,11 @@ class Replica {
       }
     }
   }
+}
+
+/** "rank 2", "ranks 1, 3"; '' for none. */
+function rankList(ranks: number[]): string {
+  return ranks.length === 0 ? '' : `rank${ranks.length === 1 ? '' : 's'} ${ranks.join(', ')}`;
 }
 
 /** Where a worker group's collective keeps its native exchange (null: none); see {@link kernelExchangeOf}. */
