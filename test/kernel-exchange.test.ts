@@ -36,7 +36,7 @@ interface Outcome {
 describe('layers in worker threads, synchronized in the kernels', () => {
   test('the same bits as the split path on every replica, and one layer on the whole batch within tolerance', () => {
     const results = cleanExit<CaseResult[]>(runChild('kernel-exchange-workers.js', { args: ['compare'] }));
-    expect(results).toHaveLength(6);
+    expect(results).toHaveLength(7);
     for (const r of results) {
       expect(r, r.name).toMatchObject({ same: true, runningSame: true });
       expect(r.worst, `${r.name}: y and dx against one layer, relative to 1 + |value|`).toBeLessThan(2e-5);

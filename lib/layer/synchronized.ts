@@ -21,6 +21,8 @@
  * Layers with renorm (which needs the moments before it normalises) or more channels than the
  * group's maxChannels take the split path, on every replica alike.
  */
+import { isMainThread } from 'worker_threads';
+
 import { backend } from '../backend';
 import type { Collective } from '../collective/collective';
 import type { KernelExchange } from '../collective/kernel-exchange';
@@ -50,10 +52,23 @@ export function kernelExchangeFor(collective: Collective, C: number): KernelExch
 const FORWARD = 'BatchNorm forward (synchronized in the native kernels)';
 const BACKWARD = 'BatchNorm backward (synchronized in the native kernels)';
 
+/**
+ * An op synchronized inside the kernels as a step's call. Such an op waits in native code for
+ * the other replicas, so it must not wait on the libuv pool, which every thread of the process
+ * shares (UV_THREADPOOL_SIZE threads, 4 by default): a fifth replica's op would queue behind
+ * four waiting for it until they timed out. In a worker thread, the async form therefore runs
+ * the op on the worker's own thread (its Promise is settled when the call returns; the worker's
+ * event loop waits meanwhile, as its kernels' threads would); only the main thread, whose
+ * event loop must stay free, takes the pool (`onPool`).
+ */
+function exchangedCall<T>(sync: () => T, onPool: () => Promise<T>): KernelCall<T> {
+  return { sync, async: isMainThread ? onPool : async () => sync() };
+}
+
 /** forwardTrain over every replica's batch, synchronized inside the kernels; with the values per channel over all of them. */
 export function exchangedTrainCall(exchange: KernelExchange, x: Float32Array, shape: readonly number[], opts: ForwardTrainOptions): KernelCall<{ result: ForwardTrainResult; count: number }> {
-  return {
-    sync: () => {
+  return exchangedCall(
+    () => {
       const p = planForwardTrain(x, shape, opts, true);
       return exchange.run(p.g.channels, FORWARD, (views) => {
         p.exchange = views;
@@ -61,7 +76,7 @@ export function exchangedTrainCall(exchange: KernelExchange, x: Float32Array, sh
         return trainResult(p);
       });
     },
-    async: () => {
+    () => {
       const p = planForwardTrain(x, shape, opts, true);
       return exchange.runAsync(p.g.channels, FORWARD, async (views) => {
         p.exchange = views;
@@ -69,13 +84,13 @@ export function exchangedTrainCall(exchange: KernelExchange, x: Float32Array, sh
         return trainResult(p);
       });
     },
-  };
+  );
 }
 
 /** backward with every replica's gradient sums over `count` values per channel, synchronized inside the kernels. */
 function exchangedBackwardCall(exchange: KernelExchange, count: number, dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): KernelCall<{ result: BackwardResult }> {
-  return {
-    sync: () => {
+  return exchangedCall(
+    () => {
       const p = planBackward(dy, x, shape, opts);
       return exchange.run(p.g.channels, BACKWARD, (views) => {
         p.exchange = { views, count };
@@ -83,7 +98,7 @@ function exchangedBackwardCall(exchange: KernelExchange, count: number, dy: Floa
         return backwardResult(p);
       });
     },
-    async: () => {
+    () => {
       const p = planBackward(dy, x, shape, opts);
       return exchange.runAsync(p.g.channels, BACKWARD, async (views) => {
         p.exchange = { views, count };
@@ -91,7 +106,7 @@ function exchangedBackwardCall(exchange: KernelExchange, count: number, dy: Floa
         return backwardResult(p);
       });
     },
-  };
+  );
 }
 
 /** A collective's allReduceSum as a step's call; from sync code it must not return a Promise. */

@@ -91,6 +91,8 @@ async function compare() {
     { name: 'NHWC, 3 replicas', shape: [6, 12, 12, 8], rows: [1, 3, 2], axis: -1, threads: [1, 2] },
     { name: '[N, C] with ReLU, 2 replicas', shape: [64, 40], rows: [60, 4], axis: 1, activation: 'relu', threads: [2, 1] },
     { name: 'NCHW short runs (the rows layout), 2 replicas', shape: [16, 9, 4, 4], rows: [7, 9], axis: 1, threads: [1] },
+    // More replicas than the libuv pool's 4 threads, which every thread of the process shares.
+    { name: 'NCHW, 6 replicas, all on the async methods', shape: [12, 4, 32, 32], rows: [2, 2, 2, 2, 2, 2], axis: 1, threads: [1], mainAsync: true, workersAsync: true },
   ];
   const results = [];
   for (const c of cases) {
@@ -163,7 +165,7 @@ function workerMain() {
   const layer = layerOf(C, c, bn.joinWorkerGroup(group, rank));
   const step = part.steps[0];
   if (task === 'steps') {
-    replicaSteps(layer, part.steps, part.shape, false).then((r) => parentPort.postMessage(r));
+    replicaSteps(layer, part.steps, part.shape, Boolean(c.workersAsync)).then((r) => parentPort.postMessage(r));
   } else if (task === 'survive') {
     const before = bits(layer.runningVar);
     try {
