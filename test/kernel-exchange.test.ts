@@ -54,6 +54,13 @@ describe('layers in worker threads, synchronized in the kernels', () => {
     expect(seconds).toBeLessThan(20); // the group's timeout is 0.5 s
   });
 
+  test('a replica that arrives after the others gave up fails too, though every number of the round is there', () => {
+    const { outcomes } = cleanExit<{ outcomes: Outcome[] }>(runChild('kernel-exchange-workers.js', { args: ['fails', 'late'] }));
+    expect(outcomes.map((o) => o.code)).toEqual(['ERR_BATCHNORM_COLLECTIVE_TIMEOUT', 'ERR_BATCHNORM_COLLECTIVE_TIMEOUT', 'ERR_BATCHNORM_COLLECTIVE_TIMEOUT']);
+    expect(outcomes.map((o) => o.runningKept)).toEqual([true, true, true]);
+    expect(outcomes[2]!.message).toMatch(/rank 2 of 3.*: rank [01] gave up waiting for .* or this one, if it came after the timeout/);
+  });
+
   test('abortWorkerGroup while replicas wait in the kernels: they fail at once, their running statistics kept', () => {
     const { outcomes } = cleanExit<{ outcomes: Outcome[] }>(runChild('kernel-exchange-workers.js', { args: ['fails', 'aborts'] }));
     for (const o of outcomes) expect(o).toMatchObject({ code: 'ERR_BATCHNORM_COLLECTIVE_ABORTED', message: expect.stringMatching(/aborted by abortWorkerGroup/), runningKept: true });

@@ -257,7 +257,10 @@ class Replica {
     if (code % 4 === Break.Abort) {
       throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_ABORTED', `${where}: the worker group was aborted by ${who}`);
     }
-    throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${where}: ${who} gave up waiting for ${missing || "a replica's layer in the native kernels' exchange"} (stopped, failed, or took another path); the worker group is broken`);
+    const waitedFor = missing
+      ? `${missing} (stopped, failed, or took another path)`
+      : "a replica in the native kernels' exchange (one that stopped inside it, or this one, if it came after the timeout)";
+    throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${where}: ${who} gave up waiting for ${waitedFor}; the worker group is broken`);
   }
 
   #giveUp(r: number): never {

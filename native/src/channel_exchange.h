@@ -88,10 +88,12 @@ class ChannelExchange {
             : Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                  std::chrono::duration<double, std::milli>(m_.timeout_ms));
     for (int64_t tries = 0;; ++tries) {
+      // Broken first: a replica that arrives after another gave up fails too, as allReduceSum
+      // does, even where every replica's numbers of this round are there.
+      if (__atomic_load_n(m_.broken, __ATOMIC_ACQUIRE) != 0) return fail(kBroken, c);
       const uint32_t seen = static_cast<uint32_t>(__atomic_load_n(m_.arrivals + c, __ATOMIC_ACQUIRE));
       if (static_cast<int32_t>(seen - target) >= 0) return true;
       if (status() != kOk) return false;
-      if (__atomic_load_n(m_.broken, __ATOMIC_ACQUIRE) != 0) return fail(kBroken, c);
       if (tries < kSpins) {
         relax();
       } else {

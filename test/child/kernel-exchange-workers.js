@@ -8,9 +8,10 @@
 //                                             and on every replica, and the worst difference
 //                                             from one layer on the whole batch
 //   node kernel-exchange-workers.js fails <how>  3 replicas; rank 2 `never` runs the forward, or
-//                                             the main thread `aborts` the group while the
-//                                             others wait; reports the survivors' errors and
-//                                             whether their running statistics stayed
+//                                             runs it `late` (after the others gave up), or the
+//                                             main thread `aborts` the group while the others
+//                                             wait; reports the replicas' errors and whether
+//                                             their running statistics stayed
 //   node kernel-exchange-workers.js tooFew     2 replicas with 1 value per channel in all: both
 //                                             refuse the step alike, and the next step works
 //   node kernel-exchange-workers.js jsJoin     a worker on the JavaScript backend joins a group
@@ -123,10 +124,12 @@ async function compare() {
 }
 
 async function fails(how) {
-  const c = { shape: [6, 4, 32, 32], rows: [2, 2, 2], axis: 1 };
+  // `late`: short runs, where each replica publishes every channel before it waits for the first.
+  const c = { shape: how === 'late' ? [6, 4, 4, 4] : [6, 4, 32, 32], rows: [2, 2, 2], axis: 1 };
   const group = bn.createWorkerGroup(3, { timeoutMs: how === 'aborts' ? 60000 : 500 });
   const parts = shardsOf(c);
-  const survivors = [0, 1].map((rank) => worker('survive', { group, rank, C: 4, c, part: parts[rank], threads: 1 }));
+  const ranks = how === 'late' ? [0, 1, 2] : [0, 1];
+  const survivors = ranks.map((rank) => worker('survive', { group, rank, C: 4, c, part: parts[rank], threads: 1, delayMs: rank === 2 ? 1500 : 0 }));
   if (how === 'aborts') {
     await new Promise((resolve) => setTimeout(resolve, 300));
     bn.abortWorkerGroup(group);
@@ -167,6 +170,7 @@ function workerMain() {
   if (task === 'steps') {
     replicaSteps(layer, part.steps, part.shape, Boolean(c.workersAsync)).then((r) => parentPort.postMessage(r));
   } else if (task === 'survive') {
+    if (workerData.delayMs > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, workerData.delayMs);
     const before = bits(layer.runningVar);
     try {
       layer.forward(step.x, part.shape);
