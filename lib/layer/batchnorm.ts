@@ -221,7 +221,11 @@ export class BatchNorm {
     return this.#exclusive(() => this.#finishForward(runSync(this.#forwardSteps(x, shape, opts))));
   }
 
-  /** {@link forward} with the kernels off the JavaScript thread (on the native backend). */
+  /**
+   * {@link forward} with the kernels off the JavaScript thread (on the native backend); except
+   * in a worker thread for a layer synchronized inside the kernels, whose op runs on the
+   * worker's own thread (lib/layer/synchronized.ts, exchangedCall).
+   */
   async forwardAsync(x: Float32Array, shape: readonly number[], opts?: LayerForwardOptions): Promise<Float32Array> {
     return this.#exclusiveAsync(async () => this.#finishForward(await runAsync(this.#forwardSteps(x, shape, opts))));
   }
@@ -234,7 +238,7 @@ export class BatchNorm {
     return this.#exclusive(() => this.#finishBackward(runSync(this.#backwardSteps(dy, opts))));
   }
 
-  /** {@link backward} with the kernels off the JavaScript thread (on the native backend). */
+  /** {@link backward} with the kernels off the JavaScript thread, as {@link forwardAsync}. */
   async backwardAsync(dy: Float32Array, opts?: LayerBackwardOptions): Promise<Float32Array> {
     return this.#exclusiveAsync(async () => this.#finishBackward(await runAsync(this.#backwardSteps(dy, opts))));
   }
