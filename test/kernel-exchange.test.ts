@@ -11,6 +11,7 @@
 import { createRequire } from 'module';
 import { describe, expect, test } from 'vitest';
 
+import { exchangeBytes, ExchangeStatus, KernelExchange } from '../lib/collective/kernel-exchange';
 import { BatchNorm, createWorkerGroup, joinWorkerGroup } from '../lib/index';
 import { packageRoot } from '../lib/loader';
 import type { NativeBinding } from '../lib/native-backend';
@@ -115,6 +116,21 @@ describe('in this process', () => {
     await expect(b.forwardAsync(x, [300, 2])).rejects.toMatchObject({ code: 'ERR_BATCHNORM_BUSY' });
     await first;
     step(b, x, [300, 2]); // free again
+  });
+
+  test('an op refused before the kernels does not count as begun: the replica left waiting names its rank', () => {
+    const memory = new SharedArrayBuffer(exchangeBytes(2, 1));
+    const named: number[][] = [];
+    const fail = (_status: ExchangeStatus, _where: string, missing: number[]): never => {
+      named.push(missing);
+      throw new Error('the group failed');
+    };
+    const [rank0, rank1] = [0, 1].map((rank) => new KernelExchange(1, memory, new Int32Array(1), { rank, size: 2, timeoutMs: 100, timeoutCode: 1 }, fail));
+    // Rank 0's op throws as the binding does when it refuses an argument, before any kernel ran.
+    expect(() => rank0!.run(1, 'forward', () => { throw new TypeError('refused'); })).toThrow('refused');
+    // Rank 1's op ends as the kernels end one whose wait timed out.
+    expect(() => rank1!.run(1, 'forward', (views) => { views.report[0] = ExchangeStatus.TimedOut; })).toThrow('the group failed');
+    expect(named).toEqual([[0]]);
   });
 
   test('maxChannels: an integer >= 1', () => {

@@ -86,7 +86,7 @@ export class KernelExchange {
     try {
       return { result: op(views), count: this.#outcome(C, what) };
     } finally {
-      this.#busy = false;
+      this.#end();
     }
   }
 
@@ -96,7 +96,7 @@ export class KernelExchange {
     try {
       return { result: await op(views), count: this.#outcome(C, what) };
     } finally {
-      this.#busy = false;
+      this.#end();
     }
   }
 
@@ -112,6 +112,16 @@ export class KernelExchange {
       this.#views.set(C, views);
     }
     return views;
+  }
+
+  /**
+   * An op still NotRun threw before it reached the kernels (the binding refused an argument, or
+   * an output could not be allocated): it is not counted as begun, so that the replicas waiting
+   * for it name this one as missing.
+   */
+  #end(): void {
+    if (this.#all.report[0] === ExchangeStatus.NotRun) Atomics.sub(this.#begun, this.#all.rank, 1);
+    this.#busy = false;
   }
 
   /** The values per channel over every replica, or the error of a failed op. */
