@@ -4,9 +4,9 @@
  * the CPU's: AMD Zen handles them at full speed, Intel cores take a microcode assist per
  * instruction whose operand or result is denormal. A figure to read, never a test assertion.
  */
-import { cpus } from 'os';
 
 import { backendInfo, backward, forwardInference, forwardTrain } from '../lib/index';
+import { machine } from './machine';
 
 const DENORMAL = 1e-39; // float32 normals start at 2^-126 ~ 1.18e-38
 
@@ -36,7 +36,7 @@ const ops = {
 };
 
 const info = backendInfo();
-console.log(`${cpus()[0]?.model ?? 'unknown CPU'}, ${info.backend} ${info.isa}, ${info.threads} thread(s), [${shape.join(', ')}]`);
+console.log(`${machine().cpu}, ${info.backend} ${info.isa}, ${info.threads} thread(s), [${shape.join(', ')}]`);
 for (const [name, call] of Object.entries(ops)) {
   // The fastest of 7 samples of 50 calls, normal and denormal interleaved (robust to load).
   const best = { normal: Infinity, denormal: Infinity };

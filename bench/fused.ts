@@ -7,7 +7,7 @@
  * targets; writes bench/results/fused.{json,md}.
  */
 import { mkdirSync, writeFileSync } from 'fs';
-import { availableParallelism, cpus } from 'os';
+import { availableParallelism } from 'os';
 import { join } from 'path';
 import { parseArgs } from 'util';
 
@@ -15,6 +15,7 @@ import { backendInfo, setNumThreads } from '../lib/index';
 import { packageRoot } from '../lib/loader';
 import { loadNative } from './backends/batchnorm';
 import { FUSED_BYTES_PER_ELEMENT, FUSED_OPS, prepareForms, type FusedInputs, type FusedOpName } from './fused-ops';
+import { machine } from './machine';
 import { lastLevelCacheBytes, measureRoof, type Roof } from './roofline';
 import { check, ratio, targetsMarkdown, targetsText, type TargetCheck } from './targets';
 import { relativeError, summarize, timeInterleaved, type Summary } from './timing';
@@ -152,7 +153,7 @@ async function main() {
   }
   const info = backendInfo();
   const targets = fusedTargets(cells);
-  const meta = { date: new Date().toISOString(), cpu: cpus()[0]?.model ?? 'unknown', lastLevelCacheBytes: llc, backend: info.backend, isa: info.isa, node: process.version, version: info.version };
+  const meta = { ...machine(), lastLevelCacheBytes: llc, backend: info.backend, isa: info.isa, version: info.version };
   const report = { meta, roofs, cells, targets };
   const command = `npm run bench:fused${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`;
   const markdown = [

@@ -4,7 +4,6 @@
  * Writes bench/results/latest.{json,md,svg}; prints a table (or JSON with --json).
  */
 import { mkdirSync, writeFileSync } from 'fs';
-import { cpus } from 'os';
 import { join } from 'path';
 
 import { SingleBar } from 'cli-progress';
@@ -17,6 +16,7 @@ import { jsBench, loadNative, nativeBackends } from './backends/batchnorm';
 import { selected } from './backends/names';
 import type { BenchBackend, Cell, Inputs, Prepared } from './backends/types';
 import { commandLineOptions, type Options } from './cli';
+import { machine } from './machine';
 import { startPeers } from './peer-backends';
 import { consoleTables, markdown, roofText, svgChart, type BackendResult, type CellResult, type Report } from './report';
 import { lastLevelCacheBytes, measureRoof, type Roof } from './roofline';
@@ -155,12 +155,9 @@ async function main(opts: Options) {
   const info = backendInfo();
   const report: Report = {
     meta: {
-      date: new Date().toISOString(),
-      cpu: cpus()[0]?.model ?? 'unknown',
-      cores: cpus().length,
+      ...machine(),
       lastLevelCacheBytes: llc,
       isas: 'reason' in native ? 'none (native unavailable)' : native.binding.info().supportedIsas,
-      node: process.version,
       version: info.version,
       peers: peers.versions,
       threads: opts.threads,

@@ -11,11 +11,11 @@
  * long as its slowest worker. Prints the median step times and the overhead of synchronization
  * (target: under 10% on [32, 64, 56, 56] with 2 workers).
  */
-import { cpus } from 'os';
 import { parseArgs } from 'util';
 import { isMainThread, parentPort, Worker, workerData } from 'worker_threads';
 
 import { backendInfo, BatchNorm, createWorkerGroup, joinWorkerGroup, setNumThreads, type WorkerGroup } from '../lib/index';
+import { machine } from './machine';
 import { summarize, type Summary } from './timing';
 import { noise } from './workload';
 
@@ -135,11 +135,11 @@ async function main(): Promise<void> {
   const collective = summarize(all.flatMap((w) => w.collective));
   const info = backendInfo();
   const inKernels = info.backend === 'native';
-  const machine = { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, backend: info.backend, isa: info.isa, node: process.version, date: new Date().toISOString() };
-  const result = { machine, shape, workers, threadsPerWorker: threads, shards, steps, inKernels, plain, kernels, split: splitStep, collective, overhead, splitOverhead, target: 0.1, met: overhead < 0.1 };
+  const ran = { ...machine(), backend: info.backend, isa: info.isa };
+  const result = { machine: ran, shape, workers, threadsPerWorker: threads, shards, steps, inKernels, plain, kernels, split: splitStep, collective, overhead, splitOverhead, target: 0.1, met: overhead < 0.1 };
   if (values.json) return console.log(JSON.stringify(result, null, 2));
   const ms = (s: Summary) => `${s.median.toFixed(2)} ms (p10 ${s.p10.toFixed(2)}, p90 ${s.p90.toFixed(2)})`;
-  console.log(`${machine.cpu} (${machine.cores} cores), ${info.backend} ${info.isa}`);
+  console.log(`${ran.cpu} (${ran.cores} cores), ${info.backend} ${info.isa}`);
   console.log(`BatchNorm layer step on [${shape.join(', ')}] split into ${shards.map((s) => `[${s.join(', ')}]`).join(' + ')}, ${threads} native thread(s) per worker, ${steps} steps each, median of the slowest worker:`);
   const rows = [
     ['unsynchronized', plain],
