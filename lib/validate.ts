@@ -276,6 +276,11 @@ export function checkOverlaps(arrays: Named[], inPlace: ReadonlyArray<[string, s
   }
 }
 
+/** Whether `a` and `b` are the very same range of one buffer (an in-place pair). */
+export function sameMemory(a: Typed, b: Typed): boolean {
+  return bufferOf.call(a) === bufferOf.call(b) && byteOffsetOf.call(a) === byteOffsetOf.call(b) && byteLengthOf.call(a) === byteLengthOf.call(b);
+}
+
 const ACTIVATIONS: readonly Activation[] = ['identity', 'relu'];
 
 /** SPEC section 7's `activation`: absent means `'identity'`. */

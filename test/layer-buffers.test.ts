@@ -54,7 +54,7 @@ describe('destinations', () => {
     expectSameBits(dx, want.dx, 'dx');
   });
 
-  test('dx may be dy itself (in place); in eval mode out may be x itself', () => {
+  test('dx may be dy itself (in place); in eval mode out may be x itself, whose backward a layer with gamma refuses', () => {
     const want = plainStep(xs[0]);
     const bn = layer();
     bn.forward(xs[0], shape);
@@ -67,6 +67,17 @@ describe('destinations', () => {
     const x = xs[2].slice();
     expect(evalLayer.forward(x, shape, { out: x })).toBe(x);
     expectSameBits(x, expected, 'y in place');
+    // x now holds y, and dL/dgamma needs x: refused, as PyTorch's autograd refuses a backward
+    // through a tensor modified in place; nothing changes.
+    expect(() => evalLayer.backward(dy)).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_INPUT_OVERWRITTEN' }));
+    expectSameBits(evalLayer.gradGamma!, new Float32Array(4), 'gradGamma untouched');
+    // Without gamma the backward needs no x: the same dx as after a forward into a new array.
+    const noGamma = new BatchNorm(4, { affine: false }).eval();
+    noGamma.forward(xs[2], shape);
+    const dxWant = noGamma.backward(dy).slice();
+    const x2 = xs[2].slice();
+    noGamma.forward(x2, shape, { out: x2 });
+    expectSameBits(noGamma.backward(dy), dxWant, 'dx without gamma, after a forward in place');
   });
 
   const bad: Array<[string, () => void, new (...args: never[]) => Error, string]> = [

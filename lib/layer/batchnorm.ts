@@ -38,7 +38,10 @@ export interface Parameter {
 
 /** Options of {@link BatchNorm.forward}. */
 export interface LayerForwardOptions {
-  /** Destination for `y`, the length of `x`; in eval mode it may be `x` itself, and it may be `residual`. */
+  /**
+   * Destination for `y`, the length of `x`; it may be `residual`, and in eval mode `x` itself
+   * (then a layer with gamma refuses the backward of that forward: dL/dgamma needs `x`).
+   */
   out?: Float32Array;
   /**
    * Added after the normalisation, before the layer's activation: `y = act(bn(x) + residual)`
@@ -317,6 +320,10 @@ export class BatchNorm {
 
   #backwardSteps(dyArg: Float32Array, opts: LayerBackwardOptions | undefined): Steps<Float32Array> {
     const saved = this.#lastForward();
+    if (saved.xOverwritten && this.gradGamma) {
+      // As PyTorch's autograd refuses a backward through a tensor modified in place.
+      throw new BatchNormStateError('ERR_BATCHNORM_INPUT_OVERWRITTEN', expected('x as the forward read it (dL/dgamma needs it)', 'backward', 'an eval-mode forward that wrote y over x (opts.out was x)'));
+    }
     const dy = float32Array(dyArg, 'dy', saved.x.length);
     const o = optionsObject(opts, 'opts');
     const dresidual = residualGradient(o.dresidual, dy.length, saved.residual);

@@ -7,9 +7,9 @@
 import type { Collective } from '../collective/collective';
 import { rangeError } from '../errors';
 import type { Activation, ForwardTrainOptions, ForwardTrainResult, Moments } from '../types';
-import { geometry } from '../validate';
+import { geometry, sameMemory } from '../validate';
 import { float32Array } from './checks';
-import { call, inferenceCall, trainCall, type Steps } from './kernel-calls';
+import { call, inferenceCall, momentsCall, trainCall, type Steps } from './kernel-calls';
 import type { RenormClipping } from './options';
 import { renormTerms } from './renorm';
 import { exchangedTrainCall, kernelExchangeFor, synchronizedMoments, type Synchronization } from './synchronized';
@@ -49,6 +49,8 @@ export interface Segment {
 /** What a forward call leaves for backward. */
 export interface Saved {
   x: Float32Array;
+  /** An eval-mode forward in place (`out` = `x`): `x` now holds `y`, so dL/dgamma cannot be had. */
+  xOverwritten: boolean;
   /**
    * The output: a layer that reuses its arrays must not write over it while backward is
    * pending. In eval mode with relu, its positive entries are where the ReLU passed (as
@@ -96,7 +98,7 @@ function momentumFor(state: ForwardState): number {
   return state.momentum ?? 1 / (state.numBatchesTracked + 1);
 }
 
-/** What forwardTrain saves for the given moments (its own arithmetic, so renorm sees the same numbers). */
+/** The saveMean and saveInvStd that forwardTrain computes from `moments` (the same arithmetic). */
 function savedStatistics(moments: Moments, eps: number) {
   return {
     saveMean: Float32Array.from(moments.mean),
@@ -135,9 +137,10 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
     const moments = collective && !exchange ? yield* synchronizedMoments(collective, xs, segShape, state.axis, state.numFeatures) : undefined;
     if (collective && moments) synchronized = { collective, count: moments.count, exchange: null };
     if (state.renorm && runningMean && runningVar) {
-      // r and d need the batch statistics before the normalisation: a statistics pass first,
-      // unless the synchronized moments are already in.
-      const batch = moments ? savedStatistics(moments, state.eps) : yield* call(trainCall(xs, segShape, { axis: state.axis, eps: state.eps, out: ys }));
+      // r and d need the batch statistics before the normalisation: a moments pass first (it
+      // writes nothing, so `out` may still be the residual), unless the synchronized moments
+      // are already in.
+      const batch = savedStatistics(moments ?? (yield* call(momentsCall(xs, segShape, { axis: state.axis }))), state.eps);
       const terms = renormTerms(batch, { mean: runningMean, variance: runningVar, eps: state.eps }, state, state.renorm);
       ({ gamma, beta } = terms);
       renorm = { r: terms.r, d: terms.d };
@@ -169,7 +172,7 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
     const reluMask = stats.reluMask ?? null;
     segments.push({ offset, length: segLength, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm, reluMask });
   }
-  return { y, saved: { x, y, axis: state.axis, useGlobalStats: false, segments, synchronized, activation, residual: residual !== null } };
+  return { y, saved: { x, xOverwritten: false, y, axis: state.axis, useGlobalStats: false, segments, synchronized, activation, residual: residual !== null } };
 }
 
 /** Eval-mode forward with the running statistics, which backward then treats as constants. */
@@ -190,5 +193,5 @@ export function* evalForward(state: ForwardState, running: { mean: Float32Array;
   );
   const saveInvStd = running.variance.map((v) => 1 / Math.sqrt(v + eps));
   const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: state.gamma, renorm: null, reluMask: null };
-  return { y, saved: { x, y, axis: state.axis, useGlobalStats: true, segments: [segment], synchronized: null, activation, residual: residual !== null } };
+  return { y, saved: { x, xOverwritten: sameMemory(x, y), y, axis: state.axis, useGlobalStats: true, segments: [segment], synchronized: null, activation, residual: residual !== null } };
 }

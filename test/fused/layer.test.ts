@@ -81,6 +81,14 @@ describe('training mode', () => {
     plain.runningMean!.fill(0.5);
     const pre = plain.forward(x, shape, { residual: z });
     expectSameBits(y, Float32Array.from(pre, (v) => (v > 0 ? v : 0)), 'y');
+    // y over the residual (in place): renorm's statistics pass writes nothing before z is read.
+    const inPlace = reluLayer({ renorm: { rmax: 1.5, dmax: 0.5 } });
+    inPlace.gamma!.set(bn.gamma!);
+    inPlace.beta!.set(bn.beta!);
+    inPlace.runningMean!.fill(0.5);
+    const zy = z.slice();
+    expect(inPlace.forward(x, shape, { residual: zy, out: zy })).toBe(zy);
+    expectSameBits(zy, y, 'y in place over the residual');
   });
 
   test('async calls give the same bits', async () => {
