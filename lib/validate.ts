@@ -87,6 +87,14 @@ function float32(value: unknown, name: string, optional: boolean): Float32Array 
   return typedArray(value, name, 'Float32Array', optional);
 }
 
+/**
+ * A Float32Array on an attached, fixed-length buffer, of exactly `length` elements when a length
+ * is given: the functions' check, for the layer's arguments (lib/layer/).
+ */
+export function float32Array(value: unknown, name: string, length?: number): Float32Array {
+  return length === undefined ? float32(value, name, false) : sizedArray(value, name, 'Float32Array', length, false)!;
+}
+
 /** A Float64Array that is not detached (a collective's data, lib/collective/). */
 export function float64Array(value: unknown, name: string): Float64Array {
   return typedArray(value, name, 'Float64Array', false)!;

@@ -14,6 +14,13 @@ const r = rng(11);
 const xs = [r.normals(n, 1, 2), r.normals(n, -1, 0.5), r.normals(n, 3, 1)];
 const dy = r.normals(n);
 
+/** A Float32Array whose buffer was transferred away: detached, its length now 0. */
+function detached(): Float32Array {
+  const a = new Float32Array(n);
+  structuredClone(a.buffer, { transfer: [a.buffer] });
+  return a;
+}
+
 /** A layer with non-trivial parameters; every layer of a test starts from the same ones. */
 function layer(options = {}) {
   const bn = new BatchNorm(4, options);
@@ -41,6 +48,16 @@ describe('destinations', () => {
     expectSameBits(out, want.y, 'y');
     expectSameBits(dx, want.dx, 'dx');
     expectSameBits(bn.gradGamma!, want.gradGamma, 'gradGamma');
+  });
+
+  test('null destinations and residuals are absent, as in the functions', () => {
+    const want = plainStep(xs[0]);
+    const bn = layer();
+    expectSameBits(bn.forward(xs[0], shape, { out: null as never }), want.y, 'y');
+    expectSameBits(bn.backward(dy, { dx: null as never }), want.dx, 'dx');
+    const fused = layer();
+    expectSameBits(fused.forward(xs[0], shape, { residual: null as never }), want.y, 'y, residual null');
+    expectSameBits(fused.backward(dy, { dresidual: null as never }), want.dx, 'dx, dresidual null');
   });
 
   test('the same through forwardAsync and backwardAsync, and with ghost batches', async () => {
@@ -88,6 +105,9 @@ describe('destinations', () => {
       layer().forward(x, shape, { out: x });
     }, BatchNormRangeError, 'ERR_BATCHNORM_OVERLAP'],
     ['opts that is not an object', () => layer().forward(xs[0], shape, 3 as never), BatchNormTypeError, 'ERR_BATCHNORM_INVALID_TYPE'],
+    // SPEC section 4: a detached buffer is a TypeError, before its length (now 0) is compared.
+    ['a detached x', () => layer().forward(detached(), shape), BatchNormTypeError, 'ERR_BATCHNORM_DETACHED'],
+    ['a detached out', () => layer().forward(xs[0], shape, { out: detached() }), BatchNormTypeError, 'ERR_BATCHNORM_DETACHED'],
   ];
   test.each(bad)('forward with %s throws and changes nothing', (_, call, cls, code) => {
     expect(call).toThrow(cls);
@@ -108,10 +128,12 @@ describe('destinations', () => {
     const upstream = padded.subarray(0, n);
     const cases: Array<[Float32Array, string]> = [
       [new Float32Array(n + 1), 'ERR_BATCHNORM_LENGTH_MISMATCH'],
+      [detached(), 'ERR_BATCHNORM_DETACHED'],
       [x, 'ERR_BATCHNORM_OVERLAP'],
       [padded.subarray(1), 'ERR_BATCHNORM_OVERLAP'], // one float past dy: not the in-place pair
     ];
     for (const [dx, code] of cases) expect(() => bn.backward(upstream, { dx })).toThrow(expect.objectContaining({ code }));
+    expect(() => bn.backward(detached())).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_DETACHED' }));
     expectSameBits(bn.gradGamma!, grad, 'gradGamma untouched');
     expectSameBits(upstream, dy, 'dy untouched');
     expectSameBits(bn.backward(dy), plainStep(xs[0]).dx, 'the backward that follows');

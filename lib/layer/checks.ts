@@ -58,13 +58,5 @@ export function oneOf<T extends string>(value: unknown, name: string, choices: r
   return value as T;
 }
 
-/** A Float32Array, of exactly `length` elements when a length is given. */
-export function float32Array(value: unknown, name: string, length?: number): Float32Array {
-  if (!(value instanceof Float32Array)) {
-    throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a Float32Array', name, value);
-  }
-  if (length !== undefined && value.length !== length) {
-    throw rangeError('ERR_BATCHNORM_LENGTH_MISMATCH', `a Float32Array of length ${length}`, name, `length ${value.length}`);
-  }
-  return value;
-}
+/** The functions' own check: a Float32Array on an attached, fixed-length buffer, of the given length. */
+export { float32Array } from '../validate';
