@@ -1,12 +1,13 @@
 /**
- * Chooses the backend once, at import (SPEC section 6). node-gyp-build finds the binary: a
- * matching prebuild in prebuilds/, else the local build in build/. When neither loads, the
+ * Chooses the backend once, at import (SPEC section 6). node-gyp-build finds the binary: the
+ * local build in build/ when there is one (PREBUILDS_ONLY=1 skips it), else a matching prebuild
+ * in prebuilds/. When the one it finds does not load, or there is none, the
  * JavaScript backend takes over and `fallbackReason` says why; importing never throws for
  * that, unless BATCHNORM_BACKEND=native asked for the native backend explicitly.
  * BATCHNORM_BINARY=path/to/addon.node loads that binary instead (tests of other builds).
  */
 import { existsSync, readFileSync } from 'fs';
-import { availableParallelism } from 'os';
+import * as os from 'os';
 import { dirname, join, resolve } from 'path';
 
 import { BatchNormRangeError } from './errors';
@@ -28,6 +29,11 @@ function positiveInt(value: string | undefined): number | undefined {
   if (value === undefined || !/^\s*\d+\s*$/.test(value)) return undefined;
   const n = Number(value);
   return n >= 1 && n <= 4096 ? n : undefined;
+}
+
+/** The CPUs this process may use: os.availableParallelism (Node.js 18.14 on), else every CPU. */
+function availableParallelism(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : Math.max(1, os.cpus().length);
 }
 
 /** BATCHNORM_NUM_THREADS, else OMP_NUM_THREADS, else the machine's available parallelism. */
