@@ -94,6 +94,8 @@ describe.each(BACKENDS)('%s backend', (backend) => {
     const fallbacks = [
       { name: 'full-size parameters', x: () => tf.tensor(r.normals(24), [2, 3, 4]), param: () => tf.tensor(positives(24), [2, 3, 4]), eps: 1e-3 },
       { name: 'parameters along no single axis', x: () => tf.tensor(r.normals(24), [2, 3, 4]), param: () => tf.tensor(positives(3)), eps: 1e-3 },
+      { name: 'scalar parameters', x: () => tf.tensor(r.normals(24), [2, 3, 4]), param: () => tf.scalar(0.5 + r.uniform()), eps: 1e-3 },
+      { name: 'parameters of shape [1]', x: () => tf.tensor(r.normals(24), [2, 3, 4]), param: () => tf.tensor(positives(1)), eps: 1e-3 },
       { name: 'an int32 input', x: () => tf.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'int32'), param: () => tf.tensor(positives(3)), eps: 1e-3 },
       { name: 'an epsilon of 0', x: () => tf.tensor(r.normals(12), [4, 3]), param: () => tf.tensor(positives(3)), eps: 0 },
       { name: 'an empty tensor', x: () => tf.zeros([0, 3]), param: () => tf.tensor(positives(3)), eps: 1e-3 },

@@ -8,10 +8,13 @@
  * right with `x`'s shape, it is `x`'s dimension at `axis` and 1 everywhere else.
  */
 
-/** True when `param`, aligned on the right with `xShape`, varies along `axis` only and covers it. */
+/**
+ * True when `param`, aligned on the right with `xShape`, reaches `axis` and varies along it only.
+ * (One that does not reach it, such as a scalar, broadcasts one value to every channel.)
+ */
 function alongAxis(param: readonly number[], xShape: readonly number[], axis: number): boolean {
   const offset = xShape.length - param.length;
-  if (offset < 0) return false;
+  if (offset < 0 || offset > axis) return false;
   return param.every((d, k) => (k + offset === axis ? d === xShape[axis] : d === 1));
 }
 
