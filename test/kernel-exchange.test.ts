@@ -62,6 +62,14 @@ describe('layers in worker threads, synchronized in the kernels', () => {
     expect(outcomes[2]!.message).toMatch(/rank 2 of 3.*: rank [01] gave up waiting for .* or this one, if it came after the timeout/);
   });
 
+  test('a replica whose layer has other channels: every replica fails at once with a mismatch, their running statistics kept', () => {
+    const { seconds, outcomes } = cleanExit<{ seconds: number; outcomes: Outcome[] }>(runChild('kernel-exchange-workers.js', { args: ['fails', 'mismatch'] }));
+    expect(outcomes.map((o) => o.code)).toEqual(Array(3).fill('ERR_BATCHNORM_COLLECTIVE_MISMATCH'));
+    expect(outcomes.map((o) => o.runningKept)).toEqual([true, true, true]);
+    expect(outcomes.some((o) => /: rank 2 runs forwardTrain over 3 channels and rank [01] forwardTrain over 4 channels; every replica must run/.test(o.message))).toBe(true);
+    expect(seconds).toBeLessThan(30); // the group's timeout is 60 s: none waited for it
+  });
+
   test('abortWorkerGroup while replicas wait in the kernels: they fail at once, their running statistics kept', () => {
     const { outcomes } = cleanExit<{ outcomes: Outcome[] }>(runChild('kernel-exchange-workers.js', { args: ['fails', 'aborts'] }));
     for (const o of outcomes) expect(o).toMatchObject({ code: 'ERR_BATCHNORM_COLLECTIVE_ABORTED', message: expect.stringMatching(/aborted by abortWorkerGroup/), runningKept: true });
@@ -125,7 +133,7 @@ describe('in this process', () => {
       named.push(missing);
       throw new Error('the group failed');
     };
-    const [rank0, rank1] = [0, 1].map((rank) => new KernelExchange(1, memory, new Int32Array(1), { rank, size: 2, timeoutMs: 100, timeoutCode: 1 }, fail));
+    const [rank0, rank1] = [0, 1].map((rank) => new KernelExchange(1, memory, new Int32Array(1), { rank, size: 2, timeoutMs: 100, timeoutCode: 1, mismatchCode: 3 }, fail));
     // Rank 0's op throws as the binding does when it refuses an argument, before any kernel ran.
     expect(() => rank0!.run(1, 'forward', () => { throw new TypeError('refused'); })).toThrow('refused');
     // Rank 1's op ends as the kernels end one whose wait timed out.
@@ -145,15 +153,16 @@ describe('the raw binding checks an exchange', () => {
   const f = (n: number) => new Float32Array(n);
   /** An exchange for C channels of a group of `size`, as lib/collective/kernel-exchange.ts lays it out. */
   const exchange = (C: number, size = 1, changes: object = {}) => ({
-    slots: new Float64Array(new SharedArrayBuffer(8 * C * 2 * size * 3)),
+    slots: new Float64Array(new SharedArrayBuffer(8 * C * 2 * size * 4)),
     arrivals: new Int32Array(new SharedArrayBuffer(4 * C)),
     rounds: new Int32Array(C),
     broken: new Int32Array(new SharedArrayBuffer(4)),
-    report: new Float64Array(3),
+    report: new Float64Array(6),
     rank: 0,
     size,
     timeoutMs: 1000,
     timeoutCode: 9,
+    mismatchCode: 11,
     ...changes,
   });
   const train = (e: unknown, moments = false) =>
@@ -167,6 +176,8 @@ describe('the raw binding checks an exchange', () => {
     { name: 'rounds for fewer channels', e: exchange(2, 1, { rounds: new Int32Array(1) }), type: RangeError },
     { name: 'rank outside the group', e: exchange(2, 1, { rank: 1 }), type: RangeError },
     { name: 'timeoutMs 0', e: exchange(2, 1, { timeoutMs: 0 }), type: RangeError },
+    { name: 'no mismatchCode', e: exchange(2, 1, { mismatchCode: undefined }), type: TypeError },
+    { name: 'report too short', e: exchange(2, 1, { report: new Float64Array(3) }), type: RangeError },
     { name: 'no report', e: exchange(2, 1, { report: undefined }), type: TypeError },
   ])('$name', ({ e, type }) => {
     expect(() => train(e)).toThrow(type);
@@ -178,10 +189,10 @@ describe('the raw binding checks an exchange', () => {
     expect(() => binding.backward(f(8), f(8), 4, 2, 1, f(8), null, f(2), f(2), false, f(2), f(2), 8, new Float64Array(2), new Float64Array(2), null, null, null, null, false, exchange(2) as never)).toThrow(RangeError);
   });
 
-  test('a one-replica exchange runs: [status, channel, count] reported', () => {
+  test('a one-replica exchange runs: [status, channel, count, -, -, its op] reported', () => {
     const e = exchange(2);
     train(e);
-    expect(Array.from(e.report)).toEqual([0, -1, 4]);
+    expect(Array.from(e.report)).toEqual([0, -1, 4, -1, 0, 2 * 2]); // forwardTrain over 2 channels
     expect(Array.from(e.rounds)).toEqual([1, 1]);
   });
 });

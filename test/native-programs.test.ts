@@ -49,7 +49,7 @@ test.skipIf(!hasCompiler || !onGlibc)('large output blocks come from the heap an
 // ThreadSanitizer's runtime ships with GCC on x86-64 and arm64 Linux.
 const hasTsan = hasCompiler && process.platform === 'linux' && ['x64', 'arm64'].includes(process.arch);
 
-test.skipIf(!hasTsan)('replicas exchanging inside the kernels agree bit for bit, match the whole batch, and fail cleanly when one stops, without data races', () => {
+test.skipIf(!hasTsan)('replicas exchanging inside the kernels agree bit for bit, match the whole batch, and fail cleanly when one stops or runs another op, without data races', () => {
   const sources = ['test/native/channel_exchange.cpp', 'native/src/batchnorm_ops.cpp', 'native/src/kernels_scalar.cpp'];
   expect(buildAndRun(sources, ['-fsanitize=thread', '-g', '-Wno-unknown-pragmas'])).toMatch(/^ok \d+$/);
 });

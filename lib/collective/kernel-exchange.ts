@@ -4,8 +4,8 @@
  * forwardTrain and backward share each channel's moments or gradient sums with the other
  * replicas between the channel's reduce and its apply, instead of a reduce call, a collective
  * round and an apply call. The group's shared memory (worker-group.ts) holds per channel an
- * arrival counter and two parities of `size` slots of 3 doubles; this replica keeps how many
- * rounds it ran per channel, and one op at a time.
+ * arrival counter and two parities of `size` slots of 4 doubles (3 numbers and the op that
+ * published them); this replica keeps how many rounds it ran per channel, and one op at a time.
  */
 import { BatchNormStateError, rangeError } from '../errors';
 
@@ -16,13 +16,18 @@ export interface ExchangeViews {
   readonly rounds: Int32Array;
   /** The group's word saying why it broke (0: it has not). */
   readonly broken: Int32Array;
-  /** Written by the op: [status, channel, values per channel over every replica]. */
+  /**
+   * Written by the op: [status, channel, values per channel over every replica, the replica
+   * found running another op, that op, this replica's op].
+   */
   readonly report: Float64Array;
   readonly rank: number;
   readonly size: number;
   readonly timeoutMs: number;
   /** What the op writes into `broken` when one of its waits times out. */
   readonly timeoutCode: number;
+  /** What it writes there when a replica runs another op. */
+  readonly mismatchCode: number;
 }
 
 /** The op's outcome in report[0] (binding.cpp's report_outcome); NOT_RUN before it ends. */
@@ -32,6 +37,7 @@ export enum ExchangeStatus {
   TimedOut = 1,
   Broken = 2,
   TooFewValues = 3,
+  Mismatch = 4,
 }
 
 /**
@@ -40,16 +46,22 @@ export enum ExchangeStatus {
  * gives up can name the ones that never came), then (8-byte aligned) the channels' slots,
  * 2 parities x size x FIELDS doubles per channel.
  */
-const FIELDS = 3;
+const FIELDS = 4;
 const slotsOffset = (size: number, maxChannels: number) => 8 * Math.ceil((maxChannels + size) / 2);
 const slotCount = (size: number, channels: number) => channels * 2 * size * FIELDS;
 export const exchangeBytes = (size: number, maxChannels: number) => slotsOffset(size, maxChannels) + 8 * slotCount(size, maxChannels);
 
 /**
- * Throws the group's error for a failed exchange (status TimedOut or Broken) at `where`;
- * `missing`: the ranks that had not begun the op (empty when all had, and one stopped inside it).
+ * Throws the group's error for a failed exchange (status TimedOut, Broken or Mismatch) at
+ * `where`; `missing`: the ranks that had not begun the op (empty when all had, and one stopped
+ * inside it); `mismatch`: with Mismatch, which replica runs which other op.
  */
-export type ExchangeFailure = (status: ExchangeStatus, where: string, missing: number[]) => never;
+export type ExchangeFailure = (status: ExchangeStatus, where: string, missing: number[], mismatch: string) => never;
+
+/** An op as the kernels publish it (channel_exchange.h's op_id: 2 C, plus 1 for backward), named. */
+function opName(op: number): string {
+  return `${op % 2 === 1 ? 'backward' : 'forwardTrain'} over ${Math.floor(op / 2)} channels`;
+}
 
 export class KernelExchange {
   readonly #all: ExchangeViews;
@@ -66,8 +78,10 @@ export class KernelExchange {
     readonly maxChannels: number,
     memory: SharedArrayBuffer,
     broken: Int32Array,
-    replica: { rank: number; size: number; timeoutMs: number; timeoutCode: number },
+    replica: { rank: number; size: number; timeoutMs: number; timeoutCode: number; mismatchCode: number },
     private readonly fail: ExchangeFailure,
+    /** The replica's collective is asynchronous: layers take their async methods only, as with any such collective. */
+    readonly asyncCollective = false,
   ) {
     this.#all = {
       ...replica,
@@ -75,7 +89,7 @@ export class KernelExchange {
       arrivals: new Int32Array(memory, 0, maxChannels),
       rounds: new Int32Array(maxChannels),
       broken,
-      report: new Float64Array(3),
+      report: new Float64Array(6),
     };
     this.#begun = new Int32Array(memory, 4 * maxChannels, replica.size);
   }
@@ -126,12 +140,13 @@ export class KernelExchange {
 
   /** The values per channel over every replica, or the error of a failed op. */
   #outcome(C: number, what: string): number {
-    const [status, channel, count] = this.#all.report as unknown as [ExchangeStatus, number, number];
+    const [status, channel, count, other, otherOp, ownOp] = this.#all.report as unknown as [ExchangeStatus, number, number, number, number, number];
     if (status === ExchangeStatus.Done) return count;
     if (status === ExchangeStatus.TooFewValues) {
       throw rangeError('ERR_BATCHNORM_TOO_FEW_VALUES', 'more than 1 value per channel when training', 'x', `${count} value(s) per channel over the ${this.#all.size} replicas`);
     }
-    return this.fail(status, `${what} (rank ${this.#all.rank} of ${this.#all.size}, channel ${channel} of ${C})`, this.#notBegun());
+    const mismatch = status === ExchangeStatus.Mismatch ? `rank ${other} runs ${opName(otherOp)} and rank ${this.#all.rank} ${opName(ownOp)}` : '';
+    return this.fail(status, `${what} (rank ${this.#all.rank} of ${this.#all.size}, channel ${channel} of ${C})`, this.#notBegun(), mismatch);
   }
 
   /** The ranks that have begun fewer ops than this one (the counts wrap as Int32s). */

@@ -55,7 +55,7 @@ export interface WorkerGroupOptions {
   timeoutMs?: number;
   /**
    * The most channels that layers synchronize inside the native kernels; layers with more use
-   * allReduceSum. Default 4096, which takes 4096 * (4 + 48 * size) + 4 * size bytes of shared memory.
+   * allReduceSum. Default 4096, which takes 4096 * (4 + 64 * size) + 4 * size bytes of shared memory.
    */
   maxChannels?: number;
 }
@@ -93,6 +93,8 @@ const DEFAULT_MAX_CHANNELS = 4096;
 enum Break {
   Timeout = 1,
   Abort = 2,
+  /** The native kernels' exchange found replicas running different ops. */
+  Mismatch = 3,
 }
 const encodeBreak = (why: Break, by: number) => (by + 2) * 4 + why;
 
@@ -165,6 +167,7 @@ class Replica {
     readonly group: WorkerGroup,
     readonly rank: number,
     readonly timeoutMs: number,
+    asyncCollective: boolean,
   ) {
     this.control = new Int32Array(group.control);
     const { size, capacity } = group;
@@ -180,21 +183,26 @@ class Replica {
       throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'a rank that has not joined this group yet', 'rank', `${rank} (already joined)`);
     }
     if (group.exchange) {
-      const replica = { rank, size, timeoutMs, timeoutCode: encodeBreak(Break.Timeout, rank) };
-      this.kernels = new KernelExchange(group.maxChannels, group.exchange, this.control.subarray(BROKEN, BROKEN + 1), replica, (status, where, missing) => this.#exchangeFailed(status, where, missing));
+      const replica = { rank, size, timeoutMs, timeoutCode: encodeBreak(Break.Timeout, rank), mismatchCode: encodeBreak(Break.Mismatch, rank) };
+      this.kernels = new KernelExchange(group.maxChannels, group.exchange, this.control.subarray(BROKEN, BROKEN + 1), replica, (...failure) => this.#exchangeFailed(...failure), asyncCollective);
     }
   }
 
   /**
-   * The error of a native exchange that failed at `where`: it timed out here, or the group broke.
-   * `missing`: the ranks that had not begun the op.
+   * The error of a native exchange that failed at `where`: it timed out here, it found a replica
+   * running another op (`mismatch` says which), or the group broke. `missing`: the ranks that had
+   * not begun the op.
    */
-  #exchangeFailed(status: ExchangeStatus, where: string, missing: number[]): never {
+  #exchangeFailed(status: ExchangeStatus, where: string, missing: number[], mismatch: string): never {
     const names = rankList(missing);
     if (status === ExchangeStatus.TimedOut) {
       breakGroup(this.control, Break.Timeout, this.rank); // the op marked it; this wakes replicas waiting in JavaScript
       const who = names ? `${names} did not arrive` : 'the other replicas began the op but did not all arrive';
       throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `${where}: ${who} within ${this.timeoutMs} ms; the worker group is broken`);
+    }
+    if (status === ExchangeStatus.Mismatch) {
+      breakGroup(this.control, Break.Mismatch, this.rank); // as above
+      throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_MISMATCH', `${where}: ${mismatch}; every replica must run the same layer's op, over as many channels; the worker group is broken`);
     }
     this.#checkBroken(where, names);
     throw new Error(`${where}: the native exchange ended without an outcome (status ${status}); this is a bug in batchnorm`);
@@ -257,6 +265,9 @@ class Replica {
     if (code % 4 === Break.Abort) {
       throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_ABORTED', `${where}: the worker group was aborted by ${who}`);
     }
+    if (code % 4 === Break.Mismatch) {
+      throw new BatchNormCollectiveError('ERR_BATCHNORM_COLLECTIVE_MISMATCH', `${where}: ${who} found the replicas running different ops in the native kernels' exchange (every replica must run the same layer's op, over as many channels); the worker group is broken`);
+    }
     const waitedFor = missing
       ? `${missing} (stopped, failed, or took another path)`
       : "a replica in the native kernels' exchange (one that stopped inside it, or this one, if it came after the timeout)";
@@ -312,10 +323,11 @@ export function joinWorkerGroup(group: WorkerGroup, rank: number, options?: Join
   const g = checkGroup(group);
   const o = optionsObject(options, 'opts');
   const r = rankIn(rank, g.size, 'rank');
-  const replica = new Replica(g, r, timeoutMs(o.timeoutMs, 'opts.timeoutMs', g.timeoutMs));
+  const isAsync = booleanOption(o.async, 'opts.async', false);
+  const replica = new Replica(g, r, timeoutMs(o.timeoutMs, 'opts.timeoutMs', g.timeoutMs), isAsync);
   const { control } = replica;
   const common = { rank: r, size: g.size, abort: () => replica.abort(), [kernelExchange]: replica.kernels };
-  if (booleanOption(o.async, 'opts.async', false)) {
+  if (isAsync) {
     return {
       ...common,
       async allReduceSum(data: Float64Array): Promise<void> {

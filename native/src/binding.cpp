@@ -275,7 +275,7 @@ class Addon : public Napi::Addon<Addon> {
       throw_error(env, false, "ERR_BATCHNORM_INVALID_MOMENTUM",
                   "Expected momentum to be a number in [0, 1]");
     double* report = nullptr;
-    const std::shared_ptr<Synchronized> sync = read_sync(args, info, 21, C, &report);
+    const std::shared_ptr<Synchronized> sync = read_sync(args, info, 21, C, false, &report);
     if (sync && a.given.mean)
       throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION", "Expected no moments with an exchange");
     a.sync = sync.get();
@@ -368,7 +368,7 @@ class Addon : public Napi::Addon<Addon> {
                   "Expected the own sums only with the total sums, and neither with "
                   "useGlobalStats");
     double* report = nullptr;
-    const std::shared_ptr<Synchronized> sync = read_sync(args, info, 20, C, &report);
+    const std::shared_ptr<Synchronized> sync = read_sync(args, info, 20, C, true, &report);
     if (sync) {
       if (a.total.dy || a.use_global_stats)
         throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
@@ -416,11 +416,12 @@ class Addon : public Napi::Addon<Addon> {
   }
 
   // The exchange of a synchronized forwardTrain or backward (argument i; null or absent: none):
-  // { slots, arrivals, rounds, broken, report, rank, size, timeoutMs, timeoutCode } as
-  // lib/collective/worker-group.ts lays them out (channel_exchange.h), views of channels
+  // { slots, arrivals, rounds, broken, report, rank, size, timeoutMs, timeoutCode, mismatchCode }
+  // as lib/collective/worker-group.ts lays them out (channel_exchange.h), views of channels
   // [0, C). *report receives report_outcome's numbers.
   static std::shared_ptr<Synchronized> read_sync(ArgReader& args, const Napi::CallbackInfo& info,
-                                                 size_t i, int64_t C, double** report) {
+                                                 size_t i, int64_t C, bool backward,
+                                                 double** report) {
     const Napi::Env env = info.Env();
     if (info.Length() <= i || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
     if (!info[i].IsObject())
@@ -430,33 +431,41 @@ class Addon : public Napi::Addon<Addon> {
     const double size = args.number(o.Get("size"), "exchange.size");
     const double timeout = args.number(o.Get("timeoutMs"), "exchange.timeoutMs");
     const double code = args.number(o.Get("timeoutCode"), "exchange.timeoutCode");
+    const double mismatch = args.number(o.Get("mismatchCode"), "exchange.mismatchCode");
+    const auto is_code = [](double v) { return v > 0 && v <= INT32_MAX && v == std::floor(v); };
     if (!(size >= 1 && size <= 65536 && size == std::floor(size) && rank >= 0 && rank < size &&
-          rank == std::floor(rank) && timeout > 0 && code > 0 && code <= INT32_MAX &&
-          code == std::floor(code)))
+          rank == std::floor(rank) && timeout > 0 && is_code(code) && is_code(mismatch)))
       throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
                   "Expected an integer size in [1, 65536], rank in [0, size), timeoutMs > 0 and "
-                  "an int32 timeoutCode > 0 in exchange");
+                  "int32 timeoutCode and mismatchCode > 0 in exchange");
     ExchangeMemory m{};
     m.rank = static_cast<int>(rank);
     m.size = static_cast<int>(size);
     m.timeout_ms = timeout;
     m.timeout_code = static_cast<int32_t>(code);
+    m.mismatch_code = static_cast<int32_t>(mismatch);
+    m.op = ChannelExchange::op_id(backward, C);
     m.slots = args.f64(o.Get("slots"), "exchange.slots", C * 2 * m.size * ChannelExchange::kFields);
     m.arrivals = args.i32(o.Get("arrivals"), "exchange.arrivals", C);
     m.rounds = args.i32(o.Get("rounds"), "exchange.rounds", C);
     m.broken = args.i32(o.Get("broken"), "exchange.broken", 1);
-    *report = args.f64(o.Get("report"), "exchange.report", 3);
+    *report = args.f64(o.Get("report"), "exchange.report", 6);
     return std::make_shared<Synchronized>(m);
   }
 
-  // What a synchronized op left for lib/: [status, channel, count], status 0 (done), 1 (a wait
-  // timed out), 2 (the group broke) or 3 (fewer than 2 values per channel in all), the channel
-  // of a failed wait, and the values per channel over every replica (forward).
+  // What a synchronized op left for lib/: [status, channel, count, rank, op, own op], status 0
+  // (done), 1 (a wait timed out), 2 (the group broke), 3 (fewer than 2 values per channel in all)
+  // or 4 (a replica runs another op), the channel of a failed wait, the values per channel over
+  // every replica (forward), and with status 4 the first replica found running another op, that
+  // op and this replica's (ChannelExchange::op_id).
   static void report_outcome(const Synchronized& s, double* report) {
     const ChannelExchange::Status status = s.exchange.status();
     report[0] = status != ChannelExchange::kOk ? status : s.too_few ? 3 : 0;
     report[1] = static_cast<double>(s.exchange.failed_channel());
     report[2] = static_cast<double>(s.total_count.load());
+    report[3] = s.exchange.mismatched_rank();
+    report[4] = s.exchange.mismatched_op();
+    report[5] = s.exchange.op();
   }
 
   // Bytes of the bit-packed ReLU mask of n elements.

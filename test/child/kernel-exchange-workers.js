@@ -8,10 +8,12 @@
 //                                             and on every replica, and the worst difference
 //                                             from one layer on the whole batch
 //   node kernel-exchange-workers.js fails <how>  3 replicas; rank 2 `never` runs the forward, or
-//                                             runs it `late` (after the others gave up), or the
-//                                             main thread `aborts` the group while the others
-//                                             wait; reports the replicas' errors and whether
-//                                             their running statistics stayed
+//                                             runs it `late` (after the others gave up), or with
+//                                             a layer of 3 channels to the others' 4
+//                                             (`mismatch`), or the main thread `aborts` the
+//                                             group while the others wait; reports the
+//                                             replicas' errors and whether their running
+//                                             statistics stayed
 //   node kernel-exchange-workers.js tooFew     2 replicas with 1 value per channel in all: both
 //                                             refuse the step alike, and the next step works
 //   node kernel-exchange-workers.js jsJoin     a worker on the JavaScript backend joins a group
@@ -126,10 +128,9 @@ async function compare() {
 async function fails(how) {
   // `late`: short runs, where each replica publishes every channel before it waits for the first.
   const c = { shape: how === 'late' ? [6, 4, 4, 4] : [6, 4, 32, 32], rows: [2, 2, 2], axis: 1 };
-  const group = bn.createWorkerGroup(3, { timeoutMs: how === 'aborts' ? 60000 : 500 });
-  const parts = shardsOf(c);
-  const replica = (rank) => worker('survive', { group, rank, C: 4, c, part: parts[rank], threads: 1 });
-  const survivors = [0, 1].map(replica);
+  const group = bn.createWorkerGroup(3, { timeoutMs: how === 'aborts' || how === 'mismatch' ? 60000 : 500 });
+  const replica = (rank, layerCase = c) => worker('survive', { group, rank, C: layerCase.shape[1], c: layerCase, part: shardsOf(layerCase)[rank], threads: 1 });
+  const survivors = how === 'mismatch' ? [replica(0), replica(1), replica(2, { ...c, shape: [6, 3, 32, 32] })] : [0, 1].map((rank) => replica(rank));
   if (how === 'aborts') {
     await new Promise((resolve) => setTimeout(resolve, 300));
     bn.abortWorkerGroup(group);

@@ -4,8 +4,9 @@
 // several steps and geometries (the runs layout's channel-by-channel and phase paths, the rows
 // layout, empty shards). Checks: every replica ends each step with the same bits of the
 // statistics and dx coefficients' inputs, which match forward_train on the whole batch within
-// float tolerance; a replica that stops arriving makes the others time out and leaves their
-// running statistics alone. Built by test/native-programs.test.ts with -fsanitize=thread;
+// float tolerance; a replica that stops arriving makes the others time out, and one that runs
+// another op (fewer channels) makes every replica fail, each leaving its running statistics
+// alone. Built by test/native-programs.test.ts with -fsanitize=thread;
 // prints "ok <checks>" or the first failure.
 #include <cmath>
 #include <cstdio>
@@ -34,7 +35,7 @@ struct Group {
   std::vector<double> slots;
   std::vector<int32_t> arrivals;
   int32_t broken = 0;
-  Group(int n, int64_t C) : size(n), slots(C * 2 * n * 3), arrivals(C) {}
+  Group(int n, int64_t C) : size(n), slots(C * 2 * n * bn::ChannelExchange::kFields), arrivals(C) {}
 };
 
 // One replica's shard and everything a step writes.
@@ -45,15 +46,18 @@ struct Replica {
   int64_t count = -1;
 };
 
-bn::ExchangeMemory memory_of(Group& g, Replica& r, int rank, double timeout_ms) {
-  return {g.slots.data(), g.arrivals.data(), r.rounds.data(), &g.broken, 4 * (rank + 2) + 1, rank,
-          g.size, timeout_ms};
+// The exchange of replica `rank`'s forward or backward over C channels (lib/'s break codes).
+bn::ExchangeMemory memory_of(Group& g, Replica& r, int rank, double timeout_ms, bool backward,
+                             int64_t C) {
+  return {g.slots.data(), g.arrivals.data(), r.rounds.data(), &g.broken,
+          4 * (rank + 2) + 1, 4 * (rank + 2) + 3, rank, g.size, timeout_ms,
+          bn::ChannelExchange::op_id(backward, C)};
 }
 
 // A step of one replica: forward_train, then backward, both exchanging.
 void train_step(const bn::Execution& e, Group& g, Replica& r, int rank, bn::Geometry shard,
                 double timeout_ms) {
-  bn::Synchronized forward(memory_of(g, r, rank, timeout_ms));
+  bn::Synchronized forward(memory_of(g, r, rank, timeout_ms, false, shard.channels));
   bn::TrainArgs t{};
   t.x = r.x.data();
   t.y = r.y.data();
@@ -69,7 +73,7 @@ void train_step(const bn::Execution& e, Group& g, Replica& r, int rank, bn::Geom
   r.count = forward.total_count;
   r.status = forward.exchange.status();
   if (forward.failed()) return;
-  bn::Synchronized backward(memory_of(g, r, rank, timeout_ms));
+  bn::Synchronized backward(memory_of(g, r, rank, timeout_ms, true, shard.channels));
   bn::BackwardArgs b{};
   b.dy = r.dy.data();
   b.x = r.x.data();
@@ -86,9 +90,12 @@ void train_step(const bn::Execution& e, Group& g, Replica& r, int rank, bn::Geom
 
 float value(int64_t i, int step) { return std::sin(0.37f * i + step) * (1 + i % 7) + (i * 13) % 5; }
 
-// `rows` per replica of an (N, C, inner) batch; `stop_at`: a replica that stops arriving at
-// that step (-1: none).
-void run(bn::Geometry whole, const std::vector<int64_t>& rows, int stop_at) {
+// What goes wrong with the last replica at the step `fault_at` of run().
+enum class Fault { kStops, kFewerChannels };
+
+// `rows` per replica of an (N, C, inner) batch; at step `fault_at` (-1: none), `fault`.
+void run(bn::Geometry whole, const std::vector<int64_t>& rows, int fault_at = -1,
+         Fault fault = Fault::kStops) {
   const bn::Execution e{&bn::kScalarKernels, 1, INT64_MAX};
   const int64_t C = whole.channels, per_row = C * whole.inner;
   Group g(static_cast<int>(rows.size()), C);
@@ -114,18 +121,25 @@ void run(bn::Geometry whole, const std::vector<int64_t>& rows, int stop_at) {
     }
     const std::vector<float> running_before = replicas[0].running_var;
     std::vector<std::thread> threads;
+    const bool faulty = step == fault_at;
     for (size_t k = 0; k < rows.size(); ++k) {
-      if (step == stop_at && k + 1 == rows.size()) continue;  // the last replica stops arriving
+      const bool last = k + 1 == rows.size();
+      if (faulty && last && fault == Fault::kStops) continue;
+      const int64_t channels = faulty && last && fault == Fault::kFewerChannels ? C - 1 : C;
       threads.emplace_back(train_step, std::cref(e), std::ref(g), std::ref(replicas[k]),
-                           static_cast<int>(k), bn::Geometry{rows[k], C, whole.inner},
-                           step == stop_at ? 200.0 : 60000.0);
+                           static_cast<int>(k), bn::Geometry{rows[k], channels, whole.inner},
+                           faulty ? 200.0 : 60000.0);
     }
     for (std::thread& t : threads) t.join();
-    if (step == stop_at) {
-      for (size_t k = 0; k + 1 < rows.size(); ++k) {
-        check(replicas[k].status != bn::ChannelExchange::kOk, "a missing replica makes the others fail", step);
+    if (faulty) {
+      const size_t ran = fault == Fault::kStops ? rows.size() - 1 : rows.size();
+      for (size_t k = 0; k < ran; ++k) {
+        check(replicas[k].status != bn::ChannelExchange::kOk, "the others fail (every replica, for another op)", step);
         check(replicas[k].running_var == running_before, "a failed step keeps the running statistics", step);
       }
+      // A replica that found the other op broke the group for it (memory_of's codes); one that
+      // came to the exchange after that fails as broken.
+      if (fault == Fault::kFewerChannels) check(g.broken % 4 == 3, "the group broken for a mismatch", step);
       return;
     }
     // The whole batch in one call, for the statistics.
@@ -155,10 +169,11 @@ void run(bn::Geometry whole, const std::vector<int64_t>& rows, int stop_at) {
 }  // namespace
 
 int main() {
-  run({8, 3, 1100}, {3, 5}, -1);      // long runs: channel by channel
-  run({6, 4, 200}, {1, 0, 3, 2}, -1);  // shorter runs: phase by phase, an empty shard
-  run({40, 5, 4}, {17, 23}, -1);       // the rows layout
-  run({6, 3, 1100}, {2, 2, 2}, 1);     // the last replica stops at step 1
+  run({8, 3, 1100}, {3, 5});      // long runs: channel by channel
+  run({6, 4, 200}, {1, 0, 3, 2});  // shorter runs: phase by phase, an empty shard
+  run({40, 5, 4}, {17, 23});       // the rows layout
+  run({6, 3, 1100}, {2, 2, 2}, 1, Fault::kStops);          // the last replica stops at step 1
+  run({6, 3, 1100}, {2, 2, 2}, 1, Fault::kFewerChannels);  // ... or runs 2 channels of 3
   if (failed) return 1;
   std::printf("ok %d\n", checks);
   return 0;
