@@ -104,6 +104,15 @@ describe('how the collective is used', () => {
     expect((thrown as Error).message).toContain('forwardAsync');
   });
 
+  test('the same with a worker group joined { async: true }, whose layers synchronize inside the kernels on the native backend', async () => {
+    const layer = new BatchNorm(3, { collective: joinWorkerGroup(createWorkerGroup(1), 0, { async: true }) });
+    expect(() => layer.forward(x, [8, 3])).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_COLLECTIVE_ASYNC' }));
+    expect(layer.numBatchesTracked).toBe(0);
+    await layer.forwardAsync(x, [8, 3]);
+    expect(() => layer.backward(x)).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_COLLECTIVE_ASYNC' }));
+    await layer.backwardAsync(x);
+  });
+
   test('eval mode never synchronizes (as PyTorch), even with batch statistics', () => {
     const refuses: Collective = { rank: 0, size: 2, allReduceSum: () => expect.fail('eval mode called allReduceSum') };
     const layer = new BatchNorm(3, { collective: refuses, trackRunningStats: false }).eval();

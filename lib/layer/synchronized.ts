@@ -61,13 +61,21 @@ const BACKWARD = 'BatchNorm backward (synchronized in the native kernels)';
  * event loop waits meanwhile, as its kernels' threads would); only the main thread, whose
  * event loop must stay free, takes the pool (`onPool`).
  */
-function exchangedCall<T>(sync: () => T, onPool: () => Promise<T>): KernelCall<T> {
-  return { sync, async: isMainThread ? onPool : async () => sync() };
+function exchangedCall<T>(exchange: KernelExchange, sync: () => T, onPool: () => Promise<T>): KernelCall<T> {
+  return {
+    // As with the split path's reduce: an asynchronous collective takes the async methods only.
+    sync: () => {
+      if (exchange.asyncCollective) throw asyncCollectiveError();
+      return sync();
+    },
+    async: isMainThread ? onPool : async () => sync(),
+  };
 }
 
 /** forwardTrain over every replica's batch, synchronized inside the kernels; with the values per channel over all of them. */
 export function exchangedTrainCall(exchange: KernelExchange, x: Float32Array, shape: readonly number[], opts: ForwardTrainOptions): KernelCall<{ result: ForwardTrainResult; count: number }> {
   return exchangedCall(
+    exchange,
     () => {
       const p = planForwardTrain(x, shape, opts, true);
       return exchange.run(p.g.channels, FORWARD, (views) => {
@@ -90,6 +98,7 @@ export function exchangedTrainCall(exchange: KernelExchange, x: Float32Array, sh
 /** backward with every replica's gradient sums over `count` values per channel, synchronized inside the kernels. */
 function exchangedBackwardCall(exchange: KernelExchange, count: number, dy: Float32Array, x: Float32Array, shape: readonly number[], opts: BackwardOptions): KernelCall<{ result: BackwardResult }> {
   return exchangedCall(
+    exchange,
     () => {
       const p = planBackward(dy, x, shape, opts);
       return exchange.run(p.g.channels, BACKWARD, (views) => {
@@ -109,6 +118,15 @@ function exchangedBackwardCall(exchange: KernelExchange, count: number, dy: Floa
   );
 }
 
+/** A sync layer call on an asynchronous collective. */
+function asyncCollectiveError(): BatchNormCollectiveError {
+  return new BatchNormCollectiveError(
+    'ERR_BATCHNORM_COLLECTIVE_ASYNC',
+    "The layer's collective is asynchronous (its allReduceSum returns a Promise): call forwardAsync and backwardAsync, " +
+      'or give the layer a synchronous collective (e.g. joinWorkerGroup(group, rank) without { async: true })',
+  );
+}
+
 /** A collective's allReduceSum as a step's call; from sync code it must not return a Promise. */
 function reduceCall(collective: Collective, data: Float64Array): KernelCall<void> {
   return {
@@ -116,11 +134,7 @@ function reduceCall(collective: Collective, data: Float64Array): KernelCall<void
       const pending = collective.allReduceSum(data);
       if (pending && typeof pending.then === 'function') {
         pending.then(undefined, () => {}); // the error below is what the caller needs to see
-        throw new BatchNormCollectiveError(
-          'ERR_BATCHNORM_COLLECTIVE_ASYNC',
-          "The layer's collective is asynchronous (its allReduceSum returned a Promise): call forwardAsync and backwardAsync, " +
-            'or give the layer a synchronous collective (e.g. joinWorkerGroup(group, rank) without { async: true })',
-        );
+        throw asyncCollectiveError();
       }
     },
     async: async () => {
