@@ -95,6 +95,11 @@ export function float32Array(value: unknown, name: string, length?: number): Flo
   return length === undefined ? float32(value, name, false) : sizedArray(value, name, 'Float32Array', length, false)!;
 }
 
+/** A Uint8Array (a Node.js Buffer counts) on an attached, fixed-length buffer: encoded bytes (lib/layer/state-codec.ts). */
+export function uint8Array(value: unknown, name: string): Uint8Array {
+  return typedArray(value, name, 'Uint8Array', false)!;
+}
+
 /** A Float64Array that is not detached (a collective's data, lib/collective/). */
 export function float64Array(value: unknown, name: string): Float64Array {
   return typedArray(value, name, 'Float64Array', false)!;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from 'vitest';
 
-import { BatchNorm, BatchNormRangeError, foldIntoFollowing, foldIntoPreceding } from '../lib/index';
+import { BatchNorm, BatchNormRangeError, BatchNormTypeError, foldIntoFollowing, foldIntoPreceding } from '../lib/index';
 import { conv2d, linear } from './helpers/layers';
 import { rng } from './helpers/random';
 import { expectElementwise, geometryOf, refInference } from './helpers/reference';
@@ -22,6 +22,17 @@ function trainedBn(C: number, seed: number) {
 }
 
 const bnRef = (bn: BatchNorm) => ({ runningMean: bn.runningMean!, runningVar: bn.runningVar!, gamma: bn.gamma!, beta: bn.beta!, eps: bn.eps });
+
+/** Calling `fold` with a non-BatchNorm `bn` is a coded TypeError naming bn, and leaves the layer alone. */
+function expectBatchNormTypeError(fold: (bn: BatchNorm, layer: { weight: Float32Array; shape: number[] }) => unknown) {
+  const layer = { weight: Float32Array.of(1, 2, 3, 4, 5, 6), shape: [2, 3] };
+  for (const bn of [null, undefined, {}, { numFeatures: 2 }]) {
+    const call = () => fold(bn as unknown as BatchNorm, layer);
+    expect(call).toThrow(BatchNormTypeError);
+    expect(call).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_TYPE', message: expect.stringContaining('Expected a BatchNorm for bn ') }));
+  }
+  expect(Array.from(layer.weight)).toEqual([1, 2, 3, 4, 5, 6]);
+}
 
 describe('foldIntoPreceding', () => {
   test('Linear [out, in] then BN equals the folded Linear', () => {
@@ -63,6 +74,10 @@ describe('foldIntoPreceding', () => {
     );
     expect(() => foldIntoPreceding(layer, new BatchNorm(3, { trackRunningStats: false }))).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_OPTION' }));
   });
+
+  test('a bn that is not a BatchNorm is a coded TypeError', () => {
+    expectBatchNormTypeError((bn, layer) => foldIntoPreceding(layer, bn));
+  });
 });
 
 describe('foldIntoFollowing', () => {
@@ -84,5 +99,9 @@ describe('foldIntoFollowing', () => {
     expect(() => foldIntoFollowing(bn, { weight: new Float32Array(10), shape: [2, 5] })).toThrow(
       expect.objectContaining({ code: 'ERR_BATCHNORM_SHAPE_MISMATCH', message: expect.stringContaining('layer.shape[1]') }),
     );
+  });
+
+  test('a bn that is not a BatchNorm is a coded TypeError', () => {
+    expectBatchNormTypeError((bn, layer) => foldIntoFollowing(bn, layer));
   });
 });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, test } from 'vitest';
 
-import { BatchNorm, channelMask, prune, pruneInputs, pruneOutputs, type WeightedLayer } from '../lib/index';
+import { BatchNorm, BatchNormRangeError, BatchNormTypeError, channelMask, prune, pruneInputs, pruneOutputs, type MaskCriterion, type WeightedLayer } from '../lib/index';
 import { conv2d, linear, relu } from './helpers/layers';
 import { rng } from './helpers/random';
 import { expectElementwise, expectSameBits } from './helpers/reference';
@@ -47,6 +47,28 @@ describe('channelMask', () => {
     expect(() => channelMask([a], {} as never)).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_TYPE' }));
     expect(() => channelMask([a], { keepRatio: 0.5, threshold: 1 } as never)).toThrow(TypeError);
     expect(() => channelMask([new BatchNorm(2, { affine: false })], { keepRatio: 0.5 })).toThrow(expect.objectContaining({ message: expect.stringContaining('with gamma') }));
+  });
+
+  test.each([
+    ['keepRatio', { keepRatio: '0.5' }],
+    ['threshold', { threshold: '1' }],
+    ['minPerLayer', { threshold: 1, minPerLayer: '1' }],
+  ])('a non-number %s is a TypeError, and no gamma changes', (name, criterion) => {
+    const before = [Array.from(a.gamma!), Array.from(b.gamma!)];
+    const call = () => channelMask([a, b], criterion as unknown as MaskCriterion);
+    expect(call).toThrow(BatchNormTypeError);
+    expect(call).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_TYPE', message: expect.stringContaining(`for criterion.${name} `) }));
+    expect([Array.from(a.gamma!), Array.from(b.gamma!)]).toEqual(before);
+  });
+
+  test('a NaN gamma ranks below every |gamma|: never >= a threshold, dropped first by keepRatio', () => {
+    const n = withGamma([NaN, 0.2, 0.1, 3, 0.3, 0.4]);
+    const largestThree = [[false, false, false, true, true, true]];
+    expect(channelMask([n], { threshold: 0.25, minPerLayer: 0 })).toEqual(largestThree);
+    expect(channelMask([n], { keepRatio: 0.5, minPerLayer: 0 })).toEqual(largestThree);
+    expect(channelMask([n], { threshold: 0, minPerLayer: 0 })[0]).toEqual([false, true, true, true, true, true]);
+    // minPerLayer still keeps a layer alive whose gammas are all NaN
+    expect(channelMask([a, withGamma([NaN, NaN])], { threshold: 0.5 })[1]).toEqual([true, false]);
   });
 });
 
@@ -109,5 +131,24 @@ describe('prune', () => {
       'kept input planes',
     );
     expect(() => pruneInputs(conv, [3])).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_OPTION', message: expect.stringContaining('[0, 3)') }));
+  });
+
+  test('kept must be an array of numbers (a TypeError), of valid indices (a RangeError); the layer is not modified', () => {
+    const layer = { weight: Float32Array.from({ length: 8 }, (_, k) => k), shape: [4, 2] };
+    const errors: [unknown, typeof BatchNormTypeError | typeof BatchNormRangeError, string][] = [
+      ['0,1', BatchNormTypeError, 'ERR_BATCHNORM_INVALID_TYPE'],
+      [null, BatchNormTypeError, 'ERR_BATCHNORM_INVALID_TYPE'],
+      [['1'], BatchNormTypeError, 'ERR_BATCHNORM_INVALID_TYPE'],
+      [[1.5], BatchNormRangeError, 'ERR_BATCHNORM_INVALID_OPTION'],
+      [[], BatchNormRangeError, 'ERR_BATCHNORM_INVALID_OPTION'],
+    ];
+    for (const prune of [pruneOutputs, pruneInputs]) {
+      for (const [kept, type, code] of errors) {
+        const call = () => prune(layer, kept as number[]);
+        expect(call).toThrow(type);
+        expect(call).toThrow(expect.objectContaining({ code, message: expect.stringContaining('for kept ') }));
+      }
+    }
+    expect(Array.from(layer.weight)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 });

@@ -135,6 +135,47 @@ describe('JSON and binary forms', () => {
     }
   });
 
+  test('decodes a Node.js Buffer: each tensor a copy of exactly its bytes', () => {
+    const small = filledLayer().stateDict();
+    // Buffer.from of a small array takes a slice of Node's shared pool; fs.readFileSync's Buffer can too.
+    const pooled = Buffer.from(encodeStateDict(small));
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length);
+    // A Buffer at a nonzero byte offset, with bytes of other data on both sides.
+    const encoded = encodeStateDict(state);
+    const offset = Buffer.concat([Buffer.from([1, 2, 3]), encoded, Buffer.from([4])]).subarray(3, 3 + encoded.length);
+    for (const [bytes, expected] of [[pooled, small], [offset, state]] as const) {
+      const before = Buffer.from(bytes);
+      const decoded = decodeStateDict(bytes);
+      expectSameState(decoded, expected);
+      for (const value of Object.values(decoded)) {
+        if (typeof value === 'number') continue;
+        expect(value.buffer.byteLength).toBe(value.byteLength); // not a view on the input's ArrayBuffer
+        value.fill(0);
+      }
+      expect(bytes.equals(before)).toBe(true); // writing to a tensor leaves the input alone
+    }
+  });
+
+  test('a detached buffer is a coded TypeError in every form, and nothing is modified', () => {
+    const detach = <T extends Float32Array | Uint8Array>(a: T) => {
+      structuredClone(a.buffer, { transfer: [a.buffer] });
+      return a;
+    };
+    const kept = f32([1, 2]);
+    const withDetached: StateDict = { kept, w: detach(new Float32Array(4)) };
+    const calls: [string, () => unknown, string][] = [
+      ['stateDictToJSON', () => stateDictToJSON(withDetached), 'state.w'],
+      ['encodeStateDict', () => encodeStateDict(withDetached), 'state.w'],
+      ['decodeStateDict', () => decodeStateDict(detach(encodeStateDict({ w: f32([1]) }))), 'bytes'],
+    ];
+    for (const [, call, name] of calls) {
+      expect(call).toThrow(BatchNormTypeError);
+      expect(call).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_DETACHED', message: expect.stringContaining(`for ${name} `) }));
+    }
+    expect(Object.keys(withDetached)).toEqual(['kept', 'w']);
+    expect(Array.from(kept)).toEqual([1, 2]);
+  });
+
   test('damaged data is a clear error', () => {
     const bytes = encodeStateDict(state);
     const code = 'ERR_BATCHNORM_INVALID_STATE_DICT';

@@ -12,7 +12,7 @@
  */
 import { rangeError } from '../errors';
 import type { BatchNorm } from './batchnorm';
-import { checkChannels, checkLayer, type LayerParameters, type WeightedLayer } from './weighted-layer';
+import { checkBatchNorm, checkChannels, checkLayer, type LayerParameters, type WeightedLayer } from './weighted-layer';
 
 /** Per-channel scale s and shift t of the BN's eval-mode affine map. */
 function affineOf(bn: BatchNorm): { scale: Float64Array; shift: Float64Array } {
@@ -38,6 +38,7 @@ function affineOf(bn: BatchNorm): { scale: Float64Array; shift: Float64Array } {
  */
 export function foldIntoPreceding(layer: WeightedLayer, bn: BatchNorm): LayerParameters {
   const l = checkLayer(layer, 'layer');
+  checkBatchNorm(bn, 'bn');
   checkChannels(l.out, bn.numFeatures, 'layer.shape[0]');
   const { scale, shift } = affineOf(bn);
   const row = l.weight.length / l.out;
@@ -51,6 +52,7 @@ export function foldIntoPreceding(layer: WeightedLayer, bn: BatchNorm): LayerPar
  * `bn.numFeatures`. Returns the new weight and bias; the arguments are not modified.
  */
 export function foldIntoFollowing(bn: BatchNorm, layer: WeightedLayer): LayerParameters {
+  checkBatchNorm(bn, 'bn');
   const l = checkLayer(layer, 'layer');
   if (bn.activation !== 'identity') {
     throw rangeError('ERR_BATCHNORM_INVALID_OPTION', "a BatchNorm without activation (a ReLU between it and the layer does not fold)", 'bn.activation', `'${bn.activation}'`);

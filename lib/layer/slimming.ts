@@ -5,9 +5,10 @@
  * input and the input columns of the layer consuming its output. A pruned channel's output
  * was about beta (its gamma is small), so the network loses a little; fine-tuning recovers it.
  */
-import { BatchNormRangeError, BatchNormTypeError, describe, expected, rangeError } from '../errors';
+import { BatchNormTypeError, describe, expected, rangeError, typeError } from '../errors';
 import { BatchNorm } from './batchnorm';
-import { checkLayer, type LayerParameters, type WeightedLayer } from './weighted-layer';
+import { integerAtLeast, numberIn, numberOption } from './checks';
+import { checkBatchNorm, checkLayer, type LayerParameters, type WeightedLayer } from './weighted-layer';
 
 /** How {@link channelMask} chooses: a share of all channels, or a |gamma| threshold. */
 export type MaskCriterion = ({ keepRatio: number; threshold?: undefined } | { threshold: number; keepRatio?: undefined }) & {
@@ -18,45 +19,62 @@ export type MaskCriterion = ({ keepRatio: number; threshold?: undefined } | { th
 /**
  * Per layer, which channels to keep (`true`), chosen by |gamma| globally across `layers`:
  * `keepRatio` keeps the ceil(keepRatio * total) largest, `threshold` keeps those with
- * |gamma| >= threshold. Ties go to the earlier layer and channel.
+ * |gamma| >= threshold. Ties go to the earlier layer and channel. A NaN gamma ranks below
+ * every other (see {@link rankingSize}).
  */
 export function channelMask(layers: readonly BatchNorm[], criterion: MaskCriterion): boolean[][] {
   if (!Array.isArray(layers) || layers.some((l) => !(l instanceof BatchNorm) || l.gamma === null)) {
     throw new BatchNormTypeError('ERR_BATCHNORM_INVALID_TYPE', expected('an array of BatchNorm layers with gamma', 'layers', describe(layers)));
   }
-  const candidates = layers.flatMap((l, layer) => Array.from(l.gamma as Float32Array, (g, channel) => ({ layer, channel, size: Math.abs(g) })));
+  const rule = ruleOf(criterion);
+  const candidates = layers.flatMap((l, layer) => Array.from(l.gamma as Float32Array, (g, channel) => ({ layer, channel, size: rankingSize(g) })));
   const masks = layers.map((l) => new Array<boolean>(l.numFeatures).fill(false));
   const byDecreasingSize = (a: (typeof candidates)[number], b: (typeof candidates)[number]) => b.size - a.size || a.layer - b.layer || a.channel - b.channel;
   const ranked = [...candidates].sort(byDecreasingSize);
-  for (const c of ranked.slice(0, keptCount(candidates.map((c) => c.size), criterion))) masks[c.layer][c.channel] = true;
-  const minPerLayer = criterion.minPerLayer ?? 1;
-  if (!(Number.isSafeInteger(minPerLayer) && minPerLayer >= 0)) {
-    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'an integer >= 0', 'criterion.minPerLayer', describe(minPerLayer));
-  }
+  for (const c of ranked.slice(0, rule.keptCount(candidates.map((c) => c.size)))) masks[c.layer][c.channel] = true;
   masks.forEach((mask, layer) => {
     const own = ranked.filter((c) => c.layer === layer);
-    for (const c of own.slice(0, minPerLayer)) mask[c.channel] = true;
+    for (const c of own.slice(0, rule.minPerLayer)) mask[c.channel] = true;
   });
   return masks;
 }
 
-/** How many of the ranked channels the criterion keeps. */
-function keptCount(sizes: number[], criterion: MaskCriterion): number {
-  if (criterion === null || typeof criterion !== 'object' || (criterion.keepRatio === undefined) === (criterion.threshold === undefined)) {
-    throw new BatchNormTypeError('ERR_BATCHNORM_INVALID_TYPE', expected('{ keepRatio } or { threshold }', 'criterion', describe(criterion)));
+/**
+ * |gamma|, or -1 for a NaN gamma: NaN ranks below every |gamma| (even 0), so it is never
+ * >= a threshold, as documented, and keepRatio drops it first, agreeing with threshold.
+ * (torch.sort ranks NaN largest, which would keep a NaN channel over any real one.)
+ */
+function rankingSize(gamma: number): number {
+  return Number.isNaN(gamma) ? -1 : Math.abs(gamma);
+}
+
+/** A checked criterion: how many of the ranked channels it keeps, and each layer's minimum. */
+interface Rule {
+  keptCount: (sizes: readonly number[]) => number;
+  minPerLayer: number;
+}
+
+/** Reads and checks the criterion before anything is ranked: a non-number is a TypeError, a number out of range a RangeError. */
+function ruleOf(criterion: MaskCriterion): Rule {
+  const isObject = criterion !== null && typeof criterion === 'object';
+  const { keepRatio, threshold, minPerLayer } = isObject ? criterion : ({} as Partial<MaskCriterion>);
+  if ((keepRatio === undefined) === (threshold === undefined)) {
+    throw typeError('ERR_BATCHNORM_INVALID_TYPE', '{ keepRatio } or { threshold }', 'criterion', criterion);
   }
-  if (criterion.keepRatio !== undefined) {
-    const ratio = criterion.keepRatio;
-    if (!(typeof ratio === 'number' && ratio > 0 && ratio <= 1)) {
-      throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'a number in (0, 1]', 'criterion.keepRatio', describe(ratio));
-    }
-    return Math.ceil(ratio * sizes.length - 1e-9); // 0.5 of 64 is 32, not 33 from rounding noise
+  const perLayer = integerAtLeast(minPerLayer ?? 1, 'criterion.minPerLayer', 0);
+  if (keepRatio !== undefined) {
+    const ratio = ratioOption(keepRatio, 'criterion.keepRatio');
+    return { minPerLayer: perLayer, keptCount: (sizes) => Math.ceil(ratio * sizes.length - 1e-9) }; // 0.5 of 64 is 32, not 33 from rounding noise
   }
-  const threshold = criterion.threshold;
-  if (!(typeof threshold === 'number' && threshold >= 0)) {
-    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'a number >= 0', 'criterion.threshold', describe(threshold));
-  }
-  return sizes.filter((s) => s >= threshold).length;
+  const smallestKept = numberIn(threshold, 'criterion.threshold', undefined, 0, Infinity);
+  return { minPerLayer: perLayer, keptCount: (sizes) => sizes.filter((s) => s >= smallestKept).length };
+}
+
+/** A number in (0, 1]. */
+function ratioOption(value: unknown, name: string): number {
+  const ratio = numberOption(value, name);
+  if (!(ratio > 0 && ratio <= 1)) throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'a number in (0, 1]', name, describe(ratio));
+  return ratio;
 }
 
 /** The indices a mask keeps, checked: booleans, one per channel, at least one kept. */
@@ -80,7 +98,7 @@ function pick(a: Float32Array, indices: readonly number[]): Float32Array {
  * running statistics for those channels; zero gradients), and the kept channel indices.
  */
 export function prune(bn: BatchNorm, mask: readonly boolean[]): { layer: BatchNorm; kept: number[] } {
-  if (!(bn instanceof BatchNorm)) throw new BatchNormTypeError('ERR_BATCHNORM_INVALID_TYPE', expected('a BatchNorm', 'bn', describe(bn)));
+  checkBatchNorm(bn, 'bn');
   const kept = keptIndices(mask, bn.numFeatures, 'mask');
   const layer = new BatchNorm(kept.length, bn.options()).train(bn.training);
   const state = bn.stateDict();
@@ -89,10 +107,13 @@ export function prune(bn: BatchNorm, mask: readonly boolean[]): { layer: BatchNo
   return { layer, kept };
 }
 
-/** Checks kept indices against a dimension. */
+/** Checks kept indices against a dimension: an array of numbers (else a TypeError), non-empty and in range (else a RangeError). */
 function checkIndices(kept: readonly number[], size: number, name: string): void {
-  if (!Array.isArray(kept) || kept.length === 0 || kept.some((k) => !Number.isInteger(k) || k < 0 || k >= size)) {
-    throw new BatchNormRangeError('ERR_BATCHNORM_INVALID_OPTION', expected(`a non-empty array of indices in [0, ${size})`, name, describe(kept)));
+  if (!Array.isArray(kept) || kept.some((k) => typeof k !== 'number')) {
+    throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'an array of channel indices', name, kept);
+  }
+  if (kept.length === 0 || kept.some((k) => !Number.isInteger(k) || k < 0 || k >= size)) {
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', `a non-empty array of indices in [0, ${size})`, name, describe(kept));
   }
 }
 

@@ -14,6 +14,7 @@
 import { endianness } from 'os';
 
 import { BatchNormRangeError, BatchNormTypeError, describe, expected } from '../errors';
+import { float32Array, uint8Array } from '../validate';
 import type { StateDict } from './state-dict';
 
 const FORMAT = 'batchnorm.state_dict';
@@ -27,17 +28,20 @@ function invalid(what: string, name: string, received: string): BatchNormRangeEr
   return new BatchNormRangeError('ERR_BATCHNORM_INVALID_STATE_DICT', expected(what, name, received));
 }
 
-/** The entries of a state dict, each checked to be a Float32Array or a finite number. */
+/** The entries of a state dict, each checked to be an attached Float32Array or a finite number. */
 function entriesOf(state: StateDict): [string, Float32Array | number][] {
   if (state === null || typeof state !== 'object') {
     throw new BatchNormTypeError('ERR_BATCHNORM_INVALID_TYPE', expected('a state dict object', 'state', describe(state)));
   }
-  return Object.entries(state).map(([key, value]) => {
-    if (!(value instanceof Float32Array) && !(typeof value === 'number' && Number.isFinite(value))) {
-      throw new BatchNormTypeError('ERR_BATCHNORM_INVALID_TYPE', expected('a Float32Array or a finite number', `state.${key}`, describe(value)));
-    }
-    return [key, value];
-  });
+  return Object.entries(state).map(([key, value]) => [key, entryValue(value, `state.${key}`)]);
+}
+
+/** One state dict value: a finite number, or a Float32Array on an attached buffer. */
+function entryValue(value: unknown, name: string): Float32Array | number {
+  if (typeof value === 'number' && Number.isFinite(value)) return value;
+  // The package's check, so a detached tensor is ERR_BATCHNORM_DETACHED, not a built-in error from reading it.
+  if (value instanceof Float32Array) return float32Array(value, name);
+  throw new BatchNormTypeError('ERR_BATCHNORM_INVALID_TYPE', expected('a Float32Array or a finite number', name, describe(value)));
 }
 
 /** The bits of each float32, as unsigned 32-bit integers. */
@@ -127,9 +131,9 @@ export function encodeStateDict(state: StateDict): Uint8Array {
   return bytes;
 }
 
-/** Reads bytes written by {@link encodeStateDict}. */
+/** Reads bytes written by {@link encodeStateDict}: a Uint8Array or a Node.js Buffer (e.g. from fs.readFileSync). */
 export function decodeStateDict(bytes: Uint8Array): StateDict {
-  if (!(bytes instanceof Uint8Array)) throw new BatchNormTypeError('ERR_BATCHNORM_INVALID_TYPE', expected('a Uint8Array', 'bytes', describe(bytes)));
+  uint8Array(bytes, 'bytes');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   /** The next n bytes, or a clear error when the data ends before them. */
@@ -151,7 +155,8 @@ export function decodeStateDict(bytes: Uint8Array): StateDict {
     if (kind === KIND_SCALAR && count === 1) {
       state[key] = view.getFloat64(take(8, 'a float64'), true);
     } else if (kind === KIND_TENSOR) {
-      const data = bytes.slice(take(4 * count, `${count} float32 values`), at);
+      // A copy of exactly these bytes: a Buffer's slice() is a view on its (pooled, larger) ArrayBuffer.
+      const data = new Uint8Array(bytes.subarray(take(4 * count, `${count} float32 values`), at));
       if (BIG_ENDIAN_HOST) for (let i = 0; i < data.length; i += 4) data.subarray(i, i + 4).reverse();
       state[key] = new Float32Array(data.buffer);
     } else {

@@ -1,8 +1,10 @@
 /**
  * The parameters of a Linear or convolution layer next to a BatchNorm, in PyTorch's layout:
- * weight `[out, in]` (Linear) or `[out, in, ...kernel]` (convolution), bias `[out]`.
+ * weight `[out, in]` (Linear) or `[out, in, ...kernel]` (convolution), bias `[out]`; and the
+ * check of that BatchNorm argument (folding, slimming).
  */
 import { describe, rangeError, typeError } from '../errors';
+import { BatchNorm } from './batchnorm';
 import { float32Array } from './checks';
 
 /** A Linear (`shape [out, in]`) or convolution (`[out, in, ...kernel]`) layer's parameters. */
@@ -48,6 +50,12 @@ export function checkLayer(layer: WeightedLayer, name: string): CheckedLayer {
   }
   const bias = layer.bias === undefined || layer.bias === null ? null : float32Array(layer.bias, `${name}.bias`, dims[0]);
   return { weight, bias, shape: dims, out: dims[0], in: dims[1], kernel: size / (dims[0] * dims[1]) };
+}
+
+/** Checks that a BatchNorm argument is one, before any of its fields is read (a `{}` has no numFeatures to compare). */
+export function checkBatchNorm(bn: unknown, name: string): BatchNorm {
+  if (!(bn instanceof BatchNorm)) throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a BatchNorm', name, bn);
+  return bn;
 }
 
 /** Checks that a layer dimension equals the BatchNorm's channel count. */
