@@ -120,6 +120,12 @@ describe('worker group arguments', () => {
     collective.abort();
     await expect(collective.allReduceSum(new Float64Array(1))).rejects.toMatchObject({ code: 'ERR_BATCHNORM_COLLECTIVE_ABORTED' });
   });
+
+  test('after a timeout, a later call names the replica that was missing, not itself', async () => {
+    const collective = joinWorkerGroup(createWorkerGroup(2, { timeoutMs: 100 }), 0, { async: true }); // rank 1 never calls
+    await expect(collective.allReduceSum(new Float64Array(1))).rejects.toThrow(/: rank 1 did not arrive within 100 ms/);
+    await expect(collective.allReduceSum(new Float64Array(1))).rejects.toThrow(/\(rank 0 of 2, round 2\): rank 0 gave up waiting for rank 1 \(/);
+  });
 });
 
 describe('the hub and its replicas (the halves of other transports)', () => {

@@ -257,7 +257,7 @@ class Replica {
   }
 
   /** Throws if the group broke; `missing` names whom the replica that broke it waited for. */
-  #checkBroken(where: string, missing = this.#missing(this.#round)): void {
+  #checkBroken(where: string, missing = this.#missing(this.#latestRound())): void {
     const code = Atomics.load(this.control, BROKEN);
     if (code === 0) return;
     const by = Math.floor(code / 4) - 2;
@@ -282,7 +282,24 @@ class Replica {
 
   /** The replicas that have not arrived at round r ('' when all have). */
   #missing(r: number): string {
-    return rankList(Array.from({ length: this.group.size }, (_, k) => k).filter((k) => Atomics.load(this.control, HEADER + this.group.size + k) < r));
+    return rankList(this.#ranks().filter((k) => this.#arrivedAt(k) < r));
+  }
+
+  /**
+   * The latest round any replica arrived at: where the group broke, unless it broke in the
+   * native kernels' exchange. (A call after the break has counted a round it never arrived at.)
+   */
+  #latestRound(): number {
+    return Math.max(...this.#ranks().map((k) => this.#arrivedAt(k)));
+  }
+
+  #ranks(): number[] {
+    return Array.from({ length: this.group.size }, (_, k) => k);
+  }
+
+  /** The last round replica k arrived at. */
+  #arrivedAt(k: number): number {
+    return Atomics.load(this.control, HEADER + this.group.size + k);
   }
 
   /** Every replica sees the same lengths, so all of them fail alike when they differ. */
