@@ -58,6 +58,12 @@ export function timeoutMs(value: unknown, name: string, fallback: number): numbe
   return value;
 }
 
+/** A function argument (a transport's `send`). */
+export function callback<F extends (...args: never[]) => unknown>(value: unknown, name: string): F {
+  if (typeof value !== 'function') throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a function', name, value);
+  return value as F;
+}
+
 /** How long a replica waits for the others by default before giving up with an error. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 

@@ -1,14 +1,16 @@
 /**
  * The collective across processes over Node's built-in IPC channel (child_process.fork and
  * process.send): the parent process runs the hub (`serveIpcGroup(children)`, rank = index in
- * `children`), each child joins as a replica (`joinIpcGroup({ rank, size })`). Messages are
+ * `children`), each child joins as a replica (`joinIpcGroup({ rank, size })`; every request
+ * carries them, and a child whose rank or size disagrees with the parent's list breaks the
+ * group, so no replica gets sums it was not meant to). Messages are
  * small JSON objects tagged `batchnorm`, so they share the channel with the application's own;
  * the numbers travel as base64 of their float64 bytes (JSON would turn NaN and Infinity into
  * null), so every replica receives the hub's sums bit for bit.
  */
 import type { ChildProcess } from 'child_process';
 
-import { BatchNormCollectiveError, type BatchNormErrorCode } from '../errors';
+import { BatchNormCollectiveError, rangeError, typeError, type BatchNormErrorCode } from '../errors';
 import { integerAtLeast, optionsObject } from '../layer/checks';
 import { DEFAULT_TIMEOUT_MS, rankIn, timeoutMs, type AsyncCollective } from './collective';
 import { ReductionHub, type HubReply } from './hub';
@@ -16,6 +18,9 @@ import { RemoteCollective } from './remote';
 
 interface IpcRequest {
   batchnorm: 'allReduceSum';
+  /** The child's joinIpcGroup rank and size, which the parent checks against its list. */
+  rank: number;
+  size: number;
   round: number;
   data: string;
 }
@@ -44,7 +49,10 @@ const tagged = (message: unknown, tag: string): message is Record<string, unknow
 
 /** A replica's collective in a child process with an IPC channel (started by child_process.fork). */
 export interface IpcCollective extends AsyncCollective {
-  /** Stops listening on the channel, so the process can exit once its own work is done. */
+  /**
+   * Stops listening on the channel, so the process can exit once its own work is done. A call
+   * still waiting, and any later one, fails (ERR_BATCHNORM_COLLECTIVE_ABORTED).
+   */
   close(): void;
 }
 
@@ -64,7 +72,7 @@ export function joinIpcGroup(options: { rank: number; size: number; timeoutMs?: 
   }
   const lost = (why: string) => remote.fail('ERR_BATCHNORM_COLLECTIVE_ABORTED', why);
   const send = (round: number, data: Float64Array) => {
-    const request: IpcRequest = { batchnorm: 'allReduceSum', round, data: encode(data) };
+    const request: IpcRequest = { batchnorm: 'allReduceSum', rank, size, round, data: encode(data) };
     channel(request, undefined, undefined, (e: Error | null) => e && lost(`the IPC channel failed: ${e.message}`));
   };
   const remote = new RemoteCollective(rank, size, send, { timeoutMs: timeout });
@@ -86,8 +94,16 @@ export function joinIpcGroup(options: { rank: number; size: number; timeoutMs?: 
     close() {
       process.off('message', onMessage);
       process.off('disconnect', onDisconnect);
+      remote.fail('ERR_BATCHNORM_COLLECTIVE_ABORTED', 'the collective was closed'); // no reply can come now: do not wait for the timeout
     },
   };
+}
+
+/** Why a child's request does not fit its place (`rank` of `size`) in the parent's list; '' when it does. */
+function misplaced(request: Record<string, unknown>, rank: number, size: number): string {
+  if (request.rank === rank && request.size === size) return '';
+  const shown = (v: unknown) => JSON.stringify(v) ?? 'nothing'; // v came as JSON
+  return `the child at index ${rank} of serveIpcGroup's ${size} children joined as rank ${shown(request.rank)} of ${shown(request.size)}; joinIpcGroup's rank must be the child's index and its size the number of children`;
 }
 
 /**
@@ -98,6 +114,8 @@ export function joinIpcGroup(options: { rank: number; size: number; timeoutMs?: 
  * @returns `close()`, which stops serving (call it once the children are done)
  */
 export function serveIpcGroup(children: readonly ChildProcess[], options?: { timeoutMs?: number }): { close(): void } {
+  if (!Array.isArray(children)) throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'an array of child processes', 'children', children);
+  if (children.length === 0) throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'at least one child process', 'children', 'an empty array');
   const o = optionsObject(options, 'opts');
   let encoded: { data: Float64Array; text: string } = { data: new Float64Array(0), text: '' }; // the hub sends every child the same sums: encode them once
   const hub = new ReductionHub(
@@ -115,6 +133,8 @@ export function serveIpcGroup(children: readonly ChildProcess[], options?: { tim
   const listeners = children.map((child, rank) => {
     const onMessage = (message: unknown) => {
       if (!tagged(message, 'allReduceSum')) return;
+      const wrongPlace = misplaced(message, rank, children.length);
+      if (wrongPlace) return hub.fail('ERR_BATCHNORM_COLLECTIVE_MISMATCH', wrongPlace);
       const data = decode(message.data);
       if (data) hub.contribute(rank, Number(message.round), data);
       else hub.leave(rank, 'sent a malformed message');

@@ -5,9 +5,13 @@
  * reply (or `fail` when the connection is lost). ipc.ts wires it to process.send; README ("Other
  * transports") shows gRPC and ZeroMQ.
  */
-import { BatchNormCollectiveError, type BatchNormErrorCode } from '../errors';
-import { DEFAULT_TIMEOUT_MS, reduceData, type AsyncCollective } from './collective';
+import { BatchNormCollectiveError, BatchNormStateError, describe, type BatchNormErrorCode } from '../errors';
+import { integerAtLeast, optionsObject } from '../layer/checks';
+import { callback, DEFAULT_TIMEOUT_MS, rankIn, reduceData, timeoutMs, type AsyncCollective } from './collective';
 import type { HubError, HubReply } from './hub';
+
+/** Why the collective broke; `cause`: the transport's own error, when one was thrown. */
+type Broken = HubError & { cause?: unknown };
 
 interface Waiting {
   data: Float64Array;
@@ -17,27 +21,33 @@ interface Waiting {
 }
 
 export class RemoteCollective implements AsyncCollective {
+  readonly rank: number;
+  readonly size: number;
+  readonly #send: (round: number, data: Float64Array) => void;
   readonly #waiting = new Map<number, Waiting>();
   #round = 0;
-  #broken: HubError | null = null;
+  #broken: Broken | null = null;
   readonly #timeoutMs: number;
 
   /**
-   * @param send hands one round's data to the transport (a copy: it may keep it)
+   * @param send hands one round's data to the transport (a copy: it may keep it); if it throws,
+   *   the transport is taken as lost: the call and every later one fail
    * @param options.timeoutMs how long to wait for a reply before failing (default 30000)
    */
-  constructor(
-    readonly rank: number,
-    readonly size: number,
-    private readonly send: (round: number, data: Float64Array) => void,
-    options: { timeoutMs?: number } = {},
-  ) {
-    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  constructor(rank: number, size: number, send: (round: number, data: Float64Array) => void, options?: { timeoutMs?: number }) {
+    this.size = integerAtLeast(size, 'size', 1);
+    this.rank = rankIn(rank, this.size, 'rank');
+    this.#send = callback(send, 'send');
+    this.#timeoutMs = timeoutMs(optionsObject(options, 'opts').timeoutMs, 'opts.timeoutMs', DEFAULT_TIMEOUT_MS);
   }
 
+  /** Sums `data` with the other replicas' (one call at a time: rounds are matched by count). */
   allReduceSum(data: Float64Array): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const checked = reduceData(data, Infinity);
+      if (this.#waiting.size > 0) {
+        throw new BatchNormStateError('ERR_BATCHNORM_BUSY', `allReduceSum (rank ${this.rank} of ${this.size}): one call at a time per replica, and one is still waiting`);
+      }
       if (this.#broken) throw this.#error(this.#broken);
       const round = ++this.#round;
       const timer = setTimeout(
@@ -45,8 +55,18 @@ export class RemoteCollective implements AsyncCollective {
         Math.min(this.#timeoutMs, 2 ** 31 - 1),
       );
       this.#waiting.set(round, { data: checked, resolve, reject, timer });
-      this.send(round, checked.slice());
+      this.#sendRound(round, checked);
     });
+  }
+
+  /** Sends a round; a transport that throws is lost, as when it reports `fail` (its error is the cause). */
+  #sendRound(round: number, data: Float64Array): void {
+    try {
+      this.#send(round, data.slice());
+    } catch (e) {
+      const why = e instanceof Error ? e.message : describe(e);
+      this.#breakWith({ code: 'ERR_BATCHNORM_COLLECTIVE_ABORTED', message: `the transport failed to send round ${round}: ${why}`, cause: e });
+    }
   }
 
   /** A reply from the hub. */
@@ -57,7 +77,12 @@ export class RemoteCollective implements AsyncCollective {
 
   /** The group broke or the transport is lost: every waiting and later call fails with this. */
   fail(code: BatchNormErrorCode, message: string): void {
-    this.#broken ??= { code, message };
+    this.#breakWith({ code, message });
+  }
+
+  /** The first reason wins; every waiting round fails with it (its timer cleared). */
+  #breakWith(broken: Broken): void {
+    this.#broken ??= broken;
     for (const round of [...this.#waiting.keys()]) this.#settle(round, { round, error: this.#broken });
   }
 
@@ -74,7 +99,9 @@ export class RemoteCollective implements AsyncCollective {
     waiting.resolve();
   }
 
-  #error(e: HubError): BatchNormCollectiveError {
-    return new BatchNormCollectiveError(e.code, `allReduceSum (rank ${this.rank} of ${this.size}): ${e.message}`);
+  #error(e: Broken): BatchNormCollectiveError {
+    const error = new BatchNormCollectiveError(e.code, `allReduceSum (rank ${this.rank} of ${this.size}): ${e.message}`);
+    if ('cause' in e) Object.defineProperty(error, 'cause', { value: e.cause, writable: true, configurable: true }); // as `new Error(m, { cause })` sets it
+    return error;
   }
 }

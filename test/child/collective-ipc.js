@@ -4,6 +4,11 @@
 //                                                 the rank-order sum (NaN, Infinity and -0
 //                                                 included) and the children's digests agree
 //   node collective-ipc.js dies <size>            rank 1 exits mid-step; the others report errors
+//   node collective-ipc.js claims <r/s,r/s,...>   as sums, but child k joins as rank r of size s
+//                                                 (its place in the parent's list need not match)
+//   node collective-ipc.js close <size>           rank 0 closes its collective while its call waits
+//                                                 (the others never call; generous timeouts, so a
+//                                                 call that waits for one hangs the test instead)
 // The parent forks the children (this file with `child`) and prints one JSON line.
 const { fork } = require('child_process');
 const { createHash } = require('crypto');
@@ -27,7 +32,19 @@ function expected(i, size) {
 
 const bytes = (a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
+const report = (e) => ({ code: e.code, message: e.message });
+
+/** Rank 0's call waits (no other rank calls) when it closes the collective: the call must fail at once. */
+async function closeWhileWaiting(rank, size) {
+  const collective = bn.joinIpcGroup({ rank, size, timeoutMs: 600_000 });
+  if (rank !== 0) return; // stays in the group (the collective listens) until the parent ends it
+  const pending = collective.allReduceSum(new Float64Array(2));
+  collective.close();
+  await pending.then(() => process.send({ digest: 'none', wrong: 1 }), (e) => process.send({ error: report(e) }));
+}
+
 async function child(mode, rank, size, rounds) {
+  if (mode === 'close') return closeWhileWaiting(rank, size);
   const collective = bn.joinIpcGroup({ rank, size, timeoutMs: 10000 });
   const hash = createHash('sha256');
   let wrong = 0;
@@ -41,18 +58,23 @@ async function child(mode, rank, size, rounds) {
     }
     process.send({ digest: hash.digest('hex'), wrong });
   } catch (e) {
-    process.send({ error: { code: e.code, message: e.message } });
+    process.send({ error: report(e) });
   } finally {
     collective.close();
   }
 }
 
-function parent(mode, size, rounds) {
+/** Each child's [rank, size] for joinIpcGroup: its place in the list, or what `claims` says. */
+const joins = (claims, size) => (claims ? claims.split(',').map((c) => c.split('/').map(Number)) : Array.from({ length: size }, (_, rank) => [rank, size]));
+
+function parent(mode, size, rounds, claims) {
   const started = Date.now();
-  const children = Array.from({ length: size }, (_, rank) => fork(__filename, ['child', mode, rank, size, rounds]));
-  const group = bn.serveIpcGroup(children, { timeoutMs: 10000 });
+  const children = joins(claims, size).map(([rank, joinSize]) => fork(__filename, ['child', mode, rank, joinSize, rounds]));
+  size = children.length;
+  const group = bn.serveIpcGroup(children, { timeoutMs: mode === 'close' ? 600_000 : 10000 });
   const reports = [];
   let exited = 0;
+  if (mode === 'close') children[0].on('exit', () => children.slice(1).forEach((c) => c.kill()));
   children.forEach((c, rank) => {
     c.on('message', (m) => (reports[rank] = m));
     c.on('exit', () => {
@@ -71,4 +93,5 @@ function parent(mode, size, rounds) {
 
 const [role, ...rest] = process.argv.slice(2);
 if (role === 'child') child(rest[0], Number(rest[1]), Number(rest[2]), Number(rest[3]));
+else if (role === 'claims') parent('sums', 0, 5, rest[0]);
 else parent(role, Number(rest[0] || 3), Number(rest[1] || 50));
