@@ -66,7 +66,10 @@ describe('layers in worker threads, synchronized in the kernels', () => {
     const { seconds, outcomes } = cleanExit<{ seconds: number; outcomes: Outcome[] }>(runChild('kernel-exchange-workers.js', { args: ['fails', 'mismatch'] }));
     expect(outcomes.map((o) => o.code)).toEqual(Array(3).fill('ERR_BATCHNORM_COLLECTIVE_MISMATCH'));
     expect(outcomes.map((o) => o.runningKept)).toEqual([true, true, true]);
-    expect(outcomes.some((o) => /: rank 2 runs forwardTrain over 3 channels and rank [01] forwardTrain over 4 channels; every replica must run/.test(o.message))).toBe(true);
+    // The replicas that found the other op name both ops; one that saw the broken group first says who broke it.
+    const named = /: rank (2 runs forwardTrain over 3 channels and rank [01] forwardTrain over 4|[01] runs forwardTrain over 4 channels and rank 2 forwardTrain over 3) channels; every replica must run/;
+    expect(outcomes.some((o) => named.test(o.message))).toBe(true);
+    for (const o of outcomes) expect(o.message).toMatch(new RegExp(`${named.source}|: rank [012] found the replicas running different ops`));
     expect(seconds).toBeLessThan(30); // the group's timeout is 60 s: none waited for it
   });
 
