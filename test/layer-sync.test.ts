@@ -113,6 +113,14 @@ describe('how the collective is used', () => {
     await layer.backwardAsync(x);
   });
 
+  test('1 value per channel over all replicas: the same error on either path and backend, naming x', () => {
+    const layer = new BatchNorm(3, { collective: joinWorkerGroup(createWorkerGroup(1), 0) });
+    expect(() => layer.forward(x.subarray(0, 3), [1, 3])).toThrow(
+      expect.objectContaining({ code: 'ERR_BATCHNORM_TOO_FEW_VALUES', message: 'Expected more than 1 value per channel when training for x but received 1 value(s) per channel over the 1 replicas' }),
+    );
+    expect(layer.numBatchesTracked).toBe(0);
+  });
+
   test('eval mode never synchronizes (as PyTorch), even with batch statistics', () => {
     const refuses: Collective = { rank: 0, size: 2, allReduceSum: () => expect.fail('eval mode called allReduceSum') };
     const layer = new BatchNorm(3, { collective: refuses, trackRunningStats: false }).eval();

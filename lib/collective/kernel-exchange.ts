@@ -58,6 +58,11 @@ export const exchangeBytes = (size: number, maxChannels: number) => slotsOffset(
  */
 export type ExchangeFailure = (status: ExchangeStatus, where: string, missing: number[], mismatch: string) => never;
 
+/** A synchronized training step with fewer than 2 values per channel over all `size` replicas. */
+export function tooFewOverReplicas(count: number, size: number) {
+  return rangeError('ERR_BATCHNORM_TOO_FEW_VALUES', 'more than 1 value per channel when training', 'x', `${count} value(s) per channel over the ${size} replicas`);
+}
+
 /** An op as the kernels publish it (channel_exchange.h's op_id: 2 C, plus 1 for backward), named. */
 function opName(op: number): string {
   return `${op % 2 === 1 ? 'backward' : 'forwardTrain'} over ${Math.floor(op / 2)} channels`;
@@ -142,9 +147,7 @@ export class KernelExchange {
   #outcome(C: number, what: string): number {
     const [status, channel, count, other, otherOp, ownOp] = this.#all.report as unknown as [ExchangeStatus, number, number, number, number, number];
     if (status === ExchangeStatus.Done) return count;
-    if (status === ExchangeStatus.TooFewValues) {
-      throw rangeError('ERR_BATCHNORM_TOO_FEW_VALUES', 'more than 1 value per channel when training', 'x', `${count} value(s) per channel over the ${this.#all.size} replicas`);
-    }
+    if (status === ExchangeStatus.TooFewValues) throw tooFewOverReplicas(count, this.#all.size);
     const mismatch = status === ExchangeStatus.Mismatch ? `rank ${other} runs ${opName(otherOp)} and rank ${this.#all.rank} ${opName(ownOp)}` : '';
     return this.fail(status, `${what} (rank ${this.#all.rank} of ${this.#all.size}, channel ${channel} of ${C})`, this.#notBegun(), mismatch);
   }

@@ -5,6 +5,7 @@
  * backward needs.
  */
 import type { Collective } from '../collective/collective';
+import { tooFewOverReplicas } from '../collective/kernel-exchange';
 import { rangeError } from '../errors';
 import type { Activation, ForwardTrainOptions, ForwardTrainResult, Moments } from '../types';
 import { geometry, sameMemory } from '../validate';
@@ -135,7 +136,11 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
     let beta = state.beta ?? undefined;
     let renorm: Segment['renorm'] = null;
     const moments = collective && !exchange ? yield* synchronizedMoments(collective, xs, segShape, state.axis, state.numFeatures) : undefined;
-    if (collective && moments) synchronized = { collective, count: moments.count, exchange: null };
+    if (collective && moments) {
+      // Refused here, as the kernels' exchange refuses it, rather than as forwardTrain's moments.
+      if (moments.count < 2) throw tooFewOverReplicas(moments.count, collective.size);
+      synchronized = { collective, count: moments.count, exchange: null };
+    }
     if (state.renorm && runningMean && runningVar) {
       // r and d need the batch statistics before the normalisation: a moments pass first (it
       // writes nothing, so `out` may still be the residual), unless the synchronized moments
