@@ -2,7 +2,7 @@
  * Streaming (non-temporal) stores: ops touching more than `streamingBytes` write their output
  * that way (native/src/kernels_simd.h, for_stores). The split into ordinary head, streamed
  * whole cache lines and ordinary tail must not change a bit, on any ISA, at any alignment,
- * for runs and rows (folded or not), in place or not.
+ * for runs and rows (folded or not), in place or not, fused backward's dresidual included.
  */
 import { createRequire } from 'module';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -54,7 +54,14 @@ function outputs(isa: string, streamingBytes: number, [outer, C, inner]: number[
   binding.backward(inPlace ? dx : dy, x, outer, C, inner, dx, gamma, mean, invStd, false, dgamma, dbeta);
   const frozen = placed(new Float32Array(n), offset);
   binding.backward(dy, x, outer, C, inner, frozen, gamma, mean, invStd, true, new Float32Array(C), new Float32Array(C));
-  return [y, mean, invStd, inference, dx, dgamma, dbeta, frozen];
+  // The fused backward (SPEC section 7) with the ReLU mask and a dresidual whose cache lines
+  // split elsewhere than dx's, so that it gets a sweep of its own; in place, dx = dy.
+  const mask = new Uint8Array(Math.ceil(n / 8));
+  binding.forwardTrain(x, outer, C, inner, new Float32Array(n), gamma, beta, 1e-5, 0.1, null, null, true, new Float32Array(C), new Float32Array(C), 0, null, null, true, null, mask);
+  const fusedDx = inPlace ? placed(dy, (offset * 3) % 16) : placed(new Float32Array(n), (offset * 11) % 16);
+  const dresidual = placed(new Float32Array(n), (offset * 11 + 5) % 16);
+  binding.backward(inPlace ? fusedDx : dy, x, outer, C, inner, fusedDx, gamma, mean, invStd, false, new Float32Array(C), new Float32Array(C), 0, null, null, null, null, mask, dresidual);
+  return [y, mean, invStd, inference, dx, dgamma, dbeta, frozen, fusedDx, dresidual];
 }
 
 describe.each(ISAS)('%s', (isa) => {

@@ -338,9 +338,10 @@ struct SimdKernels {
 
   // Whether the backward writes dresidual in the same sweep as dx. Streaming stores need both
   // outputs' cache lines to split at the same offsets; otherwise dresidual = g gets a sweep of
-  // its own over each run or row (dy and the mask re-read from L1/L2) with streaming stores
-  // aligned to its lines. Writing it with ordinary stores instead cost 1.4x the whole backward
-  // (every line read for ownership, and the inputs evicted).
+  // its own over each run or row with streaming stores aligned to its lines, before dx's (dx
+  // may be dy, and dx's sweep then re-reads dy and the mask from L1/L2). Writing it with
+  // ordinary stores instead cost 1.4x the whole backward (every line read for ownership, and
+  // the inputs evicted).
   static bool dresidual_with_dx(const float* dresidual, const float* dx, Stores stores) {
     const uintptr_t apart = reinterpret_cast<uintptr_t>(dresidual) - reinterpret_cast<uintptr_t>(dx);
     return stores == Stores::kCached || apart % 64 == 0;
@@ -438,6 +439,8 @@ struct SimdKernels {
       const float* in = ReadX::value ? x + r * len : nullptr;
       float* out = dx + r * len;
       float* res = Residual::value ? f.dresidual + r * len : nullptr;
+      if constexpr (Residual::value)
+        if (!together) masked_copy(Mask{}, g, res, len, f.mask, f.first + r * len, stores);
       Reader<Mask> bits(f.mask, f.first + r * len, len);
       const F center = V::set1(k[r].center), k_dy = V::set1(k[r].k_dy);
       const F k_xc = V::set1(k[r].k_xc), k_const = V::set1(k[r].k_const);
@@ -449,8 +452,6 @@ struct SimdKernels {
         if constexpr (Residual::value)
           if (together) store(res + i, gi);
       });
-      if constexpr (Residual::value)
-        if (!together) masked_copy(Mask{}, g, res, len, f.mask, f.first + r * len, stores);
     }
   }
 
@@ -630,6 +631,8 @@ struct SimdKernels {
     const bool together = dresidual_with_dx(f.dresidual, dx, stores);
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t row = r * stride;
+      if constexpr (Residual::value)
+        if (!together) masked_copy(Mask{}, dy + row, f.dresidual + row, width, f.mask, f.first + row, stores);
       Reader<Mask> bits(f.mask, f.first + row, width);
       for_stores(width, dx + row, stores, [&](int64_t c, auto load, auto store) {
         const F k_dy = load(k.k_dy + c, V::zero()), k_const = load(k.k_const + c, V::zero());
@@ -643,8 +646,6 @@ struct SimdKernels {
         if constexpr (Residual::value)
           if (together) store(f.dresidual + row + c, gi);
       });
-      if constexpr (Residual::value)
-        if (!together) masked_copy(Mask{}, dy + row, f.dresidual + row, width, f.mask, f.first + row, stores);
     }
   }
 
