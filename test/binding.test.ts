@@ -41,6 +41,8 @@ const BAD: Array<{ name: string; call: Call; type: typeof TypeError | typeof Ran
   },
   { name: 'dx aliasing x', call: () => { const x = f(4); return binding.backward(f(4), x, 2, 2, 1, x, null, f(2), f(2), false, f(2), f(2)); }, type: RangeError },
   { name: 'threads 0', call: () => binding.setNumThreads(0), type: RangeError },
+  { name: 'streamBandwidth reps past 10^6 (an int in the probe)', call: () => binding.streamBandwidth('copy', 16, 1, 2 ** 32), type: RangeError },
+  { name: 'streamBandwidth floats past 2^30', call: () => binding.streamBandwidth('copy', 2 ** 31, 1, 1), type: RangeError },
   // synchronized statistics (SPEC section 8)
   { name: 'momentsMean a Float32Array', call: () => binding.forwardTrain(f(4), 2, 2, 1, f(4), null, null, 1e-5, 0.1, null, null, true, f(2), f(2), 4, f(2) as never, d(2)), type: TypeError },
   { name: 'momentsM2 without momentsMean', call: () => binding.forwardTrain(f(4), 2, 2, 1, f(4), null, null, 1e-5, 0.1, null, null, true, f(2), f(2), 4, null, d(2)), type: TypeError },
@@ -71,6 +73,12 @@ const BAD: Array<{ name: string; call: Call; type: typeof TypeError | typeof Ran
 describe('the raw binding rejects', () => {
   test.each(BAD)('$name', ({ call, type }) => {
     expect(call).toThrow(type);
+  });
+
+  test('configure with a bad thread count changes nothing (the streaming threshold included)', () => {
+    const before = binding.info();
+    expect(() => binding.configure(before.isa, 0, 0)).toThrow(RangeError);
+    expect(binding.info()).toEqual(before);
   });
 
   test('async entry points throw synchronously on bad arguments, before queueing work', () => {

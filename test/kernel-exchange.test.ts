@@ -192,6 +192,28 @@ describe('the raw binding checks an exchange', () => {
     expect(() => binding.backward(f(8), f(8), 4, 2, 1, f(8), null, f(2), f(2), false, f(2), f(2), 8, new Float64Array(2), new Float64Array(2), null, null, null, null, false, exchange(2) as never)).toThrow(RangeError);
   });
 
+  test('a getter on the exchange runs before any array is taken: one that detaches out leaves a detached out, refused', () => {
+    const out = f(8);
+    const e = exchange(2);
+    Object.defineProperty(e, 'rank', {
+      get: () => {
+        structuredClone(out.buffer, { transfer: [out.buffer] });
+        return 0;
+      },
+    });
+    expect(() => binding.forwardTrain(f(8), 4, 2, 1, out, null, null, 1e-5, 0.1, null, null, true, f(2), f(2), 4, null, null, false, null, null, false, e as never)).toThrow(RangeError);
+  });
+
+  test("another replica's count that is not a count of values (NaN, 1e300) is refused as too few, never cast", () => {
+    for (const count of [NaN, 1e300]) {
+      const e = exchange(2, 2);
+      e.arrivals.fill(1); // rank 1 has published both channels' round 0: [count, mean, m2, op]
+      for (const c of [0, 1]) e.slots.set([count, 0, 1, 2 * 2], ((c * 2 + 0) * 2 + 1) * 4);
+      train(e);
+      expect(Array.from(e.report.subarray(0, 3)), `count ${count}`).toEqual([3, -1, 0]);
+    }
+  });
+
   test('a one-replica exchange runs: [status, channel, count, -, -, its op] reported', () => {
     const e = exchange(2);
     train(e);

@@ -115,7 +115,10 @@ Affine finish_train_gathered(const TrainArgs& a, int64_t c) {
   ChanMerge all;
   if (!a.sync->exchange.gather(c, [&](int, const double* v) { all.add(v[0], v[1], v[2]); }))
     return {};
-  const int64_t count = static_cast<int64_t>(all.n);
+  // The counts come from shared memory that JavaScript can write: one that is not a count of
+  // values (up to 2^53) is refused as too few, never cast.
+  const bool counted = all.n >= 0.0 && all.n <= 9007199254740992.0;
+  const int64_t count = counted ? static_cast<int64_t>(all.n) : 0;
   a.sync->total_count.store(count, std::memory_order_relaxed);  // the same on every channel
   if (count < 2) {
     a.sync->too_few = true;

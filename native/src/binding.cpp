@@ -127,8 +127,9 @@ class Addon : public Napi::Addon<Addon> {
                     "Expected streamingBytes to be a number >= 0");
       streaming = bytes >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(bytes);
     }
+    const int threads = read_threads(info, 1);  // every check before anything changes
     streaming_ = streaming;
-    SetNumThreads(info);
+    use_threads(threads);
     exec_.kernels = &select_kernels(info[0].As<Napi::String>().Utf8Value());
     return Info(info);
   }
@@ -150,20 +151,29 @@ class Addon : public Napi::Addon<Addon> {
     return o;
   }
 
-  // setNumThreads(n) or configure(_, n): a positive integer; without OpenMP it stays 1.
+  // setNumThreads(n): a positive integer; without OpenMP it stays 1.
   Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
-    const size_t at = info[0].IsString() ? 1 : 0;
+    use_threads(read_threads(info, 0));
+    return info.Env().Undefined();
+  }
+
+  // Argument `at`: a thread count in [1, 4096].
+  static int read_threads(const Napi::CallbackInfo& info, size_t at) {
     ArgReader args(info);
     const int64_t n = args.count(at, "threads");
     if (n < 1 || n > 4096)
       throw_error(info.Env(), false, "ERR_BATCHNORM_INVALID_THREADS",
                   "Expected threads to be an integer in [1, 4096]");
+    return static_cast<int>(n);
+  }
+
+  // Runs later ops on `n` threads (one without OpenMP), with the streaming threshold for them.
+  void use_threads([[maybe_unused]] int n) {
 #ifdef _OPENMP
-    exec_.threads = static_cast<int>(n);
+    exec_.threads = n;
 #endif
     exec_.streaming_bytes =
         streaming_ == kDefaultStreaming ? default_streaming_bytes(exec_.threads) : streaming_;
-    return info.Env().Undefined();
   }
 
   // streamBandwidth(kernel: 'copy' | 'triad', floats, threads, reps) -> GB/s (median).
@@ -177,9 +187,11 @@ class Addon : public Napi::Addon<Addon> {
     ArgReader args(info);
     const int64_t floats = args.count(1, "floats"), threads = args.count(2, "threads");
     const int64_t reps = args.count(3, "reps");
-    if (floats < 1 || threads < 1 || threads > 4096 || reps < 1)
+    // Bounded so that the int casts below hold and three arrays stay within 12 GiB.
+    if (floats < 1 || floats > (int64_t{1} << 30) || threads < 1 || threads > 4096 || reps < 1 ||
+        reps > 1000000)
       throw_error(env, false, "ERR_BATCHNORM_INVALID_SHAPE",
-                  "Expected floats >= 1, threads in [1, 4096] and reps >= 1");
+                  "Expected floats in [1, 2^30], threads in [1, 4096] and reps in [1, 10^6]");
     try {
       return Napi::Number::New(
           env, stream_bandwidth(name == "copy" ? StreamKernel::kCopy : StreamKernel::kTriad,
@@ -249,6 +261,8 @@ class Addon : public Napi::Addon<Addon> {
     const int64_t n = length_of(info, 0, "x");
     const Geometry g = read_geometry(args, env, 1, n);
     const int64_t C = g.channels;
+    double* report = nullptr;
+    const std::shared_ptr<Synchronized> sync = read_sync(args, info, 21, C, false, &report);
     TrainArgs a{};
     a.x = args.f32(0, "x", n, false, false);
     a.y = args.f32(4, "out", n, false, true);
@@ -274,8 +288,6 @@ class Addon : public Napi::Addon<Addon> {
     if (!(a.momentum >= 0.0 && a.momentum <= 1.0))
       throw_error(env, false, "ERR_BATCHNORM_INVALID_MOMENTUM",
                   "Expected momentum to be a number in [0, 1]");
-    double* report = nullptr;
-    const std::shared_ptr<Synchronized> sync = read_sync(args, info, 21, C, false, &report);
     if (sync && a.given.mean)
       throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION", "Expected no moments with an exchange");
     a.sync = sync.get();
@@ -344,6 +356,8 @@ class Addon : public Napi::Addon<Addon> {
     const int64_t n = length_of(info, 0, "dy");
     const Geometry g = read_geometry(args, env, 2, n);
     const int64_t C = g.channels;
+    double* report = nullptr;
+    const std::shared_ptr<Synchronized> sync = read_sync(args, info, 20, C, true, &report);
     BackwardArgs a{};
     a.dy = args.f32(0, "dy", n, false, false);
     a.x = args.f32(1, "x", n, false, false);
@@ -367,8 +381,6 @@ class Addon : public Napi::Addon<Addon> {
       throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
                   "Expected the own sums only with the total sums, and neither with "
                   "useGlobalStats");
-    double* report = nullptr;
-    const std::shared_ptr<Synchronized> sync = read_sync(args, info, 20, C, true, &report);
     if (sync) {
       if (a.total.dy || a.use_global_stats)
         throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
@@ -426,12 +438,18 @@ class Addon : public Napi::Addon<Addon> {
     if (info.Length() <= i || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
     if (!info[i].IsObject())
       throw_error(env, true, "ERR_BATCHNORM_INVALID_TYPE", "Expected an object for exchange");
+    // Every property first: a getter or Proxy trap (JavaScript) may detach a buffer, so none may
+    // run once an array's memory has been taken (hence also read_sync before the op's arrays).
     const Napi::Object o = info[i].As<Napi::Object>();
-    const double rank = args.number(o.Get("rank"), "exchange.rank");
-    const double size = args.number(o.Get("size"), "exchange.size");
-    const double timeout = args.number(o.Get("timeoutMs"), "exchange.timeoutMs");
-    const double code = args.number(o.Get("timeoutCode"), "exchange.timeoutCode");
-    const double mismatch = args.number(o.Get("mismatchCode"), "exchange.mismatchCode");
+    const Napi::Value rank_v = o.Get("rank"), size_v = o.Get("size"), timeout_v = o.Get("timeoutMs");
+    const Napi::Value code_v = o.Get("timeoutCode"), mismatch_v = o.Get("mismatchCode");
+    const Napi::Value slots_v = o.Get("slots"), arrivals_v = o.Get("arrivals"), rounds_v = o.Get("rounds");
+    const Napi::Value broken_v = o.Get("broken"), report_v = o.Get("report");
+    const double rank = args.number(rank_v, "exchange.rank");
+    const double size = args.number(size_v, "exchange.size");
+    const double timeout = args.number(timeout_v, "exchange.timeoutMs");
+    const double code = args.number(code_v, "exchange.timeoutCode");
+    const double mismatch = args.number(mismatch_v, "exchange.mismatchCode");
     const auto is_code = [](double v) { return v > 0 && v <= INT32_MAX && v == std::floor(v); };
     if (!(size >= 1 && size <= 65536 && size == std::floor(size) && rank >= 0 && rank < size &&
           rank == std::floor(rank) && timeout > 0 && is_code(code) && is_code(mismatch)))
@@ -445,11 +463,11 @@ class Addon : public Napi::Addon<Addon> {
     m.timeout_code = static_cast<int32_t>(code);
     m.mismatch_code = static_cast<int32_t>(mismatch);
     m.op = ChannelExchange::op_id(backward, C);
-    m.slots = args.f64(o.Get("slots"), "exchange.slots", C * 2 * m.size * ChannelExchange::kFields);
-    m.arrivals = args.i32(o.Get("arrivals"), "exchange.arrivals", C);
-    m.rounds = args.i32(o.Get("rounds"), "exchange.rounds", C);
-    m.broken = args.i32(o.Get("broken"), "exchange.broken", 1);
-    *report = args.f64(o.Get("report"), "exchange.report", 6);
+    m.slots = args.f64(slots_v, "exchange.slots", C * 2 * m.size * ChannelExchange::kFields);
+    m.arrivals = args.i32(arrivals_v, "exchange.arrivals", C);
+    m.rounds = args.i32(rounds_v, "exchange.rounds", C);
+    m.broken = args.i32(broken_v, "exchange.broken", 1);
+    *report = args.f64(report_v, "exchange.report", 6);
     return std::make_shared<Synchronized>(m);
   }
 
