@@ -9,7 +9,9 @@
  * - test/native/channel_exchange.cpp: the kernels' exchange between replicas (SPEC section 8),
  *   threads standing for replicas, under ThreadSanitizer (which fails the run on a data race);
  * - bench/native/sync_pipeline_probe.cpp, the README's probe of a pipelined synchronized step:
- *   that it builds and runs its variants (on x86-64 with AVX2; the timings are not checked).
+ *   that it builds and runs its variants (on x86-64 with AVX2; the timings are not checked);
+ * - bench/native/kernel_check.cpp and scaling.cpp (for machines without Node.js, built by
+ *   bench/native/build.sh): that they still compile against native/src.
  * Each file says what it checks.
  */
 import { execFileSync, spawnSync } from 'child_process';
@@ -61,5 +63,11 @@ test.skipIf(!hasCompiler || !hasAvx2)('the synchronized-step probe builds and ti
   expect(printed.split('\n')[0]).toBe('[2, 8, 64] per replica, 2 replicas, 2 steps:');
   for (const variant of ['plain', 'split', 'pipe G=1', 'pipe G=2', 'pipe G=4', 'pipe G=8']) {
     expect(printed).toMatch(new RegExp(`^  ${variant} +\\d+\\.\\d{3} ms  [+-]\\d+\\.\\d%$`, 'm'));
+  }
+});
+
+test.skipIf(!hasCompiler)("bench/native's stand-alone programs compile against the current native/src", () => {
+  for (const program of ['bench/native/kernel_check.cpp', 'bench/native/scaling.cpp']) {
+    expect(spawnSync(compiler, ['-std=c++17', '-fopenmp', '-fsyntax-only', program], { env, encoding: 'utf8' }).stderr, program).toBe('');
   }
 });

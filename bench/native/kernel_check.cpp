@@ -82,7 +82,7 @@ void check_case(const bn::KernelTable& k, const Shape& s, double mean_scale, uns
   const double eps = 1e-5;
   bn::TrainArgs t{x.data(), y.data(), gamma.data(), beta.data(), eps, 0.1, true,
                   nullptr,  nullptr,  save_mean.data(), save_inv_std.data()};
-  const bn::Execution e{&k, 4, bn::default_streaming_bytes()};
+  const bn::Execution e{&k, 4, bn::default_streaming_bytes(4)};
   bn::forward_train(e, {s.outer, s.channels, s.inner}, t);
   std::vector<float> dx(x.size()), dgamma(s.channels), dbeta(s.channels);
   bn::BackwardArgs b{dy.data(), x.data(), dx.data(), gamma.data(), save_mean.data(),

@@ -81,7 +81,7 @@ int main(int argc, char** argv) {
       std::printf("| %s | %s |", c.name.c_str(), op.name);
       for (size_t i = 0; i < threads.size(); ++i) {
         const int t = threads[i];
-        const bn::Execution e{&k, t, bn::default_streaming_bytes()};
+        const bn::Execution e{&k, t, bn::default_streaming_bytes(t)};
         const double sec = median_seconds([&] {
           if (op.name[7] == 'T') bn::forward_train(e, g, train);
           else if (op.name[0] == 'f') bn::forward_inference(e, g, infer);
