@@ -85,6 +85,23 @@ function checkMedian(target: string, cells: CellResult[], value: (c: CellResult)
 /** Within this fraction a cell counts as a tie (the kernel issue: "within 5% counts as a tie"). */
 const TIE = 0.05;
 
+/** This package's paths: each ISA, the public calls with and without destinations, the layer, the JS backend. */
+const isOurs = (name: string) => name.startsWith('native-') || name === 'js';
+
+/**
+ * Every one of our paths gave the reference's output in every cell (within the tolerance the
+ * run checks before timing). A wrong or failed path of ours is a miss here; elsewhere its cell
+ * has no ratio and would only go unjudged.
+ */
+function checkAgreement(cells: CellResult[]): TargetCheck {
+  const target = "every path of this package gives the reference's output (the best ISA's, checked before timing)";
+  const failures = cells.flatMap((c) => c.backends.filter((b) => isOurs(b.name) && (b.status === 'wrong' || b.status === 'error')).map((b) => `${b.name} ${label(c)} ${b.status}`));
+  if (cells.length === 0) return { target, detail: 'not measured in this run' };
+  if (failures.length === 0) return { target, met: true, detail: `${cellCount(cells.length)}` };
+  const listed = failures.slice(0, LISTED_MISSES).concat(failures.length > LISTED_MISSES ? [`${failures.length - LISTED_MISSES} more`] : []);
+  return { target, met: false, detail: `failed in ${failures.length} path-cell(s): ${listed.join('; ')}` };
+}
+
 export function checkTargets(report: Report): TargetCheck[] {
   const cells = report.cells.filter((c) => c.reference?.startsWith('native-'));
   const kernelCells = cells.filter((c) => KERNEL_OPS.includes(c.op));
@@ -96,6 +113,7 @@ export function checkTargets(report: Report): TargetCheck[] {
   const trainOrBackward = (c: CellResult) => c.op === 'forwardTrain' || c.op === 'backward';
   const steps = cells.filter((c) => c.op === 'trainStep');
   return [
+    checkAgreement(report.cells),
     // The first benchmark issue: against the JS backend, the Node.js peers and the memory roof.
     check('native >= 5x the JS backend, out-of-cache cases, 1 thread', oneThread.filter(outOfCache), (c) => c.speedups.js, (v) => v >= 5, ratio),
     check('native >= 10x the JS backend, in-cache cases, 1 thread', oneThread.filter((c) => !outOfCache(c)), (c) => c.speedups.js, (v) => v >= 10, ratio),

@@ -11,6 +11,18 @@ const report = (cells: CellResult[]): Report => ({ meta: {}, roofs: [], cells })
 const byTarget = (r: Report) => Object.fromEntries(checkTargets(r).map((t) => [t.target.split(',')[0].split(' (')[0], t]));
 const byFullName = (r: Report) => Object.fromEntries(checkTargets(r).map((t) => [t.target, t]));
 
+describe('checkTargets: our outputs', () => {
+  const agreement = (r: Report) => checkTargets(r)[0];
+
+  test("a wrong or failed path of ours is a miss, not a cell left unjudged; a wrong peer is not ours", () => {
+    const ok = cell('forwardTrain', '8x64x224x224-nchw', 1, 1.2, { js: 6 });
+    ok.backends = [{ name: 'native-avx2', status: 'ok' }, { name: 'js', status: 'ok' }, { name: 'torch', status: 'wrong' }];
+    expect(agreement(report([ok]))).toMatchObject({ met: true, detail: '1 cell' });
+    const wrong = { ...ok, backends: [...ok.backends, { name: 'native-nodest', status: 'wrong' as const }, { name: 'native-layer', status: 'error' as const }] };
+    expect(agreement(report([ok, wrong]))).toMatchObject({ met: false, detail: 'failed in 2 path-cell(s): native-nodest forwardTrain 8x64x224x224-nchw T=1 wrong; native-layer forwardTrain 8x64x224x224-nchw T=1 error' });
+  });
+});
+
 describe('checkTargets: the first benchmark issue', () => {
   test('all met', () => {
     const t = byTarget(
