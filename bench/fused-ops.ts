@@ -32,6 +32,26 @@ export interface Forms {
   plain: Variant;
   fused: Variant;
   unfused: Variant;
+  /**
+   * After each form has run: how the fused form's other outputs (the ReLU mask, dresidual)
+   * differ from what the unfused sequence implies, or null when they agree bit for bit.
+   */
+  otherOutputsMismatch(): string | null;
+}
+
+/** The first element where the mask's bit is not `y[i] > 0`, described; null if none. */
+function maskMismatch(mask: Uint8Array, y: Float32Array): string | null {
+  for (let i = 0; i < y.length; i++) {
+    if (((mask[i >> 3] >> (i & 7)) & 1) !== (y[i] > 0 ? 1 : 0)) return `reluMask bit ${i} is not y[${i}] > 0 (y = ${y[i]})`;
+  }
+  return null;
+}
+
+/** The first element where `got` and `want` differ in bits, described; null if none. */
+function bitsMismatch(name: string, got: Float32Array, want: Float32Array): string | null {
+  const [a, b] = [new Uint32Array(got.buffer, got.byteOffset, got.length), new Uint32Array(want.buffer, want.byteOffset, want.length)];
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return `${name}[${i}] is ${got[i]}, the unfused sequence's ${want[i]}`;
+  return null;
 }
 
 /** Read-only inputs of one case. */
@@ -86,6 +106,7 @@ export function prepareForms(op: FusedOpName, c: Case, inputs: FusedInputs): For
         if (add) addReluInPlace(unfusedY, residual);
         else reluInPlace(unfusedY);
       }),
+      otherOutputsMismatch: () => maskMismatch(fusedOpts.reluMask, unfusedY),
     };
   }
 
@@ -105,5 +126,6 @@ export function prepareForms(op: FusedOpName, c: Case, inputs: FusedInputs): For
       reluGradient(dy, forward.y, g);
       backward(g, x, c.shape, unfusedOpts);
     }),
+    otherOutputsMismatch: () => (fusedOpts.dresidual ? bitsMismatch('dresidual', fusedOpts.dresidual, g) : null),
   };
 }

@@ -99,6 +99,8 @@ async function runCell(op: FusedOpName, c: Case, threads: number, inputs: FusedI
   for (const f of ['fused', 'unfused'] as const) {
     if (!(errors[f] <= TOLERANCE)) throw new Error(`${op} ${c.name}: the ${f} output differs from the unfused one by ${errors[f]}`);
   }
+  const mismatch = forms.otherOutputsMismatch();
+  if (mismatch) throw new Error(`${op} ${c.name}: ${mismatch}`);
   const samples = await timeInterleaved(variants.map((v) => ({ run: () => v.run(), output: () => v.output(), dispose: () => undefined })), firstMs, () => undefined);
   const bytes = FUSED_BYTES_PER_ELEMENT[op] * c.elements;
   const ms = Object.fromEntries(FORMS.map((f, k) => [f, summarize(samples[k])])) as Record<Form, Summary>;

@@ -136,7 +136,8 @@ function fit(batchSize: number): PreparedCase {
         useVariant(v);
         loss = ((await model.trainOnBatch(images, labels)) as number[])[0];
       },
-      output: () => Float32Array.of(loss),
+      // The step's loss comes before its update: the weights after it show the gradients too.
+      output: () => Float32Array.from([loss, ...model.trainableWeights.flatMap((w) => Array.from(w.read().dataSync() as Float32Array))]),
       dispose: () => {
         model.dispose();
       },
