@@ -186,6 +186,24 @@ describe('initialisation, L1 and clipping', () => {
     expect(slim.l1).toBe(0.5);
   });
 
+  test('backward differentiates the forward that ran: gamma changed in between (an optimizer, clipGamma, loadStateDict) does not change dx or the L1 term', () => {
+    const untouched = layerWithHistory({ l1: 0.01 });
+    const changed = new BatchNorm(4, untouched.options());
+    changed.loadStateDict(untouched.stateDict());
+    for (const bn of [untouched, changed]) bn.forward(batches[2], shape);
+    changed.gamma!.set([-3, 0.5, 2, -0.25]); // as an optimizer step might, signs included
+    changed.clipGamma(-1, 1);
+    expectSameBits(changed.backward(dy), untouched.backward(dy), 'dx');
+    expectSameBits(changed.gradGamma!, untouched.gradGamma!, 'gradGamma');
+  });
+
+  test('options() and the renorm getter give copies: changing them does not bypass the setter', () => {
+    const bn = new BatchNorm(4, { renorm: { rmax: 2, dmax: 1 } });
+    bn.options().renorm!.rmax = 0.1;
+    bn.renorm!.dmax = -5;
+    expect(bn.renorm).toEqual({ rmax: 2, dmax: 1 });
+  });
+
   test('clipGamma clamps gamma in place', () => {
     const bn = new BatchNorm(4);
     bn.gamma!.set([-2, 0.5, 3, 0.01]);
@@ -213,6 +231,25 @@ describe('async', () => {
     await pending;
     expect(bn.backward(dy)).toHaveLength(72);
   });
+
+  test('so is anything that reads or changes the layer meanwhile (a half-done update, or one the call would pick up)', async () => {
+    const bn = new BatchNorm(4, { virtualBatchSize: 3 });
+    const pending = bn.forwardAsync(batches[0], shape);
+    const during: Array<[string, () => unknown]> = [
+      ['zeroGrad', () => bn.zeroGrad()],
+      ['train', () => bn.train()],
+      ['eval', () => bn.eval()],
+      ['l1', () => (bn.l1 = 0.1)],
+      ['renorm', () => (bn.renorm = { rmax: 2, dmax: 1 })],
+      ['stateDict', () => bn.stateDict()],
+      ['getWeights', () => bn.getWeights()],
+    ];
+    for (const [name, act] of during) expect(act, name).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_BUSY' }));
+    await pending;
+    expect(bn.training).toBe(true);
+    expect(bn.renorm).toBeNull();
+    expect(bn.stateDict().num_batches_tracked).toBe(2);
+  });
 });
 
 describe('errors: the right class and code, and nothing modified', () => {
@@ -230,6 +267,7 @@ describe('errors: the right class and code, and nothing modified', () => {
     ['l1 negative', (bn) => (bn.l1 = -1), R, 'ERR_BATCHNORM_INVALID_OPTION', 'for l1'],
     ['renorm rmax < 1', (bn) => (bn.renorm = { rmax: 0.5, dmax: 0 }), R, 'ERR_BATCHNORM_INVALID_OPTION', 'renorm.rmax'],
     ['renorm without dmax', (bn) => (bn.renorm = { rmax: 2 } as never), T, 'ERR_BATCHNORM_INVALID_TYPE', 'renorm.dmax'],
+    ["train('false')", (bn) => bn.train('false' as never), T, 'ERR_BATCHNORM_INVALID_TYPE', 'for mode'],
   ];
   test.each(cases)('%s', (_, act, type, code, mentions) => {
     const bn = layerWithHistory();
@@ -268,6 +306,9 @@ describe('errors: the right class and code, and nothing modified', () => {
     ['virtualBatchSize 0', () => new BatchNorm(4, { virtualBatchSize: 0 }), R, 'ERR_BATCHNORM_INVALID_OPTION', 'opts.virtualBatchSize'],
     ['renorm without running stats', () => new BatchNorm(4, { trackRunningStats: false, renorm: { rmax: 2, dmax: 1 } }), R, 'ERR_BATCHNORM_INVALID_OPTION', 'opts.renorm'],
     ['l1 without gamma', () => new BatchNorm(4, { affine: false, l1: 1e-4 }), R, 'ERR_BATCHNORM_INVALID_OPTION', 'opts.l1'],
+    // A misspelt option is refused, as PyTorch and Keras refuse unknown keyword arguments.
+    ["Keras's epsilon given to the PyTorch constructor", () => new BatchNorm(4, { epsilon: 0.5 } as never), R, 'ERR_BATCHNORM_INVALID_OPTION', "unknown option 'epsilon'"],
+    ["PyTorch's eps and trackRunningStats given to fromKeras", () => BatchNorm.fromKeras(4, { eps: 1e-5, trackRunningStats: false } as never), R, 'ERR_BATCHNORM_INVALID_OPTION', "unknown options 'eps', 'trackRunningStats'"],
   ];
   test.each(options)('constructor: %s', (_, act, type, code, mentions) => {
     expect(act).toThrow(type);

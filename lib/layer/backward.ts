@@ -11,7 +11,6 @@ import { synchronizedBackward } from './synchronized';
 
 /** The layer's parameters and gradients as backward sees them. */
 export interface BackwardState {
-  readonly gamma: Float32Array | null;
   readonly gradGamma: Float32Array | null;
   readonly gradBeta: Float32Array | null;
   readonly l1: number;
@@ -67,7 +66,8 @@ export function* layerBackward(state: BackwardState, saved: Saved, dy: Float32Ar
     grads.push({ segment: s, ...result });
   }
   for (const { segment, dgamma, dbeta } of grads) addGradients(state, segment, dgamma, dbeta);
-  const { gradGamma, gamma, l1 } = state;
+  const { gradGamma, l1 } = state;
+  const gamma = saved.gamma; // the forward's: L1's sign(gamma) is part of the loss it computed
   if (gradGamma && gamma && l1 > 0) {
     for (let c = 0; c < gamma.length; c++) gradGamma[c] += l1 * Math.sign(gamma[c]);
   }

@@ -8,7 +8,7 @@ import { BatchNormRangeError, BatchNormStateError, expected } from '../errors';
 import { overwrittenOutput } from '../outputs';
 import { checkOverlaps } from '../validate';
 import { layerBackward } from './backward';
-import { float32Array, numberOption, optionsObject } from './checks';
+import { booleanOption, float32Array, numberOption, optionsObject } from './checks';
 import { checkInput, evalForward, trainForward, type Saved } from './forward';
 import { residualGradient, residualInput } from './fusion';
 import { runAsync, runSync, type Steps } from './kernel-calls';
@@ -175,7 +175,7 @@ export class BatchNorm {
   /** The resolved options: `new BatchNorm(n, layer.options())` builds a layer like this one. */
   options(): BatchNormOptions {
     const { numFeatures: _, ...options } = this.#config;
-    return { ...options, l1: this.#l1, renorm: this.#renorm };
+    return { ...options, l1: this.#l1, renorm: this.renorm };
   }
 
   /** Whether the layer is in training mode. */
@@ -185,8 +185,11 @@ export class BatchNorm {
 
   /** Sets training mode (`true`, the default) or eval mode; returns the layer. */
   train(mode = true): this {
-    this.#training = mode;
-    return this;
+    const training = booleanOption(mode, 'mode', true);
+    return this.#exclusive(() => {
+      this.#training = training;
+      return this;
+    });
   }
 
   /** Sets eval mode; returns the layer. */
@@ -202,18 +205,21 @@ export class BatchNorm {
   set l1(value: number) {
     const l1 = l1Option(value, 'l1');
     checkL1Allowed(l1, this.gamma !== null);
-    this.#l1 = l1;
+    this.#exclusive(() => (this.#l1 = l1));
   }
 
-  /** Batch renormalisation's clipping, or null (off); may change during training, as the paper's schedule does. */
+  /**
+   * Batch renormalisation's clipping, or null (off); may change during training, as the paper's
+   * schedule does. A copy: set the property to change it.
+   */
   get renorm(): RenormClipping | null {
-    return this.#renorm;
+    return this.#renorm && { ...this.#renorm };
   }
 
   set renorm(value: RenormClipping | null) {
     const renorm = renormOption(value, 'renorm');
     checkRenormAllowed(renorm, this.trackRunningStats);
-    this.#renorm = renorm;
+    this.#exclusive(() => (this.#renorm = renorm));
   }
 
   /**
@@ -256,8 +262,10 @@ export class BatchNorm {
 
   /** Sets `gradGamma` and `gradBeta` to zero. */
   zeroGrad(): void {
-    this.gradGamma?.fill(0);
-    this.gradBeta?.fill(0);
+    this.#exclusive(() => {
+      this.gradGamma?.fill(0);
+      this.gradBeta?.fill(0);
+    });
   }
 
   /** Clamps gamma into [min, max] in place (e.g. to keep |gamma| small while slimming). */
@@ -272,7 +280,7 @@ export class BatchNorm {
 
   /** PyTorch's `state_dict()`: copies under `weight`, `bias`, `running_mean`, `running_var`, `num_batches_tracked`. */
   stateDict(): StateDict {
-    return toStateDict(this);
+    return this.#exclusive(() => toStateDict(this));
   }
 
   /** PyTorch's `load_state_dict()` (strict); nothing is written when a key or a length is wrong. */
@@ -287,7 +295,7 @@ export class BatchNorm {
 
   /** Keras's `get_weights()`: copies, in the order of {@link weightNames}. */
   getWeights(): Float32Array[] {
-    return getKerasWeights(this);
+    return this.#exclusive(() => getKerasWeights(this));
   }
 
   /** Keras's `set_weights()`: arrays in the order of {@link weightNames}; nothing is written when one is wrong. */

@@ -14,6 +14,17 @@ export function optionsObject<T extends object>(value: T | undefined, name: stri
   return value;
 }
 
+/**
+ * Refuses the keys of `o` not among `known`: a misspelt option (Keras's `epsilon` given to the
+ * PyTorch constructor, say) would otherwise be ignored, where PyTorch and Keras refuse it.
+ */
+export function onlyKnownOptions(o: object, known: readonly string[], name: string): void {
+  const unknown = Object.keys(o).filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', `only the options ${known.join(', ')}`, name, `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}`);
+  }
+}
+
 /** A number, or `fallback` when `undefined` (required when there is no fallback). */
 export function numberOption(value: unknown, name: string, fallback?: number): number {
   if (value === undefined && fallback !== undefined) return fallback;

@@ -39,7 +39,7 @@ export interface Segment {
   shape: number[];
   saveMean: Float32Array;
   saveInvStd: Float32Array;
-  /** The gamma the forward used (gamma * r under renorm); null means 1. */
+  /** The gamma the forward used (gamma * r under renorm); null means 1. A copy: see Saved.gamma. */
   gamma: Float32Array | null;
   /** Renorm's corrections, when it was on. */
   renorm: { r: Float32Array; d: Float32Array } | null;
@@ -52,6 +52,12 @@ export interface Saved {
   x: Float32Array;
   /** An eval-mode forward in place (`out` = `x`): `x` now holds `y`, so dL/dgamma cannot be had. */
   xOverwritten: boolean;
+  /**
+   * The layer's gamma when the forward ran, copied: backward differentiates what the forward
+   * computed, though an optimizer, clipGamma or loadStateDict changed gamma in between (as
+   * TensorFlow reads a variable's value at the op; PyTorch refuses such a backward).
+   */
+  gamma: Float32Array | null;
   /**
    * The output: a layer that reuses its arrays must not write over it while backward is
    * pending. In eval mode with relu, its positive entries are where the ReLU passed (as
@@ -125,6 +131,7 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
   const segLength = x.length / count;
   const { runningMean, runningVar, activation } = state;
   const tracking = runningMean !== null && runningVar !== null;
+  const gammaAtForward = state.gamma?.slice() ?? null;
   const segments: Segment[] = [];
   let synchronized: Synchronization | null = null; // with a collective there is one segment
   // Renorm needs the moments before it normalises: then the split path (synchronized.ts).
@@ -132,7 +139,7 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
   for (let offset = 0; segments.length < count; offset += segLength) {
     const xs = x.subarray(offset, offset + segLength);
     const ys = y.subarray(offset, offset + segLength);
-    let gamma = state.gamma ?? undefined;
+    let gamma: Float32Array | undefined = gammaAtForward ?? undefined;
     let beta = state.beta ?? undefined;
     let renorm: Segment['renorm'] = null;
     const moments = collective && !exchange ? yield* synchronizedMoments(collective, xs, segShape, state.axis, state.numFeatures) : undefined;
@@ -146,7 +153,7 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
       // writes nothing, so `out` may still be the residual), unless the synchronized moments
       // are already in.
       const batch = savedStatistics(moments ?? (yield* call(momentsCall(xs, segShape, { axis: state.axis }))), state.eps);
-      const terms = renormTerms(batch, { mean: runningMean, variance: runningVar, eps: state.eps }, state, state.renorm);
+      const terms = renormTerms(batch, { mean: runningMean, variance: runningVar, eps: state.eps }, { gamma: gammaAtForward, beta: state.beta }, state.renorm);
       ({ gamma, beta } = terms);
       renorm = { r: terms.r, d: terms.d };
     }
@@ -177,16 +184,17 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
     const reluMask = stats.reluMask ?? null;
     segments.push({ offset, length: segLength, shape: segShape, saveMean: stats.saveMean, saveInvStd: stats.saveInvStd, gamma: gamma ?? null, renorm, reluMask });
   }
-  return { y, saved: { x, xOverwritten: false, y, axis: state.axis, useGlobalStats: false, segments, synchronized, activation, residual: residual !== null } };
+  return { y, saved: { x, xOverwritten: false, gamma: gammaAtForward, y, axis: state.axis, useGlobalStats: false, segments, synchronized, activation, residual: residual !== null } };
 }
 
 /** Eval-mode forward with the running statistics, which backward then treats as constants. */
 export function* evalForward(state: ForwardState, running: { mean: Float32Array; variance: Float32Array }, x: Float32Array, dims: number[], out: Float32Array, residual: Float32Array | null): Steps<{ y: Float32Array; saved: Saved }> {
   const { eps, activation } = state;
+  const gammaAtForward = state.gamma?.slice() ?? null;
   const y = yield* call(
     inferenceCall(x, dims, {
       axis: state.axis,
-      gamma: state.gamma ?? undefined,
+      gamma: gammaAtForward ?? undefined,
       beta: state.beta ?? undefined,
       activation,
       residual: residual ?? undefined,
@@ -197,6 +205,6 @@ export function* evalForward(state: ForwardState, running: { mean: Float32Array;
     }),
   );
   const saveInvStd = running.variance.map((v) => 1 / Math.sqrt(v + eps));
-  const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: state.gamma, renorm: null, reluMask: null };
-  return { y, saved: { x, xOverwritten: sameMemory(x, y), y, axis: state.axis, useGlobalStats: true, segments: [segment], synchronized: null, activation, residual: residual !== null } };
+  const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: gammaAtForward, renorm: null, reluMask: null };
+  return { y, saved: { x, xOverwritten: sameMemory(x, y), gamma: gammaAtForward, y, axis: state.axis, useGlobalStats: true, segments: [segment], synchronized: null, activation, residual: residual !== null } };
 }

@@ -6,7 +6,7 @@
 import { rankIn, type Collective } from '../collective/collective';
 import { describe, rangeError, typeError } from '../errors';
 import type { Activation } from '../types';
-import { booleanOption, integerAtLeast, numberIn, numberOption, oneOf, optionsObject } from './checks';
+import { booleanOption, integerAtLeast, numberIn, numberOption, oneOf, onlyKnownOptions, optionsObject } from './checks';
 
 /** How gamma starts: 1 (PyTorch, Keras), 0 (zero-init of a residual branch's last BN) or N(1, 0.02). */
 export type GammaInit = 'ones' | 'zeros' | 'normal';
@@ -194,10 +194,16 @@ export function checkL1Allowed(l1: number, hasGamma: boolean): void {
   }
 }
 
+/** The options both constructors take (BatchNormExtensions). */
+const EXTENSIONS = ['activation', 'l1', 'virtualBatchSize', 'renorm', 'reuseOutputs', 'collective'] as const;
+const TORCH_OPTIONS = ['axis', 'eps', 'momentum', 'affine', 'scale', 'center', 'trackRunningStats', 'unbiased', 'gammaInit', 'seed', ...EXTENSIONS] as const;
+const KERAS_OPTIONS = ['axis', 'momentum', 'epsilon', 'center', 'scale', 'gammaInitializer', ...EXTENSIONS] as const;
+
 /** Resolves and checks the options of `new BatchNorm(numFeatures, options)`. */
 export function resolveOptions(numFeatures: unknown, options: BatchNormOptions | undefined): LayerConfig {
   const C = integerAtLeast(numFeatures, 'numFeatures', 1);
   const o = optionsObject(options, 'opts');
+  onlyKnownOptions(o, TORCH_OPTIONS, 'opts');
   const affine = booleanOption(o.affine, 'opts.affine', true);
   const vbs = o.virtualBatchSize;
   const config: LayerConfig = {
@@ -230,6 +236,7 @@ export function resolveOptions(numFeatures: unknown, options: BatchNormOptions |
  */
 export function kerasToTorchOptions(options: KerasBatchNormOptions | undefined): BatchNormOptions {
   const o = optionsObject(options, 'opts');
+  onlyKnownOptions(o, KERAS_OPTIONS, 'opts');
   return {
     axis: axisOption(o.axis, 'opts.axis', -1),
     eps: epsOption(o.epsilon, 'opts.epsilon', 1e-3),
