@@ -37,7 +37,7 @@ export interface BatchNormExtensions {
   renorm?: RenormClipping | null;
   /**
    * `true`: `forward` and `backward` return arrays of the layer's own, written again by later
-   * calls, instead of new ones (a training loop then allocates nothing per step). `forward`'s
+   * calls, instead of new ones (a training loop then allocates no tensor-sized array per step). `forward`'s
    * stays valid until the layer's next forward (a second forward before the first one's
    * backward writes elsewhere); `backward`'s until its next backward. Destinations given to a
    * call (`out`, `dx`) take precedence. Default false.

@@ -1,6 +1,6 @@
 /**
  * The arrays a layer built with `reuseOutputs: true` returns: its own, written again by later
- * calls, so that a training loop allocates nothing per step (SPEC section 9 leaves the layer's
+ * calls, so that a training loop allocates no tensor-sized array per step (SPEC section 9 leaves the layer's
  * speed without destinations to the implementation).
  *
  * Lifetime, as the README documents it: `forward`'s array stays valid until the layer's next
