@@ -189,6 +189,13 @@ describe('batchMoments and mergeMoments', () => {
     expectRelative(Float32Array.from(moments.m2, (m2) => m2 / moments.count), ref.variance, 'variance');
   });
 
+  test('no channels: forwardTrain with moments returns empty outputs (the moments, though empty, were given)', () => {
+    for (const shape of [[0, 0, 1], [0, 0], [1, 0, 1]]) {
+      const result = forwardTrain(new Float32Array(0), shape, { moments: { count: 7, mean: new Float64Array(0), m2: new Float64Array(0) } });
+      expect([result.y.length, result.saveMean.length], `[${shape.join(', ')}]`).toEqual([0, 0]);
+    }
+  });
+
   test('a replica with 0 or 1 values per channel trains with the merged count', () => {
     const x = r.normals(12, 0, 1);
     const parts = shards(x, x, [4, 3], [0, 1, 3]);

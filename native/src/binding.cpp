@@ -277,8 +277,8 @@ class Addon : public Napi::Addon<Addon> {
     a.save_inv_std = args.f32(13, "saveInvStd", C, false, true);
     a.given.mean = args.f64(15, "momentsMean", C, true, false);
     a.given.m2 = args.f64(16, "momentsM2", C, true, false);
-    check_pair(env, a.given.mean, a.given.m2, "momentsMean and momentsM2");
-    if (a.given.mean) a.given.count = args.count(14, "momentsCount");
+    const bool moments_given = given_pair(info, 15, "momentsMean and momentsM2");
+    if (moments_given) a.given.count = args.count(14, "momentsCount");
     a.relu = args.boolean(17, "relu", false);
     a.residual = args.f32(18, "residual", n, true, Access::kAlone);
     a.relu_mask = args.u8(19, "reluMask", mask_bytes(n), !a.relu, Access::kWritten);
@@ -288,13 +288,13 @@ class Addon : public Napi::Addon<Addon> {
     if (!(a.momentum >= 0.0 && a.momentum <= 1.0))
       throw_error(env, false, "ERR_BATCHNORM_INVALID_MOMENTUM",
                   "Expected momentum to be a number in [0, 1]");
-    if (sync && a.given.mean)
+    if (sync && moments_given)
       throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION", "Expected no moments with an exchange");
     a.sync = sync.get();
     // With no channels, outer * inner may pass int64 (the size is 0 whatever they are); a
     // product that overflows is certainly more than one value per channel.
     int64_t per_channel = a.given.count;
-    if (!sync && (a.given.mean || !__builtin_mul_overflow(g.outer, g.inner, &per_channel)) &&
+    if (!sync && (moments_given || !__builtin_mul_overflow(g.outer, g.inner, &per_channel)) &&
         per_channel < 2)
       throw_error(env, false, "ERR_BATCHNORM_TOO_FEW_VALUES",
                   "Expected more than 1 value per channel when training");
@@ -372,17 +372,17 @@ class Addon : public Napi::Addon<Addon> {
     a.total.dy_xc = args.f64(14, "totalSumDyXmu", C, true, false);
     a.own.dy = args.f64(15, "ownSumDy", C, true, false);
     a.own.dy_xc = args.f64(16, "ownSumDyXmu", C, true, false);
-    check_pair(env, a.total.dy, a.total.dy_xc, "totalSumDy and totalSumDyXmu");
-    check_pair(env, a.own.dy, a.own.dy_xc, "ownSumDy and ownSumDyXmu");
-    if (a.total.dy) a.total_count = args.count(12, "totalCount");
+    const bool totals_given = given_pair(info, 13, "totalSumDy and totalSumDyXmu");
+    const bool own_given = given_pair(info, 15, "ownSumDy and ownSumDyXmu");
+    if (totals_given) a.total_count = args.count(12, "totalCount");
     a.relu_mask = args.u8(17, "reluMask", mask_bytes(n), true, Access::kAlone);
     a.dresidual = args.f32(18, "dresidual", n, true, Access::kWritten);
-    if ((a.own.dy && !a.total.dy) || (a.total.dy && a.use_global_stats))
+    if ((own_given && !totals_given) || (totals_given && a.use_global_stats))
       throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
                   "Expected the own sums only with the total sums, and neither with "
                   "useGlobalStats");
     if (sync) {
-      if (a.total.dy || a.use_global_stats)
+      if (totals_given || a.use_global_stats)
         throw_error(env, false, "ERR_BATCHNORM_INVALID_OPTION",
                     "Expected no sums and no useGlobalStats with an exchange");
       a.total_count = args.count(12, "totalCount");
@@ -435,7 +435,7 @@ class Addon : public Napi::Addon<Addon> {
                                                  size_t i, int64_t C, bool backward,
                                                  double** report) {
     const Napi::Env env = info.Env();
-    if (info.Length() <= i || info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+    if (!given(info, i)) return nullptr;
     if (!info[i].IsObject())
       throw_error(env, true, "ERR_BATCHNORM_INVALID_TYPE", "Expected an object for exchange");
     // Every property first: a getter or Proxy trap (JavaScript) may detach a buffer, so none may
@@ -486,15 +486,23 @@ class Addon : public Napi::Addon<Addon> {
     report[5] = s.exchange.op();
   }
 
+  // Whether optional argument i was given (neither absent, undefined nor null).
+  static bool given(const Napi::CallbackInfo& info, size_t i) {
+    return info.Length() > i && !info[i].IsNull() && !info[i].IsUndefined();
+  }
+
   // Bytes of the bit-packed ReLU mask of n elements.
   static int64_t mask_bytes(int64_t n) { return n / 8 + (n % 8 != 0); }
 
-  // Two arrays that only make sense together: both given or both null.
-  static void check_pair(const Napi::Env& env, const double* a, const double* b,
-                         const char* names) {
-    if ((a == nullptr) != (b == nullptr))
-      throw_error(env, true, "ERR_BATCHNORM_INVALID_TYPE",
+  // Whether arguments i and i + 1, two arrays that only make sense together, were given: both
+  // or neither. (From the arguments, not their data: with no channels the arrays are empty, and
+  // an empty array's data may be null.)
+  static bool given_pair(const Napi::CallbackInfo& info, size_t i, const char* names) {
+    const bool first = given(info, i);
+    if (first != given(info, i + 1))
+      throw_error(info.Env(), true, "ERR_BATCHNORM_INVALID_TYPE",
                   std::string("Expected both or neither of ") + names);
+    return first;
   }
 
   static void check_eps(const Napi::Env& env, double eps) {
