@@ -59,6 +59,21 @@ function isDetached(a: Typed): boolean {
   }
 }
 
+function detachedError(kind: string, name: string): BatchNormTypeError {
+  return new BatchNormTypeError('ERR_BATCHNORM_DETACHED', `Expected an attached ${kind} for ${name} but received one whose buffer is detached`);
+}
+
+/**
+ * Checks again, once every option has been read, that no array checked before has been
+ * detached since: a getter on `shape` or on a nested option (moments, sums) runs after earlier
+ * arrays passed their checks, and may transfer one's buffer away.
+ */
+function checkStillAttached(arrays: readonly { name: string; array: Typed | null }[]): void {
+  for (const { name, array } of arrays) {
+    if (array !== null && isDetached(array)) throw detachedError(tagOf.call(array) as string, name);
+  }
+}
+
 /** A typed array of `kind` that is not detached; `null` when absent and optional. */
 function typedArray<K extends keyof Kinds>(value: unknown, name: string, kind: K, optional: boolean): Kinds[K] | null {
   if ((value === undefined || value === null) && optional) return null;
@@ -66,12 +81,7 @@ function typedArray<K extends keyof Kinds>(value: unknown, name: string, kind: K
     throw typeError('ERR_BATCHNORM_INVALID_TYPE', `a ${kind}`, name, value);
   }
   const a = value as Kinds[K];
-  if (isDetached(a)) {
-    throw new BatchNormTypeError(
-      'ERR_BATCHNORM_DETACHED',
-      `Expected an attached ${kind} for ${name} but received one whose buffer is detached`,
-    );
-  }
+  if (isDetached(a)) throw detachedError(kind, name);
   if (isResizable(a)) {
     throw new BatchNormTypeError(
       'ERR_BATCHNORM_INVALID_TYPE',
@@ -263,9 +273,11 @@ export interface Named {
 /**
  * Rejects a written (or `alone`) array that shares memory with any other argument, unless it
  * is the very same range and the pair is one of the permitted in-place ones in `inPlace`
- * (`out` = `x`, `dx` = `dy`, ...).
+ * (`out` = `x`, `dx` = `dy`, ...). Every plan calls it last, after all its reads: first it
+ * checks that none of the arrays was detached meanwhile.
  */
 export function checkOverlaps(arrays: Named[], inPlace: ReadonlyArray<[string, string]>) {
+  checkStillAttached(arrays);
   const present = arrays.filter((a): a is Named & { array: Typed } => a.array !== null);
   const allowed = (a: Named, b: Named) => inPlace.some(([p, q]) => (p === a.name && q === b.name) || (p === b.name && q === a.name));
   const guarded = (a: Named) => a.written || a.alone === true;
@@ -612,6 +624,7 @@ export function planMergeMoments(parts: unknown): GivenMoments[] {
     }
     out.push(m);
   }
+  checkStillAttached(out.flatMap((m, i) => [{ name: `parts[${i}].mean`, array: m.mean }, { name: `parts[${i}].m2`, array: m.m2 }]));
   return out;
 }
 

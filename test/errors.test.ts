@@ -181,6 +181,35 @@ describe('setNumThreads', () => {
   });
 });
 
+describe('an array detached by a getter that runs after its check (SPEC section 4: a TypeError, nothing written)', () => {
+  const transfer = (a: ArrayBufferView) => structuredClone(a.buffer, { transfer: [a.buffer as ArrayBuffer] });
+  test('x, by the shape', () => {
+    const x = f32(4);
+    const runningMean = f32(2, 5);
+    const shape = [2, 2];
+    Object.defineProperty(shape, 1, { get: () => (transfer(x), 2) });
+    expect(() => bn.forwardTrain(x, shape, { runningMean, runningVar: f32(2) })).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_DETACHED', message: expect.stringContaining('for x') }));
+    expect(Array.from(runningMean)).toEqual([5, 5]);
+  });
+  test('out, by the moments', () => {
+    const out = f32(4);
+    const runningMean = f32(2, 5);
+    const moments = { get count() { transfer(out); return 4; }, mean: f64(2), m2: f64(2, 1) };
+    expect(() => bn.forwardTrain(f32(4), [2, 2], { out, moments, runningMean, runningVar: f32(2) })).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_DETACHED', message: expect.stringContaining('opts.out') }));
+    expect(Array.from(runningMean)).toEqual([5, 5]);
+  });
+  test('x, by the sums', () => {
+    const x = f32(4);
+    const sums = { get count() { transfer(x); return 4; }, sumDy: f64(2), sumDyXmu: f64(2) };
+    expect(() => bn.backward(f32(4), x, [2, 2], { saveMean: f32(2), saveInvStd: f32(2), sums })).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_DETACHED', message: expect.stringContaining('for x') }));
+  });
+  test("an earlier part's mean, by a later part of mergeMoments", () => {
+    const first = { count: 3, mean: f64(2, 1), m2: f64(2, 2) };
+    const second = { get count() { transfer(first.mean); return 3; }, mean: f64(2, 1), m2: f64(2, 2) };
+    expect(() => bn.mergeMoments([first, second])).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_DETACHED', message: expect.stringContaining('parts[0].mean') }));
+  });
+});
+
 test('an identical view of x as out is an allowed in-place call', () => {
   const x = new Float32Array([1, 2, 3, 4]);
   const alias = new Float32Array(x.buffer, 0, 4);
