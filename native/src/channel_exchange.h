@@ -122,13 +122,17 @@ class ChannelExchange {
         std::this_thread::yield();
         if (tries % 64 == 0 && Clock::now() > deadline) {
           // Tell the others at once; lib/ then wakes any replica sleeping in JavaScript.
-          int32_t none = 0;
-          __atomic_compare_exchange_n(m_.broken, &none, m_.timeout_code, false, __ATOMIC_ACQ_REL,
-                                      __ATOMIC_ACQUIRE);
+          break_group(m_.timeout_code);
           return fail(kTimedOut, c);
         }
       }
     }
+  }
+
+  // Marks the group broken with `code`, unless it already is (the first reason wins).
+  void break_group(int32_t code) {
+    int32_t none = 0;
+    __atomic_compare_exchange_n(m_.broken, &none, code, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
   }
 
   // Fails the op (the first failure wins, with its channel); true for the call that did.
@@ -147,9 +151,7 @@ class ChannelExchange {
   // Replica `k` published op `theirs` for channel c: breaks the group (waking replicas that wait
   // elsewhere) and fails this op.
   bool mismatch(int64_t c, int k, double theirs) {
-    int32_t none = 0;
-    __atomic_compare_exchange_n(m_.broken, &none, m_.mismatch_code, false, __ATOMIC_ACQ_REL,
-                                __ATOMIC_ACQUIRE);
+    break_group(m_.mismatch_code);
     if (first_failure(kMismatch, c)) {
       mismatched_rank_.store(k);
       mismatched_op_.store(theirs);
