@@ -105,6 +105,11 @@ export function float32Array(value: unknown, name: string, length?: number): Flo
   return length === undefined ? float32(value, name, false) : sizedArray(value, name, 'Float32Array', length, false)!;
 }
 
+/** {@link float32Array} of `length` elements, or null when absent (undefined or null), as the functions' options. */
+export function optionalFloat32Array(value: unknown, name: string, length: number): Float32Array | null {
+  return sized(value, name, length, true);
+}
+
 /** A Uint8Array (a Node.js Buffer counts) on an attached, fixed-length buffer: encoded bytes (lib/layer/state-codec.ts). */
 export function uint8Array(value: unknown, name: string): Uint8Array {
   return typedArray(value, name, 'Uint8Array', false)!;

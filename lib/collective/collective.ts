@@ -64,6 +64,9 @@ export function callback<F extends (...args: never[]) => unknown>(value: unknown
   return value as F;
 }
 
+/** The ranks of a group of `size`: 0, 1, ..., size - 1. */
+export const ranksOf = (size: number): number[] => Array.from({ length: size }, (_, k) => k);
+
 /** How long a replica waits for the others by default before giving up with an error. */
 export const DEFAULT_TIMEOUT_MS = 30_000;
 

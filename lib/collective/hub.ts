@@ -13,7 +13,7 @@
  */
 import type { BatchNormErrorCode } from '../errors';
 import { integerAtLeast, optionsObject } from '../layer/checks';
-import { callback, DEFAULT_TIMEOUT_MS, sumInRankOrder, timeoutMs } from './collective';
+import { callback, DEFAULT_TIMEOUT_MS, ranksOf, sumInRankOrder, timeoutMs } from './collective';
 
 /** A hub's answer to one round: the sums, or why the group broke. */
 export type HubReply = { round: number; data: Float64Array } | { round: number; error: HubError };
@@ -97,7 +97,7 @@ export class ReductionHub {
   #expire(round: number): void {
     const pending = this.#rounds.get(round);
     if (!pending) return;
-    const missing = Array.from({ length: this.size }, (_, k) => k).filter((k) => !pending.parts[k]);
+    const missing = ranksOf(this.size).filter((k) => !pending.parts[k]);
     this.fail('ERR_BATCHNORM_COLLECTIVE_TIMEOUT', `round ${round}: rank${missing.length > 1 ? 's' : ''} ${missing.join(', ')} did not send within ${this.#timeoutMs} ms`);
   }
 

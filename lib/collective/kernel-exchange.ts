@@ -8,6 +8,7 @@
  * published them); this replica keeps how many rounds it ran per channel, and one op at a time.
  */
 import { BatchNormStateError, rangeError } from '../errors';
+import { ranksOf } from './collective';
 
 /** The native binding's `exchange` argument: the group's memory for channels [0, C). */
 export interface ExchangeViews {
@@ -155,6 +156,6 @@ export class KernelExchange {
   /** The ranks that have begun fewer ops than this one (the counts wrap as Int32s). */
   #notBegun(): number[] {
     const mine = Atomics.load(this.#begun, this.#all.rank);
-    return Array.from({ length: this.#all.size }, (_, k) => k).filter((k) => ((Atomics.load(this.#begun, k) - mine) | 0) < 0);
+    return ranksOf(this.#all.size).filter((k) => ((Atomics.load(this.#begun, k) - mine) | 0) < 0);
   }
 }

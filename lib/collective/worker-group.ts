@@ -27,7 +27,7 @@
 import { loaded } from '../backend';
 import { BatchNormCollectiveError, BatchNormStateError, rangeError, typeError } from '../errors';
 import { booleanOption, integerAtLeast, optionsObject } from '../layer/checks';
-import { DEFAULT_TIMEOUT_MS, rankIn, reduceData, sumInRankOrder, timeoutMs, type AsyncCollective, type SyncCollective } from './collective';
+import { DEFAULT_TIMEOUT_MS, rankIn, ranksOf, reduceData, sumInRankOrder, timeoutMs, type AsyncCollective, type SyncCollective } from './collective';
 import { exchangeBytes, ExchangeStatus, KernelExchange } from './kernel-exchange';
 
 /** A worker group's shared state; plain data that postMessage and workerData carry. */
@@ -282,7 +282,7 @@ class Replica {
 
   /** The replicas that have not arrived at round r ('' when all have). */
   #missing(r: number): string {
-    return rankList(this.#ranks().filter((k) => this.#arrivedAt(k) < r));
+    return rankList(ranksOf(this.group.size).filter((k) => this.#arrivedAt(k) < r));
   }
 
   /**
@@ -290,11 +290,7 @@ class Replica {
    * native kernels' exchange. (A call after the break has counted a round it never arrived at.)
    */
   #latestRound(): number {
-    return Math.max(...this.#ranks().map((k) => this.#arrivedAt(k)));
-  }
-
-  #ranks(): number[] {
-    return Array.from({ length: this.group.size }, (_, k) => k);
+    return Math.max(...ranksOf(this.group.size).map((k) => this.#arrivedAt(k)));
   }
 
   /** The last round replica k arrived at. */

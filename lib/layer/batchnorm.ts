@@ -8,7 +8,7 @@ import { BatchNormRangeError, BatchNormStateError, expected } from '../errors';
 import { overwrittenOutput } from '../outputs';
 import { checkOverlaps } from '../validate';
 import { layerBackward } from './backward';
-import { booleanOption, float32Array, numberOption, optionsObject } from './checks';
+import { booleanOption, float32Array, numberOption, optionalFloat32Array, optionsObject } from './checks';
 import { checkInput, evalForward, trainForward, type Saved } from './forward';
 import { residualGradient, residualInput } from './fusion';
 import { runAsync, runSync, type Steps } from './kernel-calls';
@@ -308,7 +308,7 @@ export class BatchNorm {
     const { runningMean, runningVar } = this;
     const evalMode = !this.#training && runningMean !== null && runningVar !== null;
     const o = optionsObject(opts, 'opts');
-    const out = o.out === undefined || o.out === null ? null : float32Array(o.out, 'opts.out', x.length);
+    const out = optionalFloat32Array(o.out, 'opts.out', x.length);
     const residual = residualInput(o.residual, x.length);
     // Training reads x again in backward (and twice under renorm): y may not overwrite it. y may
     // be the residual (each element is read before it is written); x and the residual may not
@@ -335,7 +335,7 @@ export class BatchNorm {
     const dy = float32Array(dyArg, 'dy', saved.x.length);
     const o = optionsObject(opts, 'opts');
     const dresidual = residualGradient(o.dresidual, dy.length, saved.residual);
-    const dx = o.dx === undefined || o.dx === null ? (this.#reused?.dx.take(dy.length, [dy, saved.x, dresidual], 'dx') ?? overwrittenOutput(dy.length, 'dx')) : float32Array(o.dx, 'opts.dx', dy.length);
+    const dx = optionalFloat32Array(o.dx, 'opts.dx', dy.length) ?? this.#reused?.dx.take(dy.length, [dy, saved.x, dresidual], 'dx') ?? overwrittenOutput(dy.length, 'dx');
     checkOverlaps(
       [
         { name: 'dy', array: dy, written: false },

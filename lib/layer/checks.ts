@@ -69,5 +69,5 @@ export function oneOf<T extends string>(value: unknown, name: string, choices: r
   return value as T;
 }
 
-/** The functions' own check: a Float32Array on an attached, fixed-length buffer, of the given length. */
-export { float32Array } from '../validate';
+/** The functions' own checks: a Float32Array on an attached, fixed-length buffer, of the given length (or absent). */
+export { float32Array, optionalFloat32Array } from '../validate';

@@ -7,11 +7,11 @@
  */
 import { rangeError } from '../errors';
 import { maskBytes } from '../validate';
-import { float32Array } from './checks';
+import { optionalFloat32Array } from './checks';
 
 /** forward's `opts.residual`: null when absent (undefined or null, as in the functions), else a Float32Array of x's length. */
 export function residualInput(value: unknown, length: number): Float32Array | null {
-  return value === undefined || value === null ? null : float32Array(value, 'opts.residual', length);
+  return optionalFloat32Array(value, 'opts.residual', length);
 }
 
 /**
@@ -19,9 +19,8 @@ export function residualInput(value: unknown, length: number): Float32Array | nu
  * after a forward that added a residual (whose gradient it receives).
  */
 export function residualGradient(value: unknown, length: number, forwardHadResidual: boolean): Float32Array | null {
-  if (value === undefined || value === null) return null;
-  const d = float32Array(value, 'opts.dresidual', length);
-  if (!forwardHadResidual) {
+  const d = optionalFloat32Array(value, 'opts.dresidual', length);
+  if (d !== null && !forwardHadResidual) {
     throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'no dresidual after a forward without residual', 'opts.dresidual', 'a destination');
   }
   return d;
