@@ -24,11 +24,29 @@ export function packageRoot(): string {
   }
 }
 
-/** A positive integer from an environment variable, or undefined. */
+/** A thread count from an environment variable: an integer in [1, 4096], or undefined. */
 function positiveInt(value: string | undefined): number | undefined {
   if (value === undefined || !/^\s*\d+\s*$/.test(value)) return undefined;
   const n = Number(value);
   return n >= 1 && n <= 4096 ? n : undefined;
+}
+
+/**
+ * Warns (a process warning, code BATCHNORM_ENV_IGNORED) about each of the package's variables
+ * that is set to a value SPEC section 6 does not give it, which the loader then ignores: a
+ * `BATCHNORM_BACKEND=JS` that silently stays native would otherwise mislead a comparison.
+ * Importing still never throws for the environment.
+ */
+function warnIgnoredVariables(env: NodeJS.ProcessEnv): void {
+  const ignored = (name: string, expected: string) =>
+    process.emitWarning(`batchnorm: ${name}=${JSON.stringify(env[name])} is ignored (expected ${expected})`, { code: 'BATCHNORM_ENV_IGNORED' });
+  const oneOf = (name: string, values: readonly string[]) => {
+    const value = env[name];
+    if (value && !values.includes(value)) ignored(name, values.join(' or '));
+  };
+  oneOf('BATCHNORM_BACKEND', ['js', 'native']);
+  oneOf('BATCHNORM_ISA', ['avx512', 'avx2', 'neon', 'scalar']);
+  if (env.BATCHNORM_NUM_THREADS && positiveInt(env.BATCHNORM_NUM_THREADS) === undefined) ignored('BATCHNORM_NUM_THREADS', 'an integer in [1, 4096]');
 }
 
 /** The CPUs this process may use: os.availableParallelism (Node.js 18.14 on), else every CPU. */
@@ -36,9 +54,12 @@ function availableParallelism(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : Math.max(1, os.cpus().length);
 }
 
-/** BATCHNORM_NUM_THREADS, else OMP_NUM_THREADS, else the machine's available parallelism. */
+/**
+ * BATCHNORM_NUM_THREADS, else OMP_NUM_THREADS (its first entry: OpenMP's list form "4,2" gives
+ * the outermost level first), else the machine's available parallelism.
+ */
 export function defaultThreads(env: NodeJS.ProcessEnv): number {
-  return positiveInt(env.BATCHNORM_NUM_THREADS) ?? positiveInt(env.OMP_NUM_THREADS) ?? availableParallelism();
+  return positiveInt(env.BATCHNORM_NUM_THREADS) ?? positiveInt(env.OMP_NUM_THREADS?.split(',')[0]) ?? availableParallelism();
 }
 
 export interface Loaded {
@@ -94,6 +115,7 @@ function withShortSpin<T>(load: () => T): T {
 }
 
 export function load(env: NodeJS.ProcessEnv = process.env): Loaded {
+  warnIgnoredVariables(env);
   const mode = env.BATCHNORM_BACKEND;
   if (mode === 'js') return { backend: jsBackend, native: null, fallbackReason: 'BATCHNORM_BACKEND=js' };
   const root = packageRoot();

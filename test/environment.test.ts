@@ -99,6 +99,33 @@ describe('thread count', () => {
   test('OMP_NUM_THREADS', () => expect(infoIn(root, { OMP_NUM_THREADS: '2' }).threads).toBe(2));
   test('default: the available parallelism', () => expect(infoIn(root).threads).toBe(availableParallelism()));
   test('an invalid value is ignored', () => expect(infoIn(root, { BATCHNORM_NUM_THREADS: 'lots' }).threads).toBe(availableParallelism()));
+  test("OMP_NUM_THREADS's list form: its first entry", () => expect(infoIn(root, { OMP_NUM_THREADS: '2,1' }).threads).toBe(2));
+});
+
+describe('a value SPEC section 6 does not give a variable', () => {
+  /** The package's process warnings (BATCHNORM_ENV_IGNORED) when a fresh process loads it. */
+  const warningsIn = (env: Record<string, string>) =>
+    spawnSync(process.execPath, ['-e', `require(${JSON.stringify(root)}).backendInfo()`], { env: cleanEnv(env), encoding: 'utf8' })
+      .stderr.split('\n')
+      .filter((line) => line.includes('[BATCHNORM_ENV_IGNORED]'));
+
+  test.each([
+    ['BATCHNORM_BACKEND', 'JS', 'native'],
+    ['BATCHNORM_ISA', 'avx-512', supported],
+    ['BATCHNORM_NUM_THREADS', '0', String(availableParallelism())],
+  ])('%s=%s is ignored with a warning that names it', (name, value) => {
+    const warnings = warningsIn({ [name]: value });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain(`${name}="${value}" is ignored`);
+    const info = infoIn(root, { [name]: value });
+    expect([info.backend, info.isa, info.threads]).toEqual(['native', supported, availableParallelism()]);
+  });
+
+  test('documented values and unset or empty variables give no warning', () => {
+    expect(warningsIn({ BATCHNORM_BACKEND: 'native', BATCHNORM_ISA: 'scalar', BATCHNORM_NUM_THREADS: '1' })).toEqual([]);
+    expect(warningsIn({ BATCHNORM_BACKEND: '', BATCHNORM_ISA: '', BATCHNORM_NUM_THREADS: '' })).toEqual([]);
+    expect(warningsIn({})).toEqual([]);
+  });
 });
 
 describe('without a usable binary', () => {
