@@ -7,10 +7,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import * as tfjsWasm from '@tensorflow/tfjs-backend-wasm';
-import * as childProcess from 'child_process';
 import * as vitest from 'vitest';
 import { describe, expect, test } from 'vitest';
-import * as workerThreads from 'worker_threads';
 
 import * as batchnorm from '../lib/index';
 import * as batchnormTfjs from '../lib/tfjs/index';
@@ -166,8 +164,6 @@ const MODULES: Record<string, unknown> = {
   'batchnorm/tfjs': batchnormTfjs,
   '@tensorflow/tfjs': tf,
   '@tensorflow/tfjs-backend-wasm': tfjsWasm,
-  child_process: childProcess,
-  worker_threads: workerThreads,
   vitest,
 };
 
