@@ -163,6 +163,13 @@ function eps(value: unknown, name: string): number {
   return e;
 }
 
+/** `name` (a property, or an object's keys) threw when read: a getter or a Proxy trap. */
+function unreadable(what: string, name: string, cause: unknown): BatchNormTypeError {
+  const e = new BatchNormTypeError('ERR_BATCHNORM_INVALID_TYPE', `Expected ${what} for ${name} but reading it threw: ${describe(cause)}`);
+  (e as Error & { cause?: unknown }).cause = cause;
+  return e;
+}
+
 /** Reads the listed keys of an object once each, into a plain snapshot; `what` describes the object. */
 function readObject(value: unknown, keys: readonly string[], name: string, what: string): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || isArray(value)) {
@@ -173,20 +180,36 @@ function readObject(value: unknown, keys: readonly string[], name: string, what:
     try {
       snapshot[key] = (value as Record<string, unknown>)[key];
     } catch (cause) {
-      const e = new BatchNormTypeError(
-        'ERR_BATCHNORM_INVALID_TYPE',
-        `Expected a readable value for ${name}.${key} but reading it threw: ${describe(cause)}`,
-      );
-      (e as Error & { cause?: unknown }).cause = cause;
-      throw e;
+      throw unreadable('a readable value', `${name}.${key}`, cause);
     }
   }
   return snapshot;
 }
 
-/** Reads the listed keys of an options object (`undefined` reads as `{}`). */
+/**
+ * Refuses the own keys of options object `o` that are not among `known`: a misspelt option
+ * (`epsilon` for `eps`, say) would otherwise be ignored without a word, where PyTorch, Keras and
+ * TensorFlow.js refuse an unknown argument.
+ */
+export function onlyKnownOptions(o: object, known: readonly string[], name: string): void {
+  let keys: string[];
+  try {
+    keys = Object.keys(o);
+  } catch (cause) {
+    throw unreadable('an object with readable keys', name, cause);
+  }
+  const unknown = keys.filter((k) => !known.includes(k));
+  if (unknown.length > 0) {
+    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', `only the options ${known.join(', ')}`, name, `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}`);
+  }
+}
+
+/** Reads the listed keys of an options object, and no other (`undefined` reads as `{}`). */
 function readOptions(opts: unknown, keys: readonly string[]): Record<string, unknown> {
-  return opts === undefined ? {} : readObject(opts, keys, 'opts', 'an options object');
+  if (opts === undefined) return {};
+  const o = readObject(opts, keys, 'opts', 'an options object');
+  onlyKnownOptions(opts as object, keys, 'opts');
+  return o;
 }
 
 /**

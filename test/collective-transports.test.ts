@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, test, vi } from 'vitest';
 
-import { BatchNormCollectiveError, BatchNormStateError, ReductionHub, RemoteCollective, serveIpcGroup, type HubReply } from '../lib/index';
+import { BatchNormCollectiveError, BatchNormStateError, joinIpcGroup, ReductionHub, RemoteCollective, serveIpcGroup, type HubReply } from '../lib/index';
 import { cleanExit, runChild } from './helpers/child';
 
 interface ErrorReport {
@@ -32,6 +32,9 @@ describe('constructor arguments (SPEC section 4)', () => {
     { name: 'a hub send that is not a function', f: () => new ReductionHub(2, null as never), type: TypeError, code: 'ERR_BATCHNORM_INVALID_TYPE' },
     { name: 'a hub timeoutMs 0', f: () => new ReductionHub(2, send, { timeoutMs: 0 }), type: RangeError, code: 'ERR_BATCHNORM_INVALID_OPTION' },
     { name: 'serveIpcGroup with no children', f: () => serveIpcGroup([]), type: RangeError, code: 'ERR_BATCHNORM_INVALID_OPTION' },
+    { name: 'a replica option timeout (for timeoutMs)', f: () => new RemoteCollective(0, 2, send, { timeout: 5 } as never), type: RangeError, code: 'ERR_BATCHNORM_INVALID_OPTION' },
+    { name: 'a hub option timeout (for timeoutMs)', f: () => new ReductionHub(2, send, { timeout: 5 } as never), type: RangeError, code: 'ERR_BATCHNORM_INVALID_OPTION' },
+    { name: 'joinIpcGroup option timeout (for timeoutMs)', f: () => joinIpcGroup({ rank: 0, size: 2, timeout: 5 } as never), type: RangeError, code: 'ERR_BATCHNORM_INVALID_OPTION' },
     { name: 'serveIpcGroup children not an array', f: () => serveIpcGroup('kids' as never), type: TypeError, code: 'ERR_BATCHNORM_INVALID_TYPE' },
   ])('rejects $name', ({ f, type, code }) => {
     expect(f).toThrow(type);

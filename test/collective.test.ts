@@ -98,6 +98,8 @@ describe('worker group arguments', () => {
     { name: 'a group that is not one', f: () => joinWorkerGroup({ size: 2 } as never, 0), type: TypeError, code: 'ERR_BATCHNORM_INVALID_TYPE' },
     { name: 'a rank outside the group', f: () => joinWorkerGroup(createWorkerGroup(2), 2), type: RangeError, code: 'ERR_BATCHNORM_INVALID_OPTION' },
     { name: 'async not a boolean', f: () => joinWorkerGroup(createWorkerGroup(2), 0, { async: 1 as never }), type: TypeError, code: 'ERR_BATCHNORM_INVALID_TYPE' },
+    { name: 'an unknown group option (timeout for timeoutMs)', f: () => createWorkerGroup(2, { timeout: 5 } as never), type: RangeError, code: 'ERR_BATCHNORM_INVALID_OPTION' },
+    { name: 'an unknown join option (sync)', f: () => joinWorkerGroup(createWorkerGroup(2), 0, { sync: false } as never), type: RangeError, code: 'ERR_BATCHNORM_INVALID_OPTION' },
   ])('rejects $name', ({ f, type, code }) => check(f, type, code));
 
   test('a rank joins once', () => {

@@ -75,6 +75,13 @@ const CASES: ErrorCase[] = [
   { name: 'saveMean missing in backward', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { saveInvStd: f32(2) }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.saveMean' },
   { name: 'saveInvStd detached', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { saveMean: f32(2), saveInvStd: detached() }], type: T, code: 'ERR_BATCHNORM_DETACHED', mentions: 'opts.saveInvStd' },
   { name: 'getter that throws', op: 'forwardTrain', args: () => [f32(4), [2, 2], { get gamma() { throw new Error('boom'); } }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.gamma' },
+  // an unknown option is refused, not ignored (as PyTorch, Keras and tfjs refuse an unknown argument)
+  { name: 'unknown option epsilon (for eps)', op: 'forwardTrain', args: () => [f32(4), [2, 2], { epsilon: 1e-3 }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown option 'epsilon'" },
+  { name: 'unknown option reluMask in inference', op: 'forwardInference', args: () => [f32(4), [2, 2], { ...running(), reluMask: new Uint8Array(1) }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown option 'reluMask'" },
+  { name: 'unknown options out and y in backward', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), out: f32(4), y: f32(4) }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown options 'out', 'y'" },
+  { name: 'unknown option count in batchMoments', op: 'batchMoments', args: () => [f32(4), [2, 2], { count: 2 }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown option 'count'" },
+  { name: 'unknown option dx in backwardSums', op: 'backwardSums', args: () => [f32(4), f32(4), [2, 2], { saveMean: f32(2), dx: f32(4) }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown option 'dx'" },
+  { name: 'opts whose keys cannot be listed', op: 'forwardTrain', args: () => [f32(4), [2, 2], new Proxy({}, { ownKeys: () => { throw new Error('boom'); } })], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'readable keys for opts' },
   // numbers and booleans
   { name: 'eps zero', op: 'forwardTrain', args: () => [f32(4), [2, 2], { eps: 0 }], type: R, code: 'ERR_BATCHNORM_INVALID_EPS', mentions: 'opts.eps' },
   { name: 'eps negative', op: 'forwardInference', args: () => [f32(4), [2, 2], { ...running(), eps: -1 }], type: R, code: 'ERR_BATCHNORM_INVALID_EPS', mentions: 'opts.eps' },

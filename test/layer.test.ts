@@ -309,9 +309,22 @@ describe('errors: the right class and code, and nothing modified', () => {
     // A misspelt option is refused, as PyTorch and Keras refuse unknown keyword arguments.
     ["Keras's epsilon given to the PyTorch constructor", () => new BatchNorm(4, { epsilon: 0.5 } as never), R, 'ERR_BATCHNORM_INVALID_OPTION', "unknown option 'epsilon'"],
     ["PyTorch's eps and trackRunningStats given to fromKeras", () => BatchNorm.fromKeras(4, { eps: 1e-5, trackRunningStats: false } as never), R, 'ERR_BATCHNORM_INVALID_OPTION', "unknown options 'eps', 'trackRunningStats'"],
+    ["renorm's rMax for rmax", () => new BatchNorm(4, { renorm: { rmax: 3, dmax: 5, rMax: 2 } as never }), R, 'ERR_BATCHNORM_INVALID_OPTION', "unknown option 'rMax'"],
   ];
   test.each(options)('constructor: %s', (_, act, type, code, mentions) => {
     expect(act).toThrow(type);
     expect(act).toThrow(expect.objectContaining({ code, message: expect.stringContaining(mentions) }));
+  });
+
+  test("forward's and backward's unknown options are refused, and the layer is left as it was", () => {
+    const bn = new BatchNorm(4);
+    const state = JSON.stringify(bn.stateDict(), (_, v) => (v instanceof Float32Array ? Array.from(v) : v));
+    const unknown = (act: () => unknown, key: string) => expect(act).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_OPTION', message: expect.stringContaining(`unknown option '${key}'`) }));
+    unknown(() => bn.forward(batches[0], shape, { outputs: new Float32Array(batches[0].length) } as never), 'outputs');
+    expect(JSON.stringify(bn.stateDict(), (_, v) => (v instanceof Float32Array ? Array.from(v) : v))).toBe(state);
+    expect(() => bn.backward(dy)).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_NO_FORWARD' }));
+    bn.forward(batches[0], shape);
+    unknown(() => bn.backward(dy, { dresidualOut: new Float32Array(dy.length) } as never), 'dresidualOut');
+    expect(bn.backward(dy)).toHaveLength(dy.length); // the refused backward did not use up the forward
   });
 });

@@ -257,6 +257,7 @@ describe('install and uninstall', () => {
       [{ backends: 'cpu' }, TypeError, 'ERR_BATCHNORM_INVALID_TYPE'],
       [{ backends: ['webgl'] }, RangeError, 'ERR_BATCHNORM_INVALID_OPTION'],
       [{ layers: 1 }, TypeError, 'ERR_BATCHNORM_INVALID_TYPE'],
+      [{ layer: false }, RangeError, 'ERR_BATCHNORM_INVALID_OPTION'], // a misspelt option, refused rather than ignored
       [7, TypeError, 'ERR_BATCHNORM_INVALID_TYPE'],
     ];
     for (const [options, type, code] of bad) {

@@ -45,7 +45,7 @@ export class ReductionHub {
   constructor(size: number, send: (rank: number, reply: HubReply) => void, options?: { timeoutMs?: number }) {
     this.size = integerAtLeast(size, 'size', 1);
     this.#send = callback(send, 'send');
-    this.#timeoutMs = timeoutMs(optionsObject(options, 'opts').timeoutMs, 'opts.timeoutMs', DEFAULT_TIMEOUT_MS);
+    this.#timeoutMs = timeoutMs(optionsObject(options, 'opts', ['timeoutMs']).timeoutMs, 'opts.timeoutMs', DEFAULT_TIMEOUT_MS);
   }
 
   /** Replica `rank`'s data for `round` (1, 2, ...: its count of allReduceSum calls). */

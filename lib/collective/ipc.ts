@@ -62,7 +62,7 @@ export interface IpcCollective extends AsyncCollective {
  * @param options.timeoutMs how long to wait for a round's sums before failing (default 30000)
  */
 export function joinIpcGroup(options: { rank: number; size: number; timeoutMs?: number }): IpcCollective {
-  const o = optionsObject(options, 'opts');
+  const o = optionsObject(options, 'opts', ['rank', 'size', 'timeoutMs']);
   const size = integerAtLeast(o.size, 'opts.size', 1);
   const rank = rankIn(o.rank, size, 'opts.rank');
   const timeout = timeoutMs(o.timeoutMs, 'opts.timeoutMs', DEFAULT_TIMEOUT_MS);
@@ -116,7 +116,7 @@ function misplaced(request: Record<string, unknown>, rank: number, size: number)
 export function serveIpcGroup(children: readonly ChildProcess[], options?: { timeoutMs?: number }): { close(): void } {
   if (!Array.isArray(children)) throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'an array of child processes', 'children', children);
   if (children.length === 0) throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'at least one child process', 'children', 'an empty array');
-  const o = optionsObject(options, 'opts');
+  const o = optionsObject(options, 'opts', ['timeoutMs']);
   let encoded: { data: Float64Array; text: string } = { data: new Float64Array(0), text: '' }; // the hub sends every child the same sums: encode them once
   const hub = new ReductionHub(
     children.length,

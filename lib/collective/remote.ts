@@ -38,7 +38,7 @@ export class RemoteCollective implements AsyncCollective {
     this.size = integerAtLeast(size, 'size', 1);
     this.rank = rankIn(rank, this.size, 'rank');
     this.#send = callback(send, 'send');
-    this.#timeoutMs = timeoutMs(optionsObject(options, 'opts').timeoutMs, 'opts.timeoutMs', DEFAULT_TIMEOUT_MS);
+    this.#timeoutMs = timeoutMs(optionsObject(options, 'opts', ['timeoutMs']).timeoutMs, 'opts.timeoutMs', DEFAULT_TIMEOUT_MS);
   }
 
   /** Sums `data` with the other replicas' (one call at a time: rounds are matched by count). */

@@ -101,7 +101,7 @@ const encodeBreak = (why: Break, by: number) => (by + 2) * 4 + why;
 /** A new worker group of `size` replicas. */
 export function createWorkerGroup(size: number, options?: WorkerGroupOptions): WorkerGroup {
   const n = integerAtLeast(size, 'size', 1);
-  const o = optionsObject(options, 'opts');
+  const o = optionsObject(options, 'opts', ['capacity', 'timeoutMs', 'maxChannels']);
   const capacity = o.capacity === undefined ? DEFAULT_CAPACITY : integerAtLeast(o.capacity, 'opts.capacity', 1);
   const timeout = timeoutMs(o.timeoutMs, 'opts.timeoutMs', DEFAULT_TIMEOUT_MS);
   const maxChannels = o.maxChannels === undefined ? DEFAULT_MAX_CHANNELS : integerAtLeast(o.maxChannels, 'opts.maxChannels', 1);
@@ -334,7 +334,7 @@ export function joinWorkerGroup(group: WorkerGroup, rank: number, options?: Join
 export function joinWorkerGroup(group: WorkerGroup, rank: number, options?: JoinOptions): (SyncCollective | AsyncCollective) & WorkerCollective;
 export function joinWorkerGroup(group: WorkerGroup, rank: number, options?: JoinOptions): (SyncCollective | AsyncCollective) & WorkerCollective {
   const g = checkGroup(group);
-  const o = optionsObject(options, 'opts');
+  const o = optionsObject(options, 'opts', ['async', 'timeoutMs']);
   const r = rankIn(rank, g.size, 'rank');
   const isAsync = booleanOption(o.async, 'opts.async', false);
   const replica = new Replica(g, r, timeoutMs(o.timeoutMs, 'opts.timeoutMs', g.timeoutMs), isAsync);

@@ -307,7 +307,7 @@ export class BatchNorm {
     const dims = checkInput(this, x, shape);
     const { runningMean, runningVar } = this;
     const evalMode = !this.#training && runningMean !== null && runningVar !== null;
-    const o = optionsObject(opts, 'opts');
+    const o = optionsObject(opts, 'opts', ['out', 'residual']);
     const out = optionalFloat32Array(o.out, 'opts.out', x.length);
     const residual = residualInput(o.residual, x.length);
     // Training reads x again in backward (and twice under renorm): y may not overwrite it. y may
@@ -333,7 +333,7 @@ export class BatchNorm {
       throw new BatchNormStateError('ERR_BATCHNORM_INPUT_OVERWRITTEN', expected('x as the forward read it (dL/dgamma needs it)', 'backward', 'an eval-mode forward that wrote y over x (opts.out was x)'));
     }
     const dy = float32Array(dyArg, 'dy', saved.x.length);
-    const o = optionsObject(opts, 'opts');
+    const o = optionsObject(opts, 'opts', ['dx', 'dresidual']);
     const dresidual = residualGradient(o.dresidual, dy.length, saved.residual);
     const dx = optionalFloat32Array(o.dx, 'opts.dx', dy.length) ?? this.#reused?.dx.take(dy.length, [dy, saved.x, dresidual], 'dx') ?? overwrittenOutput(dy.length, 'dx');
     checkOverlaps(

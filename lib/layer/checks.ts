@@ -4,25 +4,19 @@
  * code and an "Expected <what> for <name> but received <value>" message.
  */
 import { describe, rangeError, typeError } from '../errors';
+import { onlyKnownOptions } from '../validate';
 
-/** An options object (or `undefined`, read as `{}`). */
-export function optionsObject<T extends object>(value: T | undefined, name: string): Partial<T> {
+/**
+ * An options object (or `undefined`, read as `{}`); with `known`, one that has no other keys
+ * (see onlyKnownOptions).
+ */
+export function optionsObject<T extends object>(value: T | undefined, name: string, known?: readonly (keyof T & string)[]): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'an options object', name, value);
   }
+  if (known) onlyKnownOptions(value, known, name);
   return value;
-}
-
-/**
- * Refuses the keys of `o` not among `known`: a misspelt option (Keras's `epsilon` given to the
- * PyTorch constructor, say) would otherwise be ignored, where PyTorch and Keras refuse it.
- */
-export function onlyKnownOptions(o: object, known: readonly string[], name: string): void {
-  const unknown = Object.keys(o).filter((k) => !known.includes(k));
-  if (unknown.length > 0) {
-    throw rangeError('ERR_BATCHNORM_INVALID_OPTION', `only the options ${known.join(', ')}`, name, `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}`);
-  }
 }
 
 /** A number, or `fallback` when `undefined` (required when there is no fallback). */

@@ -6,7 +6,7 @@
 import { rankIn, type Collective } from '../collective/collective';
 import { describe, rangeError, typeError } from '../errors';
 import type { Activation } from '../types';
-import { booleanOption, integerAtLeast, numberIn, numberOption, oneOf, onlyKnownOptions, optionsObject } from './checks';
+import { booleanOption, integerAtLeast, numberIn, numberOption, oneOf, optionsObject } from './checks';
 
 /** How gamma starts: 1 (PyTorch, Keras), 0 (zero-init of a residual branch's last BN) or N(1, 0.02). */
 export type GammaInit = 'ones' | 'zeros' | 'normal';
@@ -154,7 +154,7 @@ export function l1Option(value: unknown, name: string): number {
 /** Renorm clipping: `null`/absent (off) or `{ rmax >= 1, dmax >= 0 }`. */
 export function renormOption(value: unknown, name: string): RenormClipping | null {
   if (value === undefined || value === null) return null;
-  const o = optionsObject(value as RenormClipping, name);
+  const o = optionsObject(value as RenormClipping, name, ['rmax', 'dmax']);
   return {
     rmax: numberIn(o.rmax, `${name}.rmax`, undefined, 1, Infinity),
     dmax: numberIn(o.dmax, `${name}.dmax`, undefined, 0, Infinity),
@@ -202,8 +202,7 @@ const KERAS_OPTIONS = ['axis', 'momentum', 'epsilon', 'center', 'scale', 'gammaI
 /** Resolves and checks the options of `new BatchNorm(numFeatures, options)`. */
 export function resolveOptions(numFeatures: unknown, options: BatchNormOptions | undefined): LayerConfig {
   const C = integerAtLeast(numFeatures, 'numFeatures', 1);
-  const o = optionsObject(options, 'opts');
-  onlyKnownOptions(o, TORCH_OPTIONS, 'opts');
+  const o = optionsObject(options, 'opts', TORCH_OPTIONS);
   const affine = booleanOption(o.affine, 'opts.affine', true);
   const vbs = o.virtualBatchSize;
   const config: LayerConfig = {
@@ -235,8 +234,7 @@ export function resolveOptions(numFeatures: unknown, options: BatchNormOptions |
  * takes the biased batch variance, as Keras's does.
  */
 export function kerasToTorchOptions(options: KerasBatchNormOptions | undefined): BatchNormOptions {
-  const o = optionsObject(options, 'opts');
-  onlyKnownOptions(o, KERAS_OPTIONS, 'opts');
+  const o = optionsObject(options, 'opts', KERAS_OPTIONS);
   return {
     axis: axisOption(o.axis, 'opts.axis', -1),
     eps: epsOption(o.epsilon, 'opts.epsilon', 1e-3),

@@ -65,7 +65,7 @@ function backendList(value: unknown): SupportedBackend[] {
  * @throws TypeError / RangeError with a `code` for invalid options, before anything changes
  */
 export function install(options?: InstallOptions): Installation {
-  const opts = optionsObject(options, 'options');
+  const opts = optionsObject(options, 'options', ['backends', 'layers']);
   const wanted = backendList(opts.backends);
   const layers = booleanOption(opts.layers, 'options.layers', true);
   uninstall();
