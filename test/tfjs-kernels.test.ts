@@ -185,6 +185,23 @@ describe.each(BACKENDS)('%s backend', (backend) => {
       expect(api.forwardTrain).not.toHaveBeenCalled();
     });
 
+    test.each([
+      { name: 'NHWC', shape: [3, 4, 2, 5], axis: 3 },
+      { name: 'NCHW', shape: [3, 5, 2, 4], axis: 1 },
+    ])("$name: a Keras 2 config's axis list ([axis], as Keras saves it) trains as the number", async ({ shape, axis }) => {
+      // tfjs-layers keeps the list and coerces it to a number where it uses it, so stock tfjs trains these.
+      const listed = (await tf.models.modelFromJSON({ class_name: 'BatchNormalization', config: { axis: [axis], momentum: 0.6 } })) as unknown as tf.layers.Layer;
+      const plain = tf.layers.batchNormalization({ axis, momentum: 0.6 });
+      const x = tf.tensor(r.normals(size(shape), 1, 2), shape);
+      const dy = tf.tensor(r.normals(size(shape)), shape);
+      const [got, want] = [listed, plain].map((layer) => {
+        const { value, grads } = tf.engine().gradients(() => layer.apply(x, { training: true }) as tf.Tensor, [x], dy);
+        return [value, grads[0], ...layer.getWeights()].map((t) => Array.from(values(t)));
+      });
+      expect(api.forwardTrain).toHaveBeenCalledTimes(2);
+      expect(got).toEqual(want);
+    });
+
     test('one value per channel (M = 1): the original layer code', () => {
       const layer = tf.layers.batchNormalization({});
       const x = tf.tensor(r.normals(4), [1, 4]);

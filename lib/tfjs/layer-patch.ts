@@ -22,7 +22,7 @@ interface LayerVariable {
   write(value: Tensor): unknown;
 }
 interface BatchNormalizationLayer {
-  axis: number;
+  axis: number | readonly number[]; // a list when deserialised from a Keras 2 config
   momentum: number;
   epsilon: number;
   center: boolean;
@@ -48,7 +48,11 @@ function batchNormalizationClass(): LayerClass {
 function trainAttrs(layer: BatchNormalizationLayer, x: Tensor): TrainAttrs | undefined {
   if (!tf.getKernel(TRAIN_KERNEL, tf.getBackend())) return undefined;
   if (x.dtype !== 'float32' || x.rank < 2) return undefined;
-  const axis = layer.axis < 0 ? layer.axis + x.rank : layer.axis;
+  // Keras 2 saves `axis` as a list (`"axis": [3]`), which tfjs-layers keeps and uses as a number
+  // through JavaScript's coercion; read it the same way.
+  const given = Number(layer.axis);
+  if (!Number.isInteger(given)) return undefined;
+  const axis = given < 0 ? given + x.rank : given;
   if (!(axis >= 0 && axis < x.rank)) return undefined;
   if (x.size / x.shape[axis] < 2) return undefined; // one value per channel: our API refuses it
   const momentum = 1 - layer.momentum;
