@@ -15,7 +15,7 @@ import { BACKWARD_KERNEL, TRAIN_KERNEL } from '../lib/tfjs/training-kernels';
 import { cleanExit, runChild } from './helpers/child';
 import { rng } from './helpers/random';
 import { expectElementwise, expectRelative, expectSum, geometryOf, refBackward, refForwardTrain, refInference } from './helpers/reference';
-import { BACKENDS, maxAbsDifference, tf, useBackend, values } from './helpers/tfjs';
+import { BACKENDS, expectCloseTensors, maxAbsDifference, tf, useBackend, values } from './helpers/tfjs';
 
 vi.mock('../lib/api', { spy: true });
 
@@ -170,6 +170,45 @@ describe.each(BACKENDS)('%s backend', (backend) => {
       const { layer } = layerFor(c);
       const x = tf.tensor(r.normals(size(c.shape)), c.shape);
       expect(() => stock(() => trainingStep(layer, x, tf.onesLike(x)))).toThrow();
+    });
+
+    describe('a gradient of the gradient (a gradient penalty)', () => {
+      /** The gradients, for x and gamma, of |d sum(y * w) / dx|^2, y the layer's training output (beta drops out). */
+      function penaltyGradients(layer: tf.layers.Layer, x: tf.Tensor, w: tf.Tensor) {
+        const weights = layer.trainableWeights.filter((v) => /gamma/.test(v.name)).map((v) => v.read());
+        const penalty = () => tf.square(tf.grad((x: tf.Tensor) => tf.sum(tf.mul(layer.apply(x, { training: true }) as tf.Tensor, w)))(x)).sum();
+        return tf.engine().gradients(penalty, [x, ...weights]).grads;
+      }
+
+      /** A built channels-last-or-first layer with the given gamma, beta and moving statistics. */
+      function builtLayer(axis: number, shape: number[], weights: tf.Tensor[]) {
+        const layer = tf.layers.batchNormalization({ axis });
+        layer.build(shape);
+        layer.setWeights(weights);
+        return layer;
+      }
+
+      // Channels-first is compared with its channels-last twin (x transposed), which stock tfjs differentiates.
+      test.each([
+        { name: 'Dense output [N, C]', shape: [8, 5], axis: -1, toLast: [0, 1] },
+        { name: 'NHWC', shape: [3, 4, 3, 5], axis: -1, toLast: [0, 1, 2, 3] },
+        { name: 'NCHW (axis 1)', shape: [3, 5, 4, 3], axis: 1, toLast: [0, 2, 3, 1] },
+      ])('$name: the same gradients as stock tfjs', ({ shape, axis, toLast }) => {
+        const C = shape[axis < 0 ? axis + shape.length : axis];
+        const p = inferenceParameters(C);
+        const weights = [p.gamma, p.beta, p.runningMean, p.runningVar].map((v) => tf.tensor(v));
+        const x = tf.tensor(r.normals(size(shape), 1, 2), shape);
+        const w = tf.tensor(r.normals(size(shape)), shape);
+        const back = toLast.map((_, k) => toLast.indexOf(k));
+        const want = stock(() => {
+          const twin = builtLayer(-1, toLast.map((k) => shape[k]), weights);
+          const [dx, dgamma] = penaltyGradients(twin, x.transpose(toLast), w.transpose(toLast));
+          return [dx.transpose(back), dgamma];
+        });
+        const got = penaltyGradients(builtLayer(axis, shape, weights), x, w);
+        expect(api.forwardTrain).toHaveBeenCalledTimes(1);
+        ['dx', 'dgamma'].forEach((name, k) => expectCloseTensors(got[k], want[k], name));
+      });
     });
 
     test('inference mode, axis 1: our FusedBatchNorm with the moving statistics (stock tfjs is wrong)', () => {

@@ -20,6 +20,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { GradConfig, KernelConfig, KernelFunc, NamedAttrMap, Tensor, TensorInfo } from '@tensorflow/tfjs';
 
 import { backward, forwardTrain } from '../api';
+import { differentiableBackward } from './differentiable-backward';
 import { computeInto, type SupportedBackend } from './tensor-memory';
 
 export const TRAIN_KERNEL = 'BatchnormNativeTrain';
@@ -77,7 +78,10 @@ export function trainingKernels(backendName: SupportedBackend): KernelConfig[] {
   ];
 }
 
-/** The gradient of TRAIN_KERNEL: one BACKWARD_KERNEL call for x, scale and offset together. */
+/**
+ * The gradient of TRAIN_KERNEL: one BACKWARD_KERNEL call for x, scale and offset together, or,
+ * when a gradient of this gradient is being taken, the same in differentiable tfjs ops.
+ */
 export const trainingGradient: GradConfig = {
   kernelName: TRAIN_KERNEL,
   inputsToSave: ['x', 'scale'],
@@ -85,7 +89,11 @@ export const trainingGradient: GradConfig = {
   gradFunc: (dys: Tensor | Tensor[], saved: Tensor[], attrs: NamedAttrMap) => {
     const [dy] = dys as Tensor[];
     const [x, scale, mean, invStd] = saved;
-    const [dx, dscale, doffset] = tf.engine().runKernel(BACKWARD_KERNEL, { dy, x, scale, mean, invStd }, { axis: attrs.axis }) as Tensor[];
+    const { axis, epsilon } = attrs as unknown as TrainAttrs;
+    // The tape is on here only while an outer gradient is being taken, which needs this one's.
+    const [dx, dscale, doffset] = tf.engine().isTapeOn()
+      ? differentiableBackward(dy, x, scale, axis, epsilon)
+      : (tf.engine().runKernel(BACKWARD_KERNEL, { dy, x, scale, mean, invStd }, { axis }) as Tensor[]);
     // y does not depend on the moving statistics (they are only updated); their gradient is 0.
     const noGradient = () => tf.zerosLike(mean);
     return { x: () => dx, scale: () => dscale, offset: () => doffset, movingMean: noGradient, movingVariance: noGradient };
