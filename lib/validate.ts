@@ -204,11 +204,11 @@ export function onlyKnownOptions(o: object, known: readonly string[], name: stri
   }
 }
 
-/** Reads the listed keys of an options object, and no other (`undefined` reads as `{}`). */
+/** Reads the listed keys of an options object that has no key unknown to every call (`undefined` reads as `{}`). */
 function readOptions(opts: unknown, keys: readonly string[]): Record<string, unknown> {
   if (opts === undefined) return {};
   const o = readObject(opts, keys, 'opts', 'an options object');
-  onlyKnownOptions(opts as object, keys, 'opts');
+  onlyKnownOptions(opts as object, ANY_CALLS_KEYS, 'opts');
   return o;
 }
 
@@ -421,6 +421,12 @@ const INFERENCE_KEYS = ['axis', 'gamma', 'beta', 'eps', 'runningMean', 'runningV
 const BACKWARD_KEYS = ['axis', 'gamma', 'beta', 'saveMean', 'saveInvStd', 'useGlobalStats', 'dx', 'dgamma', 'dbeta', 'sums', 'localSums', 'activation', 'reluMask', 'dresidual'] as const;
 const MOMENTS_KEYS = ['axis', 'mean', 'm2'] as const;
 const SUMS_KEYS = ['axis', 'saveMean', 'sumDy', 'sumDyXmu', 'activation', 'reluMask'] as const;
+/**
+ * The options some call takes. Each call refuses any other key (a misspelt `epsilon`), but takes
+ * its siblings' options, so that one object can serve several calls: forwardTrain's and
+ * forwardInference's parameters, or the statistics given to backwardSums and then backward.
+ */
+const ANY_CALLS_KEYS = [...new Set([...TRAIN_KEYS, ...INFERENCE_KEYS, ...BACKWARD_KEYS, ...MOMENTS_KEYS, ...SUMS_KEYS])];
 /** The in-place pairs of the forward passes: `out` may be `x` or `residual`. */
 const FORWARD_IN_PLACE: Array<[string, string]> = [['x', 'opts.out'], ['opts.residual', 'opts.out']];
 

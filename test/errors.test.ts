@@ -75,12 +75,12 @@ const CASES: ErrorCase[] = [
   { name: 'saveMean missing in backward', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { saveInvStd: f32(2) }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.saveMean' },
   { name: 'saveInvStd detached', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { saveMean: f32(2), saveInvStd: detached() }], type: T, code: 'ERR_BATCHNORM_DETACHED', mentions: 'opts.saveInvStd' },
   { name: 'getter that throws', op: 'forwardTrain', args: () => [f32(4), [2, 2], { get gamma() { throw new Error('boom'); } }], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'opts.gamma' },
-  // an unknown option is refused, not ignored (as PyTorch, Keras and tfjs refuse an unknown argument)
+  // an option that no call takes is refused, not ignored (as PyTorch, Keras and tfjs refuse an unknown argument)
   { name: 'unknown option epsilon (for eps)', op: 'forwardTrain', args: () => [f32(4), [2, 2], { epsilon: 1e-3 }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown option 'epsilon'" },
-  { name: 'unknown option reluMask in inference', op: 'forwardInference', args: () => [f32(4), [2, 2], { ...running(), reluMask: new Uint8Array(1) }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown option 'reluMask'" },
-  { name: 'unknown options out and y in backward', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), out: f32(4), y: f32(4) }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown options 'out', 'y'" },
+  { name: 'unknown option runningVariance in inference', op: 'forwardInference', args: () => [f32(4), [2, 2], { ...running(), runningVariance: f32(2) }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown option 'runningVariance'" },
+  { name: 'unknown options y and dX in backward', op: 'backward', args: () => [f32(4), f32(4), [2, 2], { ...stats(), y: f32(4), dX: f32(4) }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown options 'y', 'dX'" },
   { name: 'unknown option count in batchMoments', op: 'batchMoments', args: () => [f32(4), [2, 2], { count: 2 }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown option 'count'" },
-  { name: 'unknown option dx in backwardSums', op: 'backwardSums', args: () => [f32(4), f32(4), [2, 2], { saveMean: f32(2), dx: f32(4) }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown option 'dx'" },
+  { name: 'unknown option sumdy in backwardSums', op: 'backwardSums', args: () => [f32(4), f32(4), [2, 2], { saveMean: f32(2), sumdy: f64(2) }], type: R, code: 'ERR_BATCHNORM_INVALID_OPTION', mentions: "unknown option 'sumdy'" },
   { name: 'opts whose keys cannot be listed', op: 'forwardTrain', args: () => [f32(4), [2, 2], new Proxy({}, { ownKeys: () => { throw new Error('boom'); } })], type: T, code: 'ERR_BATCHNORM_INVALID_TYPE', mentions: 'readable keys for opts' },
   // numbers and booleans
   { name: 'eps zero', op: 'forwardTrain', args: () => [f32(4), [2, 2], { eps: 0 }], type: R, code: 'ERR_BATCHNORM_INVALID_EPS', mentions: 'opts.eps' },
@@ -170,6 +170,15 @@ const CASES: ErrorCase[] = [
 ];
 
 describeErrorCases(CASES);
+
+test("an option of a sibling call is taken, so one options object can serve both calls", () => {
+  const params = { gamma: f32(2, 2), beta: f32(2, 1), eps: 1e-3, momentum: 0.2, ...running() };
+  const x = Float32Array.of(1, 2, 3, 5);
+  const { saveMean, saveInvStd } = bn.forwardTrain(x, [2, 2], params); // momentum: forwardTrain's
+  expect(bn.forwardInference(x, [2, 2], params)).toHaveLength(4);
+  const stats = { saveMean, saveInvStd }; // saveInvStd: backward's
+  expect(bn.backwardSums(x, x, [2, 2], stats).sumDy).toHaveLength(2);
+});
 
 describe('setNumThreads', () => {
   test.each([
