@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 
-import { integerFlag, parseFlags } from '../examples/command-line';
+import { exitWithError, integerFlag, parseFlags, UsageError } from '../examples/command-line';
 import { environment, environmentLine, type Environment } from '../examples/tfjs-environment';
 import { backendInfo, setNumThreads } from '../lib/index';
 import { packageRoot } from '../lib/loader';
@@ -69,7 +69,7 @@ function options() {
   const values = parseFlags({ options: FLAGS }, USAGE);
   const list = <T extends string>(value: string, allowed: readonly T[], flag: string) =>
     value.split(',').map((v) => {
-      if (!allowed.includes(v as T)) throw new Error(`--${flag}: unknown "${v}"\n${USAGE}`);
+      if (!allowed.includes(v as T)) throw new UsageError(`--${flag}: unknown "${v}"`, USAGE);
       return v as T;
     });
   const positive = (value: string, flag: string) => integerFlag(value, flag, 1, USAGE);
@@ -159,7 +159,4 @@ async function main() {
   console.log(opts.json ? JSON.stringify({ meta, rows, targets }, null, 2) : `${md}\n\nwritten: ${join(opts.out, 'tfjs.{json,md}')}`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+main().catch((e) => exitWithError('bench:tfjs', e));

@@ -1,9 +1,20 @@
 /**
- * Command lines of `npm run example:tfjs` and `npm run bench:tfjs`, on Node's util.parseArgs: a
- * flag that cannot be parsed is an error whose message ends with the usage, and --help prints
- * the usage and exits.
+ * Command lines of the examples and of `npm run bench:tfjs`, on Node's util.parseArgs: a flag
+ * that cannot be parsed or a value out of range is a UsageError, which exitWithError prints as
+ * one line of why and the usage, with exit status 2 and no stack trace (as `npm run bench`
+ * does); --help prints the usage and exits.
  */
 import { parseArgs, type ParseArgsConfig } from 'util';
+
+/** A command line that cannot be run. */
+export class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly usage: string,
+  ) {
+    super(message);
+  }
+}
 
 /** The flags' values; `options` must declare a boolean `help`. */
 export function parseFlags<T extends ParseArgsConfig>(config: T, usage: string): ReturnType<typeof parseArgs<T>>['values'] {
@@ -11,7 +22,8 @@ export function parseFlags<T extends ParseArgsConfig>(config: T, usage: string):
   try {
     ({ values } = parseArgs(config));
   } catch (e) {
-    throw new Error(`${(e as Error).message}\n${usage}`);
+    // parseArgs's messages name the flag; the hint after it repeats what the usage says.
+    throw new UsageError((e as Error).message.split('. To specify')[0]!, usage);
   }
   if ((values as { help?: boolean }).help) {
     console.log(usage);
@@ -20,9 +32,25 @@ export function parseFlags<T extends ParseArgsConfig>(config: T, usage: string):
   return values;
 }
 
-/** A flag's integer value, at least `min`. */
-export function integerFlag(value: string, flag: string, min: number, usage: string): number {
+/** A flag's integer value, from `min` to `max`. */
+export function integerFlag(value: string, flag: string, min: number, usage: string, max = Infinity): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < min) throw new Error(`--${flag} takes an integer >= ${min}, not "${value}"\n${usage}`);
+  if (!/\S/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`--${flag} takes an integer ${range}, not "${value}"`, usage);
+  }
   return n;
+}
+
+/**
+ * Ends the command `name` after `e`: a UsageError as `name: why` and the usage, exit status 2;
+ * anything else with its stack, exit status 1.
+ */
+export function exitWithError(name: string, e: unknown): never {
+  if (e instanceof UsageError) {
+    console.error(`${name}: ${e.message}\n${e.usage}`);
+    process.exit(2);
+  }
+  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+  process.exit(1);
 }

@@ -16,9 +16,9 @@ import { fork } from 'child_process';
 import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 import { performance } from 'perf_hooks';
-import { parseArgs } from 'util';
 
 import { BatchNorm, backendInfo, joinIpcGroup, serveIpcGroup, type Collective } from '../dist/index';
+import { exitWithError, integerFlag, parseFlags, UsageError } from './command-line';
 import { evaluate } from './evaluate';
 import { Mlp, Sgd, softmaxCrossEntropy } from './mlp';
 import { loadMnist, permutation, subset, type Dataset } from './mnist';
@@ -26,6 +26,17 @@ import { markdownTable } from './report';
 
 const CONFIG = { seed: 7, testCount: 2000, width: 128, classes: 10, batchSize: 64, lr: 0.1, momentum: 0.9 };
 const RESULTS = join(__dirname, '..', 'examples', 'results');
+
+const USAGE = `npm run example:data-parallel -- [flags]
+  --processes=N      replicas in child processes, 2 to 4 (default: 3)
+  --epochs=N         training epochs (default: 4)`;
+const FLAGS = {
+  processes: { type: 'string', default: '3' },
+  epochs: { type: 'string', default: '4' },
+  /** Set by the parent on the replicas it forks. */
+  replica: { type: 'string' },
+  help: { type: 'boolean', default: false },
+} as const;
 
 /** What a run reports: per-epoch mean training loss, test accuracy, its parameters. */
 interface RunResult {
@@ -142,10 +153,13 @@ function parallel(size: number, epochs: number): Promise<RunResult[]> {
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { processes: { type: 'string', default: '3' }, epochs: { type: 'string', default: '4' }, replica: { type: 'string' } } });
-  const [size, epochs] = [Number(values.processes), Number(values.epochs)];
-  if (!(Number.isInteger(size) && size >= 2 && size <= 4 && Number.isInteger(epochs) && epochs >= 1)) throw new Error('expected --processes=2..4 and --epochs >= 1');
-  if (values.replica !== undefined) return replica(Number(values.replica), size, epochs);
+  const values = parseFlags({ options: FLAGS }, USAGE);
+  const size = integerFlag(values.processes, 'processes', 2, USAGE, 4);
+  const epochs = integerFlag(values.epochs, 'epochs', 1, USAGE);
+  if (values.replica !== undefined) {
+    if (!process.send) throw new UsageError('--replica is set by the example on the processes it starts', USAGE);
+    return replica(integerFlag(values.replica, 'replica', 0, USAGE, size - 1), size, epochs);
+  }
 
   const data = loadMnist(CONFIG.testCount, CONFIG.seed);
   const shards = Array.from({ length: size }, (_, k) => shardOf(k, size, CONFIG.batchSize)).map(([a, b]) => b - a);
@@ -171,7 +185,4 @@ async function main() {
   console.log(`\nWrote ${join(RESULTS, 'train-mnist-parallel.md')}.`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+main().catch((e) => exitWithError('example:data-parallel', e));

@@ -10,6 +10,7 @@ import { join } from 'path';
 import { performance } from 'perf_hooks';
 
 import { BatchNorm, backendInfo, channelMask, foldIntoPreceding, prune, pruneInputs, pruneOutputs } from '../dist/index';
+import { exitWithError, parseFlags } from './command-line';
 import { argmax as argmaxOf, evaluate as evaluateModel, predict as predictLogits } from './evaluate';
 import { Dense, Mlp, Sgd, softmaxCrossEntropy } from './mlp';
 import { loadMnist, permutation, subset, type Dataset } from './mnist';
@@ -31,6 +32,9 @@ const CONFIG = {
 };
 const RESULTS = join(__dirname, '..', 'examples', 'results');
 const POINTS_PER_EPOCH = 10;
+
+const USAGE = `npm run example:train [-- --help]
+  takes no other flags: its settings are fixed, so that its results repeat exactly`;
 
 interface History {
   /** (epoch, mean training loss over the last stretch of steps). */
@@ -172,6 +176,7 @@ function slimAndFold(data: { train: Dataset; test: Dataset }) {
 }
 
 function main() {
+  parseFlags({ options: { help: { type: 'boolean', default: false } } }, USAGE);
   const started = performance.now();
   const data = loadMnist(CONFIG.testCount, CONFIG.seed);
   console.log(`MNIST digits from the mnist package: ${data.train.count} training, ${data.test.count} test images; backend ${backendInfo().backend} (${backendInfo().isa})`);
@@ -214,4 +219,8 @@ function main() {
   console.log(`\nWrote ${RESULTS}/{loss-curves.svg, train-mnist.md, train-mnist.json} in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
 }
 
-main();
+try {
+  main();
+} catch (e) {
+  exitWithError('example:train', e);
+}

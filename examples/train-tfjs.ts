@@ -21,7 +21,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { backendInfo, setNumThreads } from '../dist/index';
 import { install, uninstall } from '../dist/tfjs/index';
 import { loadMnist, type Dataset } from './mnist';
-import { integerFlag, parseFlags } from './command-line';
+import { exitWithError, integerFlag, parseFlags, UsageError } from './command-line';
 import { progressBar } from './progress';
 import { markdownTable } from './report';
 import { CLASSES, IMAGE_SHAPE, mnistCnn } from './tfjs-cnn';
@@ -61,7 +61,7 @@ function options() {
   const values = parseFlags({ options: FLAGS }, USAGE);
   const integer = (v: string, flag: string, min: number) => integerFlag(v, flag, min, USAGE);
   const backends = values.backends.split(',') as Backend[];
-  for (const b of backends) if (b !== 'wasm' && b !== 'cpu') throw new Error(`--backends: unknown "${b}"\n${USAGE}`);
+  for (const b of backends) if (b !== 'wasm' && b !== 'cpu') throw new UsageError(`--backends: unknown "${b}"`, USAGE);
   return {
     backends,
     steps: { wasm: integer(values['wasm-steps'], 'wasm-steps', 2), cpu: integer(values['cpu-steps'], 'cpu-steps', 2) },
@@ -192,7 +192,4 @@ async function main() {
   console.log(`\n${md}\n\nwritten: ${join(RESULTS, 'train-tfjs.{md,json}')}`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-  process.exit(1);
-});
+main().catch((e) => exitWithError('example:tfjs', e));

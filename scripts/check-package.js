@@ -7,7 +7,8 @@
 //   libraries   the batchnorm and libgomp files this process mapped (/proc/self/maps)
 //   ompThreads  threads this process gained while a large call ran (the OpenMP pool)
 //   maxError    the public API's worst error against a float64 computation, normalised as
-//               SPEC section 5 bounds it (the spec's bounds are 1e-5 and 2e-5)
+//               SPEC section 5 bounds it (the spec's bounds are 1e-5 and 2e-5); the string
+//               "NaN" or "Infinity" when it is not finite
 //   nativeError the error the raw addon throws for a bad thread count (a C++ exception
 //               crossing into JS); null on the JS backend
 // Plain JavaScript with no dependencies, so that it also runs on an emulated arm64 Node.js.
@@ -107,13 +108,20 @@ function nativeError() {
   }
 }
 
+// JSON has no NaN or Infinity: JSON.stringify writes them as null, which a check such as
+// `r.maxError <= 1e-5` takes for 0. As strings, every comparison with them is false.
+const finiteOrString = (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v);
+
 console.log(
-  JSON.stringify({
-    glibc: process.report.getReport().header.glibcVersionRuntime,
-    info: bn.backendInfo(),
-    libraries: mappedLibraries(),
-    maxError: maxApiError(),
-    ompThreads: ompThreads(),
-    nativeError: nativeError(),
-  }),
+  JSON.stringify(
+    {
+      glibc: process.report.getReport().header.glibcVersionRuntime,
+      info: bn.backendInfo(),
+      libraries: mappedLibraries(),
+      maxError: maxApiError(),
+      ompThreads: ompThreads(),
+      nativeError: nativeError(),
+    },
+    finiteOrString,
+  ),
 );
