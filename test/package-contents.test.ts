@@ -26,7 +26,7 @@ function filesUnder(folder: string): string[] {
 
 let packed: string[] = [];
 beforeAll(() => {
-  for (const f of ['package.json', 'tsconfig.json', 'README.md', 'binding.gyp', 'CMakeLists.txt', 'sources.json', 'lib', 'native', 'scripts', 'examples', 'bench/cli.ts', 'test/install-script.test.ts']) {
+  for (const f of ['package.json', 'tsconfig.json', 'README.md', 'LICENSE', 'binding.gyp', 'CMakeLists.txt', 'sources.json', 'lib', 'native', 'scripts', 'examples', 'bench/cli.ts', 'test/install-script.test.ts']) {
     cpSync(join(root, f), join(dir, f), { recursive: true });
   }
   symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
@@ -56,8 +56,13 @@ describe('npm pack', () => {
     expect(manifest.scripts.install).toBe('node scripts/install.js');
   });
 
+  test('ships the license text that package.json names', () => {
+    expect(manifest.license).toBe('MIT');
+    expect(packed).toContain('LICENSE');
+  });
+
   test('ships nothing else: no tests, benchmarks, examples or TypeScript sources', () => {
-    const allowed = /^(dist\/.+|native\/.+|prebuilds\/.+|scripts\/(install|sources)\.js|binding\.gyp|CMakeLists\.txt|sources\.json|package\.json|README\.md)$/;
+    const allowed = /^(dist\/.+|native\/.+|prebuilds\/.+|scripts\/(install|sources)\.js|binding\.gyp|CMakeLists\.txt|sources\.json|package\.json|README\.md|LICENSE)$/;
     expect(packed.filter((f) => !allowed.test(f))).toEqual([]);
   });
 
