@@ -186,6 +186,24 @@ describe('reuseOutputs', () => {
     expectSameBits(bn.forward(xs[0], shape), want.y, 'y after all that');
   });
 
+  test('nor a view of the input: its own array fed back as another Float32Array on the same memory', () => {
+    const bn = layer({ reuseOutputs: true });
+    const fresh = layer();
+    const y = bn.forward(xs[0], shape);
+    fresh.forward(xs[0], shape);
+    fresh.backward(dy);
+    const dx = bn.backward(dy);
+    const x = new Float32Array(y.buffer, y.byteOffset, y.length);
+    const copy = x.slice();
+    const y2 = bn.forward(x, shape);
+    expectSameBits(x, copy, 'x untouched');
+    expectSameBits(y2, fresh.forward(copy, shape), 'y');
+    const upstream = new Float32Array(dx.buffer, dx.byteOffset, dx.length);
+    const upstreamCopy = upstream.slice();
+    expectSameBits(bn.backward(upstream), fresh.backward(upstreamCopy), 'dx (x as the forward read it)');
+    expectSameBits(upstream, upstreamCopy, 'dy untouched');
+  });
+
   test('destinations win over the layer\'s own arrays; a new shape gets new arrays', () => {
     const bn = layer({ reuseOutputs: true });
     const out = new Float32Array(n);

@@ -10,6 +10,7 @@
  * layer's next backward. An array is never one the call reads (its x or dy).
  */
 import { overwrittenOutput } from '../outputs';
+import { sameMemory } from '../validate';
 
 /** The most arrays of one kind a layer keeps: the one in use by a pending backward, and one more. */
 const KEPT = 2;
@@ -19,7 +20,10 @@ export class ReusedOutputs {
 
   /** An array of `length` floats that is none of `inUse`; kept for later calls when it can be. */
   take(length: number, inUse: readonly (Float32Array | null)[], name: string): Float32Array {
-    const busy = (a: Float32Array) => inUse.includes(a);
+    // By memory, not identity: a view of one of our arrays (`new Float32Array(y.buffer)`) passed
+    // back as x is that array. Each kept array has a buffer of its own (overwrittenOutput), so
+    // an in-use array of its length that shares its memory is exactly it.
+    const busy = (a: Float32Array) => inUse.some((b) => b !== null && sameMemory(a, b));
     const kept = this.#arrays.find((a) => a.length === length && !busy(a));
     if (kept) return kept;
     const fresh = overwrittenOutput(length, name);
