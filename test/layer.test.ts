@@ -309,6 +309,10 @@ describe('errors: the right class and code, and nothing modified', () => {
     // A misspelt option is refused, as PyTorch and Keras refuse unknown keyword arguments.
     ["Keras's epsilon given to the PyTorch constructor", () => new BatchNorm(4, { epsilon: 0.5 } as never), R, 'ERR_BATCHNORM_INVALID_OPTION', "unknown option 'epsilon'"],
     ["PyTorch's eps and trackRunningStats given to fromKeras", () => BatchNorm.fromKeras(4, { eps: 1e-5, trackRunningStats: false } as never), R, 'ERR_BATCHNORM_INVALID_OPTION', "unknown options 'eps', 'trackRunningStats'"],
+    ['seed 1.5', () => new BatchNorm(4, { gammaInit: 'normal', seed: 1.5 }), R, 'ERR_BATCHNORM_INVALID_OPTION', 'opts.seed'],
+    ['seed NaN', () => new BatchNorm(4, { gammaInit: 'normal', seed: NaN }), R, 'ERR_BATCHNORM_INVALID_OPTION', 'opts.seed'],
+    ['seed 2^32', () => new BatchNorm(4, { gammaInit: 'normal', seed: 2 ** 32 }), R, 'ERR_BATCHNORM_INVALID_OPTION', 'an integer in [0, 2^32)'],
+    ['seed a string', () => new BatchNorm(4, { seed: '7' as never }), T, 'ERR_BATCHNORM_INVALID_TYPE', 'opts.seed'],
     ["renorm's rMax for rmax", () => new BatchNorm(4, { renorm: { rmax: 3, dmax: 5, rMax: 2 } as never }), R, 'ERR_BATCHNORM_INVALID_OPTION', "unknown option 'rMax'"],
   ];
   test.each(options)('constructor: %s', (_, act, type, code, mentions) => {

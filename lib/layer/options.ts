@@ -151,6 +151,17 @@ export function l1Option(value: unknown, name: string): number {
   return l1;
 }
 
+/**
+ * The generator's 32-bit seed: an integer in [0, 2^32), else random. Any other number would be
+ * cut to 32 bits without a word (NaN and 2^40 both gave seed 0's gammas, 1.5 gave seed 1's).
+ */
+function seedOption(value: unknown, name: string): number {
+  if (value === undefined) return Math.floor(Math.random() * 2 ** 32);
+  const seed = integerAtLeast(value, name, 0);
+  if (seed >= 2 ** 32) throw rangeError('ERR_BATCHNORM_INVALID_OPTION', 'an integer in [0, 2^32)', name, describe(seed));
+  return seed;
+}
+
 /** Renorm clipping: `null`/absent (off) or `{ rmax >= 1, dmax >= 0 }`. */
 export function renormOption(value: unknown, name: string): RenormClipping | null {
   if (value === undefined || value === null) return null;
@@ -215,7 +226,7 @@ export function resolveOptions(numFeatures: unknown, options: BatchNormOptions |
     trackRunningStats: booleanOption(o.trackRunningStats, 'opts.trackRunningStats', true),
     unbiased: booleanOption(o.unbiased, 'opts.unbiased', true),
     gammaInit: oneOf(o.gammaInit, 'opts.gammaInit', ['ones', 'zeros', 'normal'] as const, 'ones'),
-    seed: numberOption(o.seed, 'opts.seed', Math.floor(Math.random() * 2 ** 32)),
+    seed: seedOption(o.seed, 'opts.seed'),
     l1: l1Option(o.l1, 'opts.l1'),
     virtualBatchSize: vbs === undefined || vbs === null ? null : integerAtLeast(vbs, 'opts.virtualBatchSize', 1),
     renorm: renormOption(o.renorm, 'opts.renorm'),
