@@ -6,9 +6,9 @@
  * (forwardAsync / backwardAsync); test/collective.test.ts runs them in worker threads with the
  * synchronous methods. Runs on both backends (vitest.config.mts).
  */
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 
-import { BatchNorm, BatchNormCollectiveError, createWorkerGroup, joinWorkerGroup, type BatchNormOptions, type Collective } from '../lib/index';
+import { BatchNorm, BatchNormCollectiveError, createWorkerGroup, joinWorkerGroup, RemoteCollective, type BatchNormOptions, type Collective } from '../lib/index';
 import { rng } from './helpers/random';
 import { expectElementwise, expectRelative, expectSameBits } from './helpers/reference';
 import { concat, memoryGroup, shards } from './helpers/replicas';
@@ -111,6 +111,19 @@ describe('how the collective is used', () => {
     await layer.forwardAsync(x, [8, 3]);
     expect(() => layer.backward(x)).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_COLLECTIVE_ASYNC' }));
     await layer.backwardAsync(x);
+  });
+
+  test('a collective that declares itself async is refused before its round begins, on the split path (renorm)', () => {
+    const send = vi.fn();
+    const layer = new BatchNorm(3, { collective: new RemoteCollective(0, 2, send), renorm: { rmax: 3, dmax: 5 } });
+    expect(() => layer.forward(x, [8, 3])).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_COLLECTIVE_ASYNC' }));
+    expect(send).not.toHaveBeenCalled(); // the other replicas saw no round of it
+    expect(layer.numBatchesTracked).toBe(0);
+  });
+
+  test('a collective whose async flag is not a boolean is refused', () => {
+    const collective = { rank: 0, size: 1, async: 'yes', allReduceSum: () => {} };
+    expect(() => new BatchNorm(3, { collective: collective as never })).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_TYPE', message: expect.stringContaining('opts.collective.async') }));
   });
 
   test('1 value per channel over all replicas: the same error on either path and backend, naming x', () => {

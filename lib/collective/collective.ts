@@ -20,16 +20,24 @@ export interface Collective {
    * return when the sums are in; asynchronous ones return a Promise.
    */
   allReduceSum(data: Float64Array): void | Promise<void>;
+  /**
+   * `true`: `allReduceSum` returns a Promise. Optional, but a collective that declares it lets
+   * the layer refuse a synchronous step before any replica sees a round of it; one that does
+   * not is found out when its first call returns a Promise, after that round has begun.
+   */
+  readonly async?: boolean;
 }
 
 /** A collective whose `allReduceSum` returns once the sums are in (usable from synchronous code). */
 export interface SyncCollective extends Collective {
   allReduceSum(data: Float64Array): void;
+  readonly async?: false;
 }
 
 /** A collective whose `allReduceSum` resolves once the sums are in (the event loop stays free). */
 export interface AsyncCollective extends Collective {
   allReduceSum(data: Float64Array): Promise<void>;
+  readonly async?: true;
 }
 
 /** allReduceSum's argument: a Float64Array of at most `capacity` numbers. */

@@ -90,6 +90,7 @@ export function joinIpcGroup(options: { rank: number; size: number; timeoutMs?: 
   return {
     rank,
     size,
+    async: true,
     allReduceSum: (data) => remote.allReduceSum(data),
     close() {
       process.off('message', onMessage);

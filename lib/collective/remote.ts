@@ -23,6 +23,7 @@ interface Waiting {
 export class RemoteCollective implements AsyncCollective {
   readonly rank: number;
   readonly size: number;
+  readonly async = true;
   readonly #send: (round: number, data: Float64Array) => void;
   readonly #waiting = new Map<number, Waiting>();
   #round = 0;

@@ -343,6 +343,7 @@ export function joinWorkerGroup(group: WorkerGroup, rank: number, options?: Join
   if (isAsync) {
     return {
       ...common,
+      async: true,
       async allReduceSum(data: Float64Array): Promise<void> {
         const steps = replica.round(reduceData(data, g.capacity));
         for (let next = steps.next(); !next.done; next = steps.next()) {
@@ -361,6 +362,7 @@ export function joinWorkerGroup(group: WorkerGroup, rank: number, options?: Join
   }
   return {
     ...common,
+    async: false,
     allReduceSum(data: Float64Array): void {
       const steps = replica.round(reduceData(data, g.capacity));
       for (let next = steps.next(); !next.done; next = steps.next()) Atomics.wait(control, ARRIVALS, next.value.seen, next.value.ms);

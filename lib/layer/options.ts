@@ -188,6 +188,7 @@ function collectiveOption(value: unknown, name: string): Collective | null {
   const size = integerAtLeast(c.size, `${name}.size`, 1);
   rankIn(c.rank, size, `${name}.rank`);
   if (typeof c.allReduceSum !== 'function') throw typeError('ERR_BATCHNORM_INVALID_TYPE', what, name, value);
+  booleanOption(c.async, `${name}.async`, false);
   return c;
 }
 

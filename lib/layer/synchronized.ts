@@ -131,6 +131,7 @@ function asyncCollectiveError(): BatchNormCollectiveError {
 function reduceCall(collective: Collective, data: Float64Array): KernelCall<void> {
   return {
     sync: () => {
+      if (collective.async === true) throw asyncCollectiveError(); // before the other replicas see the round
       const pending = collective.allReduceSum(data);
       if (pending && typeof pending.then === 'function') {
         pending.then(undefined, () => {}); // the error below is what the caller needs to see
