@@ -66,6 +66,12 @@ describe('npm pack', () => {
     expect(packed.filter((f) => !allowed.test(f))).toEqual([]);
   });
 
+  test("ships source maps that carry their TypeScript (lib/ is not shipped, so a map that only named it would lead nowhere)", () => {
+    const maps = packed.filter((f) => f.endsWith('.js.map'));
+    expect(maps.length).toBeGreaterThan(0);
+    for (const map of maps) expect(JSON.parse(readFileSync(join(dir, map), 'utf8')).sourcesContent?.[0], map).toMatch(/\S/);
+  });
+
   test('ships no dist/ file of a module that the build no longer makes', () => {
     expect(packed.filter((f) => f.startsWith('dist/removed-module'))).toEqual([]);
   });
