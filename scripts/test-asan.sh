@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 addon=$(node scripts/build-asan.js)
 
 export LD_PRELOAD
-LD_PRELOAD=$(g++ -print-file-name=libasan.so)
+LD_PRELOAD=$("${CXX:-g++}" -print-file-name=libasan.so) # the compiler build-asan.js used
 # detect_leaks=0: LeakSanitizer reports V8's own allocations, which node frees at exit or never.
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1:check_initialization_order=1:strict_string_checks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
