@@ -61,7 +61,7 @@ test.skipIf(!hasTsan)('replicas exchanging inside the kernels agree bit for bit,
 });
 
 // FMA: baseline on arm64; on x86-64 where the CPU has it (the program must run here).
-const fmaFlags = process.arch === 'arm64' ? [] : process.arch === 'x64' && /\bfma\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) ? ['-mfma'] : null;
+const fmaFlags = process.arch === 'arm64' ? [] : process.arch === 'x64' && process.platform === 'linux' && /\bfma\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) ? ['-mfma'] : null;
 
 test.skipIf(!hasCompiler || !fmaFlags)("the kernels' Chan merge gives mergeMoments' bits where the compiler could fuse multiply-adds", () => {
   const r = rng(29);

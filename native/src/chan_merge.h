@@ -7,7 +7,7 @@
 // Every product is rounded on its own, as JavaScript rounds it. Left to themselves, compilers
 // fuse `mean + delta * w` into one fused multiply-add (one rounding) wherever the target has one:
 // GCC on arm64 at its default -ffp-contract=fast, or an x86-64 build with -mfma. The fused
-// merge's bits differed from mergeMoments' in 6 of 10 random merges of 4 parts on arm64.
+// merge's bits differed from mergeMoments' in 613 of 1000 random merges of 4 parts on arm64.
 #pragma once
 
 namespace bn {
