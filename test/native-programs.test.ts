@@ -8,6 +8,8 @@
  *   (native/src/malloc_tuning.h);
  * - test/native/channel_exchange.cpp: the kernels' exchange between replicas (SPEC section 8),
  *   threads standing for replicas, under ThreadSanitizer (which fails the run on a data race);
+ * - test/native/chan_merge.cpp: the exchange's Chan merge gives mergeMoments' bits, built with
+ *   the shipping flags and fused multiply-add available (as every arm64 build has it);
  * - bench/native/sync_pipeline_probe.cpp, the README's probe of a pipelined synchronized step:
  *   that it builds and runs its variants (on x86-64 with AVX2; the timings are not checked);
  * - bench/native/kernel_check.cpp and scaling.cpp (for machines without Node.js, built by
@@ -20,7 +22,9 @@ import { tmpdir } from 'os';
 import { join } from 'path';
 import { expect, test } from 'vitest';
 
+import { mergeMoments } from '../lib/index';
 import { cleanEnv, onGlibc } from './helpers/child';
+import { rng } from './helpers/random';
 
 const compiler = process.env.CXX ?? 'g++';
 // Without the sanitizer runtime that npm run test:asan preloads into node (and its children),
@@ -54,6 +58,22 @@ const hasTsan = hasCompiler && process.platform === 'linux' && ['x64', 'arm64'].
 test.skipIf(!hasTsan)('replicas exchanging inside the kernels agree bit for bit, match the whole batch, and fail cleanly when one stops or runs another op, without data races', () => {
   const sources = ['test/native/channel_exchange.cpp', 'native/src/batchnorm_ops.cpp', 'native/src/kernels_scalar.cpp'];
   expect(buildAndRun(sources, ['-fsanitize=thread', '-g', '-Wno-unknown-pragmas'])).toMatch(/^ok \d+$/);
+});
+
+// FMA: baseline on arm64; on x86-64 where the CPU has it (the program must run here).
+const fmaFlags = process.arch === 'arm64' ? [] : process.arch === 'x64' && process.platform === 'linux' && /\bfma\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) ? ['-mfma'] : null;
+
+test.skipIf(!hasCompiler || !fmaFlags)("the kernels' Chan merge gives mergeMoments' bits where the compiler could fuse multiply-adds", () => {
+  const r = rng(29);
+  const parts = Array.from({ length: 300 }, () => ({ count: r.int(0, 5000), mean: Float64Array.of(r.normal() * 10 ** r.int(-3, 4)), m2: Float64Array.of(r.uniform() * 1e3) }));
+  // the shipping optimisation (sources.json's cflags), where the compiler fuses what it may
+  const printed = buildAndRun(['test/native/chan_merge.cpp'], ['-O3', '-fno-trapping-math', ...fmaFlags!], parts.flatMap((p) => [p.count, p.mean[0]!, p.m2[0]!].map(String)));
+  const hex = (v: number) => new BigUint64Array(Float64Array.of(v).buffer)[0]!.toString(16).padStart(16, '0');
+  const expected = parts.map((_, k) => {
+    const merged = mergeMoments(parts.slice(0, k + 1));
+    return `${hex(merged.mean[0]!)} ${hex(merged.m2[0]!)}`;
+  });
+  expect(printed.split('\n')).toEqual(expected);
 });
 
 const hasAvx2 = process.arch === 'x64' && process.platform === 'linux' && /\bavx2\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));

@@ -12,6 +12,8 @@
 #include <xmmintrin.h>
 #endif
 
+#include "chan_merge.h"
+
 namespace bn {
 namespace {
 
@@ -78,29 +80,6 @@ Affine finish_train_channel(const TrainArgs& a, int64_t c, Moments m, int64_t pe
   return {center, static_cast<float>(scale),
           static_cast<float>(beta_at(a.beta, c) - (m.mean - center) * scale)};
 }
-
-// The moments of a list of parts merged by Chan's rule in list order, exactly as mergeMoments
-// (lib/synchronized.ts) does it, so that a step synchronized inside the kernels and one split
-// around the collective give the same bits:
-//   n = n_a + n_b;  delta = mean_b - mean_a;  mean = mean_a + delta n_b / n;
-//   M2 = M2_a + M2_b + delta^2 n_a n_b / n
-struct ChanMerge {
-  double n = 0.0, mean = 0.0, m2 = 0.0;
-
-  void add(double part_n, double part_mean, double part_m2) {
-    if (part_n == 0.0) return;
-    if (n == 0.0) {
-      n = part_n, mean = part_mean, m2 = part_m2;
-      return;
-    }
-    const double total = n + part_n;
-    const double weight_new = part_n / total, weight_cross = (n * part_n) / total;
-    const double delta = part_mean - mean;
-    mean += delta * weight_new;
-    m2 += part_m2 + delta * delta * weight_cross;
-    n = total;
-  }
-};
 
 // Synchronized (a.sync): hands this batch's moments `own` of channel c, over `per_channel`
 // values, to the other replicas.
