@@ -20,7 +20,7 @@ export interface FusedForwardOptions {
 
 /** Options shared by every operation. */
 export interface CommonOptions {
-  /** Channel axis; negative counts from the end (`-1` is channels-last). Default `1`. */
+  /** Channel axis, an integer in [-rank, rank); negative counts from the end (`-1` is channels-last). Default `1`. */
   axis?: number;
   /** Per-channel scale, `Float32Array(C)`. Absent (or null) means 1 (affine off). */
   gamma?: Float32Array | null;
@@ -32,7 +32,7 @@ export interface CommonOptions {
 export interface ForwardTrainOptions extends CommonOptions, FusedForwardOptions {
   /** Added to the variance before the square root. Finite and > 0. Default `1e-5`. */
   eps?: number;
-  /** PyTorch convention: `running = (1 - momentum) * running + momentum * batch`. Default `0.1`. */
+  /** PyTorch convention: `running = (1 - momentum) * running + momentum * batch`; in [0, 1]. Default `0.1`. */
   momentum?: number;
   /** Running mean, `Float32Array(C)`, updated in place when given. */
   runningMean?: Float32Array | null;
