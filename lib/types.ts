@@ -18,7 +18,7 @@ export interface FusedForwardOptions {
   residual?: Float32Array | null;
 }
 
-/** Options shared by every operation. */
+/** Options shared by the forward and backward passes. */
 export interface CommonOptions {
   /** Channel axis, an integer in [-rank, rank); negative counts from the end (`-1` is channels-last). Default `1`. */
   axis?: number;
@@ -83,6 +83,8 @@ export interface BackwardOptions extends CommonOptions {
   saveMean: Float32Array;
   /** The `1 / sqrt(var + eps)` saved by {@link forwardTrain}, `Float32Array(C)`. Required. */
   saveInvStd: Float32Array;
+  /** The forward's shift, `Float32Array(C)`: checked, but unused (no gradient depends on it), so that one object serves both passes. */
+  beta?: Float32Array | null;
   /**
    * `true`: the statistics were constants (inference-mode backward, e.g. a frozen layer):
    * `dx = dy * gamma * invStd`. Default `false`.
