@@ -129,8 +129,11 @@ export interface BackwardOptions extends CommonOptions {
  * and `m2`, the sum of squared deviations from the mean, in float64.
  */
 export interface Moments {
+  /** Values per channel (M: the product of the dimensions other than the channel axis), a non-negative safe integer. */
   count: number;
+  /** Per-channel mean, `Float64Array(C)`. */
   mean: Float64Array;
+  /** Per-channel sum of squared deviations from the mean, `Float64Array(C)`. */
   m2: Float64Array;
 }
 
@@ -170,6 +173,7 @@ export interface BackwardSumsOptions {
 
 /** Result of {@link backwardSums}: this batch's sums, and its values per channel. */
 export interface BackwardSumsResult extends GradientSums {
+  /** This batch's values per channel (M). */
   count: number;
 }
 
