@@ -113,6 +113,9 @@ export function backendInfo(): BackendInfo {
  * Sets how many threads the native kernels may use (default: BATCHNORM_NUM_THREADS, else
  * OMP_NUM_THREADS, else the available parallelism). Small tensors always run on one thread.
  * Results do not depend on it. No effect on the JavaScript backend.
+ *
+ * @param n an integer in [1, 4096]
+ * @throws TypeError with a `code` for a non-number; RangeError (`ERR_BATCHNORM_INVALID_THREADS`) for any other number
  */
 export function setNumThreads(n: number): void {
   const threads = threadCount(n);

@@ -357,9 +357,9 @@ function reluMask(value: unknown, name: string, n: number, relu: boolean, requir
   return sizedArray(value, name, 'Uint8Array', maskBytes(n), !required);
 }
 
-/** `dresidual`: a destination of `n` floats, `true` (allocate one) or absent / `false`. */
+/** `dresidual`: a destination of `n` floats, `true` (allocate one) or absent (undefined or null, as every optional array) / `false`. */
 function dresidualOption(value: unknown, name: string, n: number): Float32Array | true | null {
-  if (value === undefined || value === false) return null;
+  if (value === undefined || value === null || value === false) return null;
   if (value === true) return true;
   if (!(ArrayBuffer.isView(value) && tagOf.call(value) === 'Float32Array')) {
     throw typeError('ERR_BATCHNORM_INVALID_TYPE', 'a Float32Array or a boolean', name, value);

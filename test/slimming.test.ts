@@ -49,6 +49,15 @@ describe('channelMask', () => {
     expect(() => channelMask([new BatchNorm(2, { affine: false })], { keepRatio: 0.5 })).toThrow(expect.objectContaining({ message: expect.stringContaining('with gamma') }));
   });
 
+  test('an unknown key is refused, not ignored (a misspelt minPerLayer kept 1), and minPerLayer null is a TypeError as its type says', () => {
+    expect(() => channelMask([a, b], { keepRatio: 0.25, minPerlayer: 2 } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_OPTION', message: expect.stringContaining("'minPerlayer'") }),
+    );
+    expect(() => channelMask([a, b], { keepRatio: 0.25, minPerLayer: null } as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_TYPE', message: expect.stringContaining('criterion.minPerLayer') }),
+    );
+  });
+
   test.each([
     ['keepRatio', { keepRatio: '0.5' }],
     ['threshold', { threshold: '1' }],

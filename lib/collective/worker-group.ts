@@ -72,7 +72,9 @@ export interface JoinOptions {
 
 /** A worker group replica's collective, synchronous or asynchronous. */
 export interface WorkerCollective {
+  /** This replica's index, 0 .. size - 1. */
   readonly rank: number;
+  /** How many replicas the group has. */
   readonly size: number;
   /** Breaks the group: every replica's pending and later allReduceSum fails. */
   abort(): void;

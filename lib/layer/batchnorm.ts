@@ -41,25 +41,27 @@ export interface LayerForwardOptions {
   /**
    * Destination for `y`, the length of `x`; it may be `residual`, and in eval mode `x` itself
    * (then a layer with gamma refuses the backward of that forward: dL/dgamma needs `x`).
+   * Absent or null: a new array (the layer's own under `reuseOutputs`).
    */
-  out?: Float32Array;
+  out?: Float32Array | null;
   /**
    * Added after the normalisation, before the layer's activation: `y = act(bn(x) + residual)`
    * (a residual block's skip branch, SPEC section 7). The length of `x`; it may not share
-   * memory with `x`.
+   * memory with `x`. Absent or null: none.
    */
-  residual?: Float32Array;
+  residual?: Float32Array | null;
 }
 
 /** Options of {@link BatchNorm.backward}. */
 export interface LayerBackwardOptions {
-  /** Destination for `dx`, the length of `x`; it may be `dy` itself. */
-  dx?: Float32Array;
+  /** Destination for `dx`, the length of `x`; it may be `dy` itself. Absent or null: a new array (the layer's own under `reuseOutputs`). */
+  dx?: Float32Array | null;
   /**
    * Receives dL/dresidual for the last forward's `residual` (`dy` masked by the ReLU, or `dy`
-   * itself): the length of `x`; it may be `dy` itself (then `dx` may not be).
+   * itself): the length of `x`; it may be `dy` itself (then `dx` may not be). Only after a
+   * forward with a `residual`. Absent or null: not written.
    */
-  dresidual?: Float32Array;
+  dresidual?: Float32Array | null;
 }
 
 /** A per-channel array initialised by `init`. */
@@ -299,7 +301,7 @@ export class BatchNorm {
   }
 
   /** Keras's `set_weights()`: arrays in the order of {@link weightNames}; nothing is written when one is wrong. */
-  setWeights(weights: Float32Array[]): void {
+  setWeights(weights: readonly Float32Array[]): void {
     this.#exclusive(() => setKerasWeights(this, weights));
   }
 

@@ -26,11 +26,14 @@ export interface BatchNormExtensions {
    * the layer BatchNorm + ReLU (SPEC section 7). Default `'identity'`.
    */
   activation?: Activation;
-  /** L1 penalty on gamma (network slimming): `backward` adds `l1 * sign(gamma)` to `gradGamma`. Default 0. */
+  /**
+   * L1 penalty on gamma (network slimming): `backward` adds `l1 * sign(gamma)` to `gradGamma`.
+   * Finite and >= 0; above 0 only on a layer with gamma. Default 0.
+   */
   l1?: number;
   /**
    * Ghost batch normalisation: statistics per sub-batch of this many samples along the leading
-   * axis (which must divide the batch). Default: the whole batch.
+   * axis, an integer >= 1 (which must divide the batch). Default: the whole batch.
    */
   virtualBatchSize?: number | null;
   /** Batch renormalisation with this clipping; needs running statistics. Default off. */
@@ -56,12 +59,12 @@ export interface BatchNormExtensions {
 
 /** Options of `new BatchNorm(numFeatures, options)`, PyTorch's conventions and defaults. */
 export interface BatchNormOptions extends BatchNormExtensions {
-  /** Channel axis; negative counts from the end. Default 1 (NCHW, `[N, C]`). */
+  /** Channel axis, an integer; negative counts from the end (checked against each input's rank). Default 1 (NCHW, `[N, C]`). */
   axis?: number;
-  /** Added to the variance. Default 1e-5. */
+  /** Added to the variance; finite and > 0. Default 1e-5. */
   eps?: number;
   /**
-   * `running = (1 - momentum) * running + momentum * batch`. Default 0.1. `null`: the
+   * `running = (1 - momentum) * running + momentum * batch`, in [0, 1]. Default 0.1. `null`: the
    * cumulative average, momentum `1 / numBatchesTracked`.
    */
   momentum?: number | null;
@@ -73,11 +76,11 @@ export interface BatchNormOptions extends BatchNormExtensions {
   center?: boolean;
   /** Keep running statistics for eval mode. Default true; without them eval mode uses batch statistics. */
   trackRunningStats?: boolean;
-  /** `true` (PyTorch): the running variance takes the unbiased batch variance; `false` the biased one. */
+  /** `true` (PyTorch, the default): the running variance takes the unbiased batch variance; `false` the biased one. */
   unbiased?: boolean;
   /** How gamma starts. Default 'ones'. */
   gammaInit?: GammaInit;
-  /** Seed for `gammaInit: 'normal'`; random when absent. */
+  /** Seed for `gammaInit: 'normal'`, an integer in [0, 2^32); random when absent. */
   seed?: number;
 }
 
@@ -85,9 +88,9 @@ export interface BatchNormOptions extends BatchNormExtensions {
 export interface KerasBatchNormOptions extends BatchNormExtensions {
   /** Channel axis. Default -1 (channels last). */
   axis?: number;
-  /** Keras convention: `moving = momentum * moving + (1 - momentum) * batch`. Default 0.99. */
+  /** Keras convention: `moving = momentum * moving + (1 - momentum) * batch`, in [0, 1]. Default 0.99. */
   momentum?: number;
-  /** Added to the variance. Default 1e-3. */
+  /** Added to the variance; finite and > 0. Default 1e-3. */
   epsilon?: number;
   /** Learnable beta. Default true. */
   center?: boolean;

@@ -8,6 +8,7 @@
 import { BatchNormTypeError, describe, expected, rangeError, typeError } from '../errors';
 import { BatchNorm } from './batchnorm';
 import { integerAtLeast, numberIn, numberOption } from './checks';
+import { onlyKnownOptions } from '../validate';
 import { checkBatchNorm, checkLayer, type LayerParameters, type WeightedLayer } from './weighted-layer';
 
 /** How {@link channelMask} chooses: a share of all channels, or a |gamma| threshold. */
@@ -20,7 +21,9 @@ export type MaskCriterion = ({ keepRatio: number; threshold?: undefined } | { th
  * Per layer, which channels to keep (`true`), chosen by |gamma| globally across `layers`:
  * `keepRatio` keeps the ceil(keepRatio * total) largest, `threshold` keeps those with
  * |gamma| >= threshold. Ties go to the earlier layer and channel. A NaN gamma ranks below
- * every other (see {@link rankingSize}).
+ * every other, unlike `torch.sort`: it is never >= a threshold, and keepRatio drops it first.
+ *
+ * @throws TypeError / RangeError with a `code` for a bad criterion (an unknown key included)
  */
 export function channelMask(layers: readonly BatchNorm[], criterion: MaskCriterion): boolean[][] {
   if (!Array.isArray(layers) || layers.some((l) => !(l instanceof BatchNorm) || l.gamma === null)) {
@@ -57,11 +60,12 @@ interface Rule {
 /** Reads and checks the criterion before anything is ranked: a non-number is a TypeError, a number out of range a RangeError. */
 function ruleOf(criterion: MaskCriterion): Rule {
   const isObject = criterion !== null && typeof criterion === 'object';
+  if (isObject) onlyKnownOptions(criterion, ['keepRatio', 'threshold', 'minPerLayer'], 'criterion'); // a misspelt minPerLayer would keep 1
   const { keepRatio, threshold, minPerLayer } = isObject ? criterion : ({} as Partial<MaskCriterion>);
   if ((keepRatio === undefined) === (threshold === undefined)) {
     throw typeError('ERR_BATCHNORM_INVALID_TYPE', '{ keepRatio } or { threshold }', 'criterion', criterion);
   }
-  const perLayer = integerAtLeast(minPerLayer ?? 1, 'criterion.minPerLayer', 0);
+  const perLayer = minPerLayer === undefined ? 1 : integerAtLeast(minPerLayer, 'criterion.minPerLayer', 0);
   if (keepRatio !== undefined) {
     const ratio = ratioOption(keepRatio, 'criterion.keepRatio');
     return { minPerLayer: perLayer, keptCount: (sizes) => Math.ceil(ratio * sizes.length - 1e-9) }; // 0.5 of 64 is 32, not 33 from rounding noise
