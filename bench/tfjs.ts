@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'fs';
 import { join } from 'path';
 
-import { exitWithError, integerFlag, parseFlags, UsageError } from '../examples/command-line';
+import { exitWithError, integerFlag, listFlag, parseFlags } from '../examples/command-line';
 import { environment, environmentLine, type Environment } from '../examples/tfjs-environment';
 import { backendInfo, setNumThreads } from '../lib/index';
 import { packageRoot } from '../lib/loader';
@@ -67,11 +67,7 @@ const FLAGS = {
 
 function options() {
   const values = parseFlags({ options: FLAGS }, USAGE);
-  const list = <T extends string>(value: string, allowed: readonly T[], flag: string) =>
-    value.split(',').map((v) => {
-      if (!allowed.includes(v as T)) throw new UsageError(`--${flag}: unknown "${v}"`, USAGE);
-      return v as T;
-    });
+  const list = <T extends string>(value: string, allowed: readonly T[], flag: string) => listFlag(value, allowed, flag, USAGE);
   const positive = (value: string, flag: string) => integerFlag(value, flag, 1, USAGE);
   return {
     cases: list(values.cases, CASES, 'cases'),

@@ -42,6 +42,13 @@ export function integerFlag(value: string, flag: string, min: number, usage: str
   return n;
 }
 
+/** A flag's comma-separated list of `allowed` values, each once (a repeat is dropped). */
+export function listFlag<T extends string>(value: string, allowed: readonly T[], flag: string, usage: string): T[] {
+  const items = value.split(',');
+  for (const v of items) if (!allowed.includes(v as T)) throw new UsageError(`--${flag}: unknown "${v}"`, usage);
+  return [...new Set(items as T[])];
+}
+
 /**
  * Ends the command `name` after `e`: a UsageError as `name: why` and the usage, exit status 2;
  * anything else with its stack, exit status 1.

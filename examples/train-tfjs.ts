@@ -21,7 +21,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { backendInfo, setNumThreads } from '../dist/index';
 import { install, uninstall } from '../dist/tfjs/index';
 import { loadMnist, type Dataset } from './mnist';
-import { exitWithError, integerFlag, parseFlags, UsageError } from './command-line';
+import { exitWithError, integerFlag, listFlag, parseFlags } from './command-line';
 import { progressBar } from './progress';
 import { markdownTable } from './report';
 import { CLASSES, IMAGE_SHAPE, mnistCnn } from './tfjs-cnn';
@@ -60,10 +60,8 @@ const FLAGS = {
 function options() {
   const values = parseFlags({ options: FLAGS }, USAGE);
   const integer = (v: string, flag: string, min: number) => integerFlag(v, flag, min, USAGE);
-  const backends = values.backends.split(',') as Backend[];
-  for (const b of backends) if (b !== 'wasm' && b !== 'cpu') throw new UsageError(`--backends: unknown "${b}"`, USAGE);
   return {
-    backends,
+    backends: listFlag(values.backends, ['wasm', 'cpu'] as const satisfies readonly Backend[], 'backends', USAGE),
     steps: { wasm: integer(values['wasm-steps'], 'wasm-steps', 2), cpu: integer(values['cpu-steps'], 'cpu-steps', 2) },
     threads: values.threads === undefined ? undefined : integer(values.threads, 'threads', 1),
   };

@@ -9,11 +9,20 @@ import { createRequire } from 'module';
 import { join } from 'path';
 import { beforeAll, describe, expect, test } from 'vitest';
 
-import { integerFlag, UsageError } from '../examples/command-line';
+import { integerFlag, listFlag, UsageError } from '../examples/command-line';
 import { packageRoot } from '../lib/loader';
 
 const require = createRequire(import.meta.url);
 const root = packageRoot();
+
+describe('listFlag', () => {
+  test('each allowed value once, in the order given', () => {
+    expect(listFlag('cpu,wasm,cpu', ['wasm', 'cpu'], 'backends', 'usage')).toEqual(['cpu', 'wasm']);
+  });
+  test('an unknown value is a UsageError naming it', () => {
+    expect(() => listFlag('cpu,webgl', ['wasm', 'cpu'], 'backends', 'usage')).toThrow(new UsageError('--backends: unknown "webgl"', 'usage'));
+  });
+});
 
 describe('integerFlag', () => {
   test.each([
