@@ -115,14 +115,19 @@ export async function timeInterleaved(prepared: Prepared[], firstMs: number[], o
   return samples;
 }
 
-/** Largest |a - b| relative to max(1, max |b|): the SPEC section 5 form of the y/dx check. */
+/**
+ * Largest |a - b| relative to max(1, max |b|): the SPEC section 5 form of the y/dx check. A NaN
+ * anywhere, or outputs of different lengths, is NaN: no tolerance accepts it.
+ */
 export function relativeError(a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return NaN;
   let worst = 0;
   let scale = 1;
   for (let k = 0; k < b.length; k++) {
     scale = Math.max(scale, Math.abs(b[k]));
     const e = Math.abs(a[k] - b[k]);
-    if (!(e <= worst)) worst = e; // NaN counts as the worst
+    if (Number.isNaN(e)) return NaN; // a later element's error must not replace it
+    if (e > worst) worst = e;
   }
   return worst / scale;
 }

@@ -1,0 +1,26 @@
+/** bench/timing.ts: the output check every benchmark runs before it times anything. */
+import { expect, test } from 'vitest';
+
+import { relativeError } from '../bench/timing';
+
+const f32 = (...v: number[]) => Float32Array.from(v);
+
+test('relativeError: the largest difference over max(1, max |reference|)', () => {
+  expect(relativeError(f32(1, 2, 3), f32(1, 2, 3))).toBe(0);
+  expect(relativeError(f32(1, 2.5, 4), f32(1, 2, 4))).toBeCloseTo(0.5 / 4);
+  expect(relativeError(f32(0.25), f32(0.5))).toBeCloseTo(0.25);
+});
+
+test('relativeError: a NaN anywhere in the output is never within a tolerance', () => {
+  // A NaN before the last element used to be replaced by the next element's error (0 here).
+  for (const at of [0, 1, 2]) {
+    const out = f32(1, 1, 1);
+    out[at] = NaN;
+    expect(relativeError(out, f32(1, 1, 1)) <= 1, `NaN at ${at}`).toBe(false);
+  }
+});
+
+test('relativeError: an output of another length is never within a tolerance', () => {
+  expect(relativeError(f32(1, 1, 1, 5), f32(1, 1, 1)) <= 1).toBe(false);
+  expect(relativeError(f32(1, 1), f32(1, 1, 1)) <= 1).toBe(false);
+});
