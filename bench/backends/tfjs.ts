@@ -2,9 +2,9 @@
  * TensorFlow.js with its CPU (plain JS) and WebAssembly (SIMD, one thread under Node)
  * backends. tf.batchNorm normalises along the last axis, so NCHW is not supported. Inference
  * is tf.batchNorm with given statistics; training forward is tf.moments + tf.batchNorm;
- * backward is tf.grads of sum(y * dy) with respect to x, gamma and beta, which recomputes the
- * forward pass (tfjs has no standalone BatchNorm backward): it is already a training step, so
- * trainStep is not run again (on large channels-last tensors a call takes 10-20 s). Outputs
+ * the training step is tf.grads of sum(y * dy) with respect to x, gamma and beta. tfjs has no
+ * standalone BatchNorm backward (tf.grads always runs the forward pass too), so it has no
+ * backward row: timed there, its forward + backward stood against our backward alone. Outputs
  * are allocated per call by tfjs itself.
  */
 import type { BenchBackend, Cell, Prepared } from './types';
@@ -17,7 +17,7 @@ export function tfjsBackend(tf: Tf, which: 'cpu' | 'wasm'): BenchBackend {
     name: `tfjs-${which}`,
     threadsUsed: () => 1,
     unsupported: (cell: Cell) =>
-      cell.c.layout === 'nchw' ? 'normalises the last axis only (no NCHW)' : cell.op === 'trainStep' ? 'its backward row is already forward + backward (tf.grads)' : undefined,
+      cell.c.layout === 'nchw' ? 'normalises the last axis only (no NCHW)' : cell.op === 'backward' ? 'no standalone backward (tf.grads runs the forward too: its trainStep row)' : undefined,
     async prepare(cell: Cell): Promise<Prepared> {
       await tf.setBackend(which);
       const { c, inputs: i } = cell;
@@ -42,8 +42,8 @@ export function tfjsBackend(tf: Tf, which: 'cpu' | 'wasm'): BenchBackend {
       const op = {
         forwardTrain: () => keep(tf.tidy(() => train(x, gamma, beta))),
         forwardInference: () => keep(tf.tidy(() => tf.batchNorm(x, mean, variance, beta, gamma, i.eps))),
-        backward: () => keep(tf.tidy(() => grads([x, gamma, beta], dy)[0])),
-      }[cell.op as Exclude<Cell['op'], 'trainStep'>];
+        trainStep: () => keep(tf.tidy(() => grads([x, gamma, beta], dy)[0])),
+      }[cell.op as Exclude<Cell['op'], 'backward'>];
       return {
         run: async () => {
           if (tf.getBackend() !== which) await tf.setBackend(which);
