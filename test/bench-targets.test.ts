@@ -21,6 +21,17 @@ describe('checkTargets: our outputs', () => {
     const wrong = { ...ok, backends: [...ok.backends, { name: 'native-nodest', status: 'wrong' as const }, { name: 'native-layer', status: 'error' as const }] };
     expect(agreement(report([ok, wrong]))).toMatchObject({ met: false, detail: 'failed in 2 path-cell(s): native-nodest forwardTrain 8x64x224x224-nchw T=1 wrong; native-layer forwardTrain 8x64x224x224-nchw T=1 error' });
   });
+
+  test('cells where only the reference of ours ran compared nothing: not judged, not met', () => {
+    const alone = cell('forwardTrain', '256x1024-nc', 1, 1, {});
+    alone.reference = 'js';
+    alone.backends = [{ name: 'js', status: 'ok' }, { name: 'torch', status: 'ok' }];
+    const judged = agreement(report([alone]));
+    expect(judged.met).toBeUndefined();
+    expect(judged.detail).toBe('not measured in this run');
+    const compared = { ...alone, reference: 'native-avx2', backends: [{ name: 'native-avx2', status: 'ok' as const }, ...alone.backends] };
+    expect(agreement(report([alone, compared]))).toMatchObject({ met: true, detail: '1 cell' });
+  });
 });
 
 describe('checkTargets: the first benchmark issue', () => {
