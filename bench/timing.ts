@@ -78,7 +78,10 @@ export interface Summary {
 export function summarize(ms: number[]): Summary {
   const s = [...ms].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * (s.length - 1) + 0.5))];
-  return { median: at(0.5), p10: at(0.1), p90: at(0.9), reps: s.length };
+  // An even count's median is the mean of the middle two (rounding up took the slower one).
+  const mid = s.length >> 1;
+  const median = s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  return { median, p10: at(0.1), p90: at(0.9), reps: s.length };
 }
 
 /** One call's milliseconds: as the backend measured them when it says, else around the call. */
