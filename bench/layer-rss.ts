@@ -75,8 +75,9 @@ function main() {
   const steps = Number(values.steps);
   const warmup = Number(values.warmup);
   const shape = values.shape.split('x').map(Number);
-  if (![steps, warmup, ...shape].every((v) => Number.isInteger(v) && v >= 1) || shape.length < 2) {
-    console.error(`bench:rss: --steps, --warmup and the dimensions of --shape take positive integers\n${USAGE}`);
+  // Two steps at least: with one, the second half has no step and read as flat.
+  if (![steps, warmup, ...shape].every((v) => Number.isInteger(v) && v >= 1) || steps < 2 || shape.length < 2) {
+    console.error(`bench:rss: --steps takes an integer >= 2, --warmup and the dimensions of --shape positive integers\n${USAGE}`);
     process.exit(2);
   }
   if (values.mode) {

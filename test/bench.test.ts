@@ -152,6 +152,14 @@ test('npm run bench:rss: both modes in processes of their own, RSS reported', ()
   expect(out).toMatch(/^target \(RSS flat with and without reuse, within 10%\): (met|MISSED)$/m);
 });
 
+test('npm run bench:rss: one step has no second half to judge, and is refused', () => {
+  const script = join(root, 'dist-bench', 'bench', 'layer-rss.js');
+  const run = spawnSync(process.execPath, [script, '--steps=1', '--warmup=1', '--shape=4x8x16x16'], { encoding: 'utf8' });
+  expect(run.status).toBe(2);
+  expect(run.stderr).toMatch(/--steps takes an integer >= 2/);
+  expect(run.stdout).not.toMatch(/target .*: met/);
+});
+
 test('npm run bench:sync: the three variants timed in worker threads, the kernels path on the native backend', () => {
   const script = join(root, 'dist-bench', 'bench', 'sync.js');
   const out = execFileSync(process.execPath, [script, '--shape=4x3x8x8', '--steps=3', '--json'], { encoding: 'utf8' });
