@@ -43,7 +43,8 @@ const ALL_BACKENDS = [...DEFAULT_BACKENDS, 'tfjs-cpu'];
 /** A command line that cannot be run: its message is printed above the usage. */
 class UsageError extends Error {}
 
-const list = (value: string | undefined) => value?.split(',').filter(Boolean);
+/** A comma list, each value once: a repeat would run its cells twice and count them twice in the targets. */
+export const list = (value: string | undefined) => (value === undefined ? undefined : [...new Set(value.split(',').filter(Boolean))]);
 
 /** The options of a command line; throws a UsageError for anything it cannot run. */
 export function parseOptions(argv: string[]): Options & { help: boolean } {
@@ -74,7 +75,7 @@ export function parseOptions(argv: string[]): Options & { help: boolean } {
   for (const op of ops) if (!OPS.includes(op)) throw new UsageError(`unknown op "${op}" (known: ${OPS.join(', ')})`);
   const shapes = list(values.shapes) ?? (values.full ? ALL_CASES.map((c) => c.name) : values.issue12 ? [...DEFAULT_CASES, ...ISSUE12_EXTRA_CASES] : DEFAULT_CASES);
   for (const s of shapes) if (!ALL_CASES.some((c) => c.name === s)) throw new UsageError(`unknown shape "${s}" (known: ${ALL_CASES.map((c) => c.name).join(', ')})`);
-  const threads = list(values.threads)?.map(Number) ?? [...new Set([1, availableParallelism()])];
+  const threads = [...new Set(list(values.threads)?.map(Number) ?? [1, availableParallelism()])];
   if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new UsageError('--threads takes positive integers, e.g. --threads 1,2');
   return {
     ops,

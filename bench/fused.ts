@@ -14,6 +14,7 @@ import { parseArgs } from 'util';
 import { backendInfo, setNumThreads } from '../lib/index';
 import { packageRoot } from '../lib/loader';
 import { loadNative } from './backends/batchnorm';
+import { list } from './cli';
 import { FUSED_BYTES_PER_ELEMENT, FUSED_OPS, prepareForms, type FusedInputs, type FusedOpName } from './fused-ops';
 import { machine } from './machine';
 import { lastLevelCacheBytes, measureRoof, type Roof } from './roofline';
@@ -72,10 +73,9 @@ function options(argv: string[]) {
     console.log(USAGE);
     process.exit(0);
   }
-  const list = (v: string | undefined) => v?.split(',').filter(Boolean);
   const ops = (list(values.ops) ?? FUSED_OPS) as FusedOpName[];
   for (const op of ops) if (!FUSED_OPS.includes(op)) throw new Error(`unknown op "${op}"\n${USAGE}`);
-  const threads = list(values.threads)?.map(Number) ?? [...new Set([1, availableParallelism()])];
+  const threads = [...new Set(list(values.threads)?.map(Number) ?? [1, availableParallelism()])];
   if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new Error(`--threads takes positive integers\n${USAGE}`);
   return { ops, cases: findCases(list(values.shapes) ?? defaultShapes()), threads, json: values.json, out: values.out, roof: !values['skip-roof'] };
 }

@@ -18,6 +18,11 @@ describe('bench flags', () => {
     expect(spaced).toMatchObject({ out: '/tmp/x', shapes: ['256x1024-nc'], threads: [1, 2], ops: ['backward'] });
   });
 
+  test('a repeated value is run once', () => {
+    const o = parseOptions(['--threads=1,1,01', '--shapes=256x1024-nc,256x1024-nc', '--ops=backward,backward', '--backends=js,js']);
+    expect(o).toMatchObject({ threads: [1], shapes: ['256x1024-nc'], ops: ['backward'], backends: ['js'] });
+  });
+
   test.each([
     [['--bogus'], /Unknown option '--bogus'/],
     [['--out'], /'--out <value>' argument missing/],
