@@ -82,7 +82,7 @@ function kernelTable(report: Report): Table {
   return {
     title: 'Kernels: every ISA, the JS backend and the Node.js peers',
     legend: [
-      'Median ms per call (n/s: the backend cannot run that case). GB/s and "of triad" are the fastest',
+      'Median ms per call (n/s: the backend cannot run that case). GB/s and "of triad" are the best',
       'native ISA under the minimal-traffic model (forwardTrain 12 B/element, inference 8, backward 20, trainStep 32)',
       'against the DRAM triad at the same thread count; "x name" is how many times faster it is than `name`.',
     ].join('\n'),
