@@ -13,7 +13,7 @@ import { jsBackend } from '../lib/js-backend';
 import { packageRoot } from '../lib/loader';
 import { planForwardTrain } from '../lib/validate';
 import { jsBench, loadNative, nativeBackends } from './backends/batchnorm';
-import { selected } from './backends/names';
+import { isKernel, selected } from './backends/names';
 import type { BenchBackend, Cell, Inputs, Prepared } from './backends/types';
 import { commandLineOptions, type Options } from './cli';
 import { machine } from './machine';
@@ -64,8 +64,10 @@ async function runCell(cell: Cell, backends: BenchBackend[], tick: () => void): 
       Object.assign(r, { status: 'error', note: (e as Error).message.split('\n')[0] });
     }
   }
-  // The first backend is the reference: the fastest native ISA, else the JS backend.
-  const reference = active[0];
+  // The reference: the best native ISA (the first), else the JS backend, else the first that ran.
+  // Ratios, GB/s against the roof and the targets are taken only from the kernels at an ISA:
+  // a user path (native-nodest alone, say) would read as "kernel".
+  const reference = active.find((a) => isKernel(a.b.name)) ?? active.find((a) => a.b.name === 'js') ?? active[0];
   const expected = reference && (await reference.p.output());
   for (const a of active) {
     a.r.error = relativeError(await a.p.output(), expected);
@@ -86,7 +88,7 @@ async function runCell(cell: Cell, backends: BenchBackend[], tick: () => void): 
   }
   const ref = reference?.r;
   const speedups: Record<string, number> = {};
-  if (ref && reference.b.name.startsWith('native-')) {
+  if (ref && isKernel(reference.b.name)) {
     for (const r of results) {
       if (r.status === 'ok' && r !== ref) speedups[r.name] = r.summary!.median / ref.summary!.median;
     }
@@ -119,7 +121,7 @@ async function runCells(opts: Options, backends: BenchBackend[], roofs: Roof[]):
         const result = await runCell({ op, c, threads, inputs }, backends, () => bar.update({}));
         const roof = roofs.find((r) => r.threads === threads);
         const ref = result.backends.find((b) => b.name === result.reference);
-        if (roof && ref?.gbps && result.reference?.startsWith('native-')) result.fractionOfTriad = ref.gbps / roof.dramTriad;
+        if (roof && ref?.gbps && result.reference && isKernel(result.reference)) result.fractionOfTriad = ref.gbps / roof.dramTriad;
         cells.push(result);
         bar.increment();
       }

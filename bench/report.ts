@@ -1,5 +1,5 @@
 /** Benchmark results as console tables, a Markdown summary, JSON and an SVG chart. */
-import { KERNEL_PEERS, OURS, PEERS } from './backends/names';
+import { isKernel, KERNEL_PEERS, OURS, PEERS } from './backends/names';
 import { bestKernelPeer, nodestOverDest, reuseOverDest, torchLayerOverLayer, torchOverNodest } from './ratios';
 import type { Roof } from './roofline';
 import { checkTargets, targetsMarkdown } from './targets';
@@ -68,7 +68,7 @@ function kernelTable(report: Report): Table {
   const others = names.filter((n) => !n.startsWith('native-'));
   const header = ['op', 'case', 'T', ...names.map((n) => `${n} ms`), 'GB/s', 'of triad', ...others.map((n) => `x ${n}`)];
   const body = report.cells.map((c) => {
-    const ref = c.reference ? by(c, c.reference) : undefined;
+    const ref = c.reference && isKernel(c.reference) ? by(c, c.reference) : undefined;
     return [
       c.op,
       c.case,
@@ -109,7 +109,7 @@ function userPathTable(report: Report): Table | null {
   const shown = ratios.filter(([, value]) => report.cells.some((c) => value(c) !== ''));
   const header = ['op', 'case', 'T', 'kernel ms', 'GB/s', ...names.map((n) => `${n} ms`), ...shown.map(([h]) => h)];
   const body = report.cells.map((c) => {
-    const ref = c.reference ? by(c, c.reference) : undefined;
+    const ref = c.reference && isKernel(c.reference) ? by(c, c.reference) : undefined;
     return [c.op, c.case, String(c.threads), cellText(ref), ref?.gbps ? fmt(ref.gbps) : '', ...names.map((n) => cellText(by(c, n))), ...shown.map(([, value]) => value(c))];
   });
   return {

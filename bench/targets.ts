@@ -7,7 +7,7 @@
  * ANCHORS.md): only 8x64x224x224 (103 MB) exceeds a 32 MB last-level cache; every other case
  * counts as in cache, whatever this machine's cache really holds.
  */
-import { NODE_PEERS } from './backends/names';
+import { isKernel, NODE_PEERS } from './backends/names';
 import { bestKernelPeer, nodestOverDest, reuseOverDest, torchLayerOverLayer, torchOverNodest } from './ratios';
 import type { CellResult, Report } from './report';
 import { KERNEL_OPS } from './workload';
@@ -105,7 +105,7 @@ function checkAgreement(cells: CellResult[]): TargetCheck {
 }
 
 export function checkTargets(report: Report): TargetCheck[] {
-  const cells = report.cells.filter((c) => c.reference?.startsWith('native-'));
+  const cells = report.cells.filter((c) => c.reference && isKernel(c.reference));
   const kernelCells = cells.filter((c) => KERNEL_OPS.includes(c.op));
   const oneThread = kernelCells.filter((c) => c.threads === 1);
   const slowestNodePeer = (c: CellResult) => {

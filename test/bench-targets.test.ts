@@ -34,6 +34,14 @@ describe('checkTargets: our outputs', () => {
   });
 });
 
+test('a cell whose reference is a user path (no native-<isa> in the run) judges no kernel target', () => {
+  const c = cell('forwardTrain', '256x1024-nc', 1, 0.9, { torch: 0.8, js: 20 });
+  c.reference = 'native-nodest';
+  const t = byTarget(report([c]));
+  expect(t['with destinations at least as fast as the best of PyTorch and oneDNN'].met).toBeUndefined();
+  expect(t['native >= 10x the JS backend'].met).toBeUndefined();
+});
+
 describe('checkTargets: the first benchmark issue', () => {
   test('all met', () => {
     const t = byTarget(

@@ -19,6 +19,14 @@ export const OURS = {
   layerReuse: 'native-layer-reuse',
 } as const;
 
+/**
+ * Whether `name` is this package's kernels at an ISA (`native-<isa>`, in the bench's process), the
+ * reference of a cell, and not one of the user paths above, whose names start alike.
+ */
+export function isKernel(name: string): boolean {
+  return name.startsWith('native-') && !(Object.values(OURS) as string[]).includes(name);
+}
+
 /** PyTorch and oneDNN, each path in its own column. */
 export const PEERS = {
   /** torch.nn.functional.batch_norm and autograd: outputs allocated per call. */
