@@ -2,6 +2,7 @@
 import { availableParallelism } from 'os';
 import { parseArgs } from 'util';
 
+import { exitWithError, UsageError } from '../examples/command-line';
 import { ALL_CASES, DEFAULT_CASES, ISSUE12_EXTRA_CASES, OPS, type Op } from './workload';
 
 const DEFAULT_PYTHON = '/usr/bin/python3';
@@ -40,11 +41,14 @@ export interface Options {
 const DEFAULT_BACKENDS = ['native', 'js', 'onnxruntime', 'tfjs-wasm', 'torch', 'onednn'];
 const ALL_BACKENDS = [...DEFAULT_BACKENDS, 'tfjs-cpu'];
 
-/** A command line that cannot be run: its message is printed above the usage. */
-class UsageError extends Error {}
-
 /** A comma list, each value once: a repeat would run its cells twice and count them twice in the targets. */
 export const list = (value: string | undefined) => (value === undefined ? undefined : [...new Set(value.split(',').filter(Boolean))]);
+
+/** --threads: each count once (default 1 and the available parallelism), or undefined when one is not a positive integer. */
+export function threadCounts(value: string | undefined): number[] | undefined {
+  const threads = [...new Set(list(value)?.map(Number) ?? [1, availableParallelism()])];
+  return threads.every((t) => Number.isInteger(t) && t >= 1) ? threads : undefined;
+}
 
 /** The options of a command line; throws a UsageError for anything it cannot run. */
 export function parseOptions(argv: string[]): Options & { help: boolean } {
@@ -69,14 +73,14 @@ export function parseOptions(argv: string[]): Options & { help: boolean } {
     }));
   } catch (e) {
     // parseArgs's messages name the flag; the hint after it repeats what USAGE says.
-    throw new UsageError((e as Error).message.split('. To specify')[0]!);
+    throw new UsageError((e as Error).message.split('. To specify')[0]!, USAGE);
   }
   const ops = (list(values.ops) ?? OPS) as Op[];
-  for (const op of ops) if (!OPS.includes(op)) throw new UsageError(`unknown op "${op}" (known: ${OPS.join(', ')})`);
+  for (const op of ops) if (!OPS.includes(op)) throw new UsageError(`unknown op "${op}" (known: ${OPS.join(', ')})`, USAGE);
   const shapes = list(values.shapes) ?? (values.full ? ALL_CASES.map((c) => c.name) : values.issue12 ? [...DEFAULT_CASES, ...ISSUE12_EXTRA_CASES] : DEFAULT_CASES);
-  for (const s of shapes) if (!ALL_CASES.some((c) => c.name === s)) throw new UsageError(`unknown shape "${s}" (known: ${ALL_CASES.map((c) => c.name).join(', ')})`);
-  const threads = [...new Set(list(values.threads)?.map(Number) ?? [1, availableParallelism()])];
-  if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new UsageError('--threads takes positive integers, e.g. --threads 1,2');
+  for (const s of shapes) if (!ALL_CASES.some((c) => c.name === s)) throw new UsageError(`unknown shape "${s}" (known: ${ALL_CASES.map((c) => c.name).join(', ')})`, USAGE);
+  const threads = threadCounts(values.threads);
+  if (!threads) throw new UsageError('--threads takes positive integers, e.g. --threads 1,2', USAGE);
   return {
     ops,
     shapes,
@@ -103,7 +107,6 @@ export function commandLineOptions(argv = process.argv.slice(2)): Options {
     return options;
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    console.error(`bench: ${e.message}\n${USAGE}`);
-    process.exit(2);
+    exitWithError('bench', e);
   }
 }

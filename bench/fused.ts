@@ -7,14 +7,13 @@
  * targets; writes bench/results/fused.{json,md}.
  */
 import { mkdirSync, writeFileSync } from 'fs';
-import { availableParallelism } from 'os';
 import { join } from 'path';
 import { parseArgs } from 'util';
 
 import { backendInfo, setNumThreads } from '../lib/index';
 import { packageRoot } from '../lib/loader';
 import { loadNative } from './backends/batchnorm';
-import { list } from './cli';
+import { list, threadCounts } from './cli';
 import { FUSED_BYTES_PER_ELEMENT, FUSED_OPS, prepareForms, type FusedInputs, type FusedOpName } from './fused-ops';
 import { machine } from './machine';
 import { lastLevelCacheBytes, measureRoof, type Roof } from './roofline';
@@ -75,8 +74,8 @@ function options(argv: string[]) {
   }
   const ops = (list(values.ops) ?? FUSED_OPS) as FusedOpName[];
   for (const op of ops) if (!FUSED_OPS.includes(op)) throw new Error(`unknown op "${op}"\n${USAGE}`);
-  const threads = [...new Set(list(values.threads)?.map(Number) ?? [1, availableParallelism()])];
-  if (threads.some((t) => !Number.isInteger(t) || t < 1)) throw new Error(`--threads takes positive integers\n${USAGE}`);
+  const threads = threadCounts(values.threads);
+  if (!threads) throw new Error(`--threads takes positive integers\n${USAGE}`);
   return { ops, cases: findCases(list(values.shapes) ?? defaultShapes()), threads, json: values.json, out: values.out, roof: !values['skip-roof'] };
 }
 

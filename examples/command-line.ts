@@ -1,8 +1,8 @@
 /**
- * Command lines of the examples and of `npm run bench:tfjs`, on Node's util.parseArgs: a flag
+ * Command lines of the examples and of the benchmarks, on Node's util.parseArgs: a flag
  * that cannot be parsed or a value out of range is a UsageError, which exitWithError prints as
- * one line of why and the usage, with exit status 2 and no stack trace (as `npm run bench`
- * does); --help prints the usage and exits.
+ * one line of why and the usage, with exit status 2 and no stack trace; --help prints the
+ * usage and exits.
  */
 import { parseArgs, type ParseArgsConfig } from 'util';
 
