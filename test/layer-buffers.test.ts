@@ -231,7 +231,7 @@ describe('arrays of other kinds, and arrays given away', () => {
     }
   }
   class OtherSpecies extends Float32Array {
-    static override get [Symbol.species]() {
+    static get [Symbol.species]() {
       return Float64Array;
     }
   }
@@ -275,7 +275,7 @@ describe('arrays of other kinds, and arrays given away', () => {
     const cases: Array<[BatchNorm, Float32Array, string]> = [[training, x, 'x'], [frozen, y, 'y']];
     for (const [bn, given, name] of cases) {
       const grad = bn.gradGamma!.slice();
-      structuredClone(given.buffer, { transfer: [given.buffer] });
+      structuredClone(given.buffer, { transfer: [given.buffer as ArrayBuffer] });
       expect(() => bn.backward(dy)).toThrow(BatchNormTypeError);
       expect(() => bn.backward(dy)).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_DETACHED', message: expect.stringContaining(`for ${name} (the last forward's)`) }));
       expectSameBits(bn.gradGamma!, grad, 'gradGamma untouched');
@@ -287,7 +287,7 @@ describe('arrays of other kinds, and arrays given away', () => {
       const bn = layer();
       bn.forward(xs[0], shape);
       const array = bn[name]!;
-      structuredClone(array.buffer, { transfer: [array.buffer] });
+      structuredClone(array.buffer, { transfer: [array.buffer as ArrayBuffer] });
       const calls: Array<[string, () => unknown]> = [
         ['backward', () => bn.backward(dy)],
         ['forward', () => bn.forward(xs[1], shape)],

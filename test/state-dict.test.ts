@@ -129,7 +129,7 @@ describe('JSON and binary forms', () => {
   test('Float32Array subclasses round-trip bit-exactly, whatever their species', () => {
     // slice() would copy through Float64Array here: the doubles' bytes, and the NaN's payload lost.
     class OtherSpecies extends Float32Array {
-      static override get [Symbol.species]() {
+      static get [Symbol.species]() {
         return Float64Array;
       }
     }
