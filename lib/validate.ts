@@ -64,11 +64,13 @@ function detachedError(kind: string, name: string): BatchNormTypeError {
 }
 
 /**
- * Checks again, once every option has been read, that no array checked before has been
- * detached since: a getter on `shape` or on a nested option (moments, sums) runs after earlier
- * arrays passed their checks, and may transfer one's buffer away.
+ * Throws ERR_BATCHNORM_DETACHED for the first of `arrays` whose buffer is detached. The plans
+ * check again, once every option has been read, that no array checked before has been detached
+ * since: a getter on `shape` or on a nested option (moments, sums) runs after earlier arrays
+ * passed their checks, and may transfer one's buffer away. The layer checks the arrays it keeps
+ * between calls (lib/layer/batchnorm.ts).
  */
-function checkStillAttached(arrays: readonly { name: string; array: Typed | null }[]): void {
+export function checkStillAttached(arrays: readonly { name: string; array: Typed | null }[]): void {
   for (const { name, array } of arrays) {
     if (array !== null && isDetached(array)) throw detachedError(tagOf.call(array) as string, name);
   }
@@ -341,6 +343,15 @@ export function checkOverlaps(arrays: Named[], inPlace: ReadonlyArray<[string, s
 /** Whether `a` and `b` are the very same range of one buffer (an in-place pair). */
 export function sameMemory(a: Typed, b: Typed): boolean {
   return bufferOf.call(a) === bufferOf.call(b) && byteOffsetOf.call(a) === byteOffsetOf.call(b) && byteLengthOf.call(a) === byteLengthOf.call(b);
+}
+
+/**
+ * Elements [begin, end) of `a` as a plain Float32Array on the same memory. Not `a.subarray()`,
+ * which builds its result with the constructor of a subclass's Symbol.species: one that takes
+ * other arguments (`constructor(n) { super(n) }` views the whole buffer) or makes another type.
+ */
+export function view(a: Float32Array, begin: number, end: number): Float32Array {
+  return new Float32Array(bufferOf.call(a), byteOffsetOf.call(a) + begin * Float32Array.BYTES_PER_ELEMENT, end - begin);
 }
 
 const ACTIVATIONS: readonly Activation[] = ['identity', 'relu'];

@@ -221,3 +221,85 @@ describe('reuseOutputs', () => {
     expect(new BatchNorm(4).options().reuseOutputs).toBe(false);
   });
 });
+
+describe('arrays of other kinds, and arrays given away', () => {
+  // Float32Arrays all the same (SPEC section 4 checks the type, not the class): the layer cuts
+  // ghost batches out of them, which subarray() would do through the subclass's species.
+  class Sized extends Float32Array {
+    constructor(length: number) {
+      super(length);
+    }
+  }
+  class OtherSpecies extends Float32Array {
+    static get [Symbol.species]() {
+      return Float64Array;
+    }
+  }
+  test.each([Sized, OtherSpecies])('a Float32Array subclass (%o) works as a plain one, with ghost batches and a residual', async (Subclass) => {
+    const of = (a: Float32Array) => {
+      const s = new Subclass(a.length);
+      s.set(a);
+      return s;
+    };
+    const options = { virtualBatchSize: 2, activation: 'relu' as const };
+    const plain = layer(options);
+    const want = { y: plain.forward(xs[0], shape, { residual: xs[1] }).slice(), dx: plain.backward(dy).slice() };
+    for (const run of ['sync', 'async']) {
+      const bn = layer(options);
+      const [out, dx, dresidual] = [new Subclass(n), new Subclass(n), new Subclass(n)];
+      if (run === 'sync') {
+        bn.forward(of(xs[0]), shape, { out, residual: of(xs[1]) });
+        bn.backward(of(dy), { dx, dresidual });
+      } else {
+        await bn.forwardAsync(of(xs[0]), shape, { out, residual: of(xs[1]) });
+        await bn.backwardAsync(of(dy), { dx, dresidual });
+      }
+      expectSameBits(out, want.y, `${run} y`);
+      expectSameBits(dx, want.dx, `${run} dx`);
+      expectSameBits(bn.gradGamma!, plain.gradGamma!, `${run} gradGamma`);
+    }
+    // Eval mode with relu reads where the ReLU passed from y.
+    const frozen = layer({ activation: 'relu' }).eval();
+    frozen.forward(xs[2], shape);
+    const wantDx = frozen.backward(dy).slice();
+    frozen.forward(of(xs[2]), shape, { out: new Subclass(n) });
+    expectSameBits(frozen.backward(of(dy)), wantDx, 'eval dx');
+  });
+
+  test("the forward's x (or, in eval mode with relu, its y) transferred away before backward: ERR_BATCHNORM_DETACHED, naming it", () => {
+    const training = layer();
+    const x = xs[0].slice();
+    training.forward(x, shape);
+    const frozen = layer({ activation: 'relu' }).eval();
+    const y = frozen.forward(xs[1], shape);
+    const cases: Array<[BatchNorm, Float32Array, string]> = [[training, x, 'x'], [frozen, y, 'y']];
+    for (const [bn, given, name] of cases) {
+      const grad = bn.gradGamma!.slice();
+      structuredClone(given.buffer, { transfer: [given.buffer as ArrayBuffer] });
+      expect(() => bn.backward(dy)).toThrow(BatchNormTypeError);
+      expect(() => bn.backward(dy)).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_DETACHED', message: expect.stringContaining(`for ${name} (the last forward's)`) }));
+      expectSameBits(bn.gradGamma!, grad, 'gradGamma untouched');
+    }
+  });
+
+  test("the layer's own arrays transferred away (parameters(), gradients sent to another thread): every call says so, none loses an update silently", async () => {
+    for (const name of ['gamma', 'beta', 'gradGamma', 'gradBeta', 'runningMean', 'runningVar'] as const) {
+      const bn = layer();
+      bn.forward(xs[0], shape);
+      const array = bn[name]!;
+      structuredClone(array.buffer, { transfer: [array.buffer as ArrayBuffer] });
+      const calls: Array<[string, () => unknown]> = [
+        ['backward', () => bn.backward(dy)],
+        ['forward', () => bn.forward(xs[1], shape)],
+        ['zeroGrad', () => bn.zeroGrad()],
+        ['stateDict', () => bn.stateDict()],
+        ['getWeights', () => bn.getWeights()],
+        ['clipGamma', () => bn.clipGamma(0, 1)],
+      ];
+      for (const [call, act] of calls) {
+        expect(act, `${name}: ${call}`).toThrow(expect.objectContaining({ name: 'TypeError', code: 'ERR_BATCHNORM_DETACHED', message: expect.stringContaining(`layer.${name}`) }));
+      }
+      await expect(bn.forwardAsync(xs[1], shape)).rejects.toThrow(BatchNormTypeError);
+    }
+  });
+});

@@ -223,6 +223,21 @@ describe('async', () => {
     expectSameBits(a.runningVar!, b.runningVar!, 'runningVar');
   });
 
+  test('forwardAsync uses gamma and beta as they were when it was called: an optimizer step may overlap it', async () => {
+    // Large enough that the kernel is still reducing when the step below lands.
+    const big = [32, 4, 1 << 14];
+    const x = rng(8).normals(32 * 4 * (1 << 14), 1, 2);
+    for (const mode of ['train', 'eval']) {
+      const [a, b] = [layerWithHistory(), layerWithHistory()];
+      b.loadStateDict(a.stateDict());
+      if (mode === 'eval') [a, b].forEach((bn) => bn.eval());
+      const want = b.forward(x, big);
+      const pending = a.forwardAsync(x, big);
+      for (const p of a.parameters()) p.value.fill(100);
+      expectSameBits(await pending, want, `${mode} y`);
+    }
+  });
+
   test('a call while an async call runs is a BatchNormStateError', async () => {
     const bn = new BatchNorm(4);
     const pending = bn.forwardAsync(batches[0], shape);

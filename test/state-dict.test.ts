@@ -126,6 +126,20 @@ describe('JSON and binary forms', () => {
     expectSameState(decodeStateDict(shifted.subarray(3)), state);
   });
 
+  test('Float32Array subclasses round-trip bit-exactly, whatever their species', () => {
+    // slice() would copy through Float64Array here: the doubles' bytes, and the NaN's payload lost.
+    class OtherSpecies extends Float32Array {
+      static get [Symbol.species]() {
+        return Float64Array;
+      }
+    }
+    const weight = new OtherSpecies(special.length);
+    weight.set(special);
+    const sub = { weight };
+    expectSameState(stateDictFromJSON(stateDictToJSON(sub)), { weight: special });
+    expectSameState(decodeStateDict(encodeStateDict(sub)), { weight: special });
+  });
+
   test('a layer survives both forms', () => {
     const source = filledLayer();
     for (const restored of [stateDictFromJSON(stateDictToJSON(source.stateDict())), decodeStateDict(encodeStateDict(source.stateDict()))]) {

@@ -4,6 +4,7 @@
  * across replicas when the forward was), then PyTorch `.grad` semantics: gradients are added to
  * the layer's `gradGamma` / `gradBeta`.
  */
+import { view } from '../validate';
 import type { Saved, Segment } from './forward';
 import { reluMaskOf } from './fusion';
 import { backwardCall, call, type Steps } from './kernel-calls';
@@ -19,7 +20,7 @@ export interface BackwardState {
 /** Where the ReLU passed in a segment: forwardTrain's mask, or (eval mode) the output's sign. */
 function segmentMask(saved: Saved, s: Segment): Uint8Array | undefined {
   if (saved.activation !== 'relu') return undefined;
-  return s.reluMask ?? reluMaskOf(saved.y.subarray(s.offset, s.offset + s.length));
+  return s.reluMask ?? reluMaskOf(view(saved.y, s.offset, s.offset + s.length));
 }
 
 /**
@@ -56,10 +57,10 @@ export function* layerBackward(state: BackwardState, saved: Saved, dy: Float32Ar
       useGlobalStats,
       activation,
       reluMask: segmentMask(saved, s),
-      dresidual: dresidual?.subarray(s.offset, end),
-      dx: dx.subarray(s.offset, end),
+      dresidual: dresidual && view(dresidual, s.offset, end),
+      dx: view(dx, s.offset, end),
     };
-    const [dys, xs] = [dy.subarray(s.offset, end), x.subarray(s.offset, end)];
+    const [dys, xs] = [view(dy, s.offset, end), view(x, s.offset, end)];
     const result = saved.synchronized
       ? yield* synchronizedBackward(saved.synchronized, dys, xs, s.shape, opts)
       : yield* call(backwardCall(dys, xs, s.shape, opts));

@@ -6,7 +6,7 @@
 import type { Collective } from '../collective/collective';
 import { BatchNormRangeError, BatchNormStateError, expected } from '../errors';
 import { overwrittenOutput } from '../outputs';
-import { checkOverlaps } from '../validate';
+import { checkOverlaps, checkStillAttached } from '../validate';
 import { layerBackward } from './backward';
 import { booleanOption, float32Array, numberOption, optionalFloat32Array, optionsObject } from './checks';
 import { checkInput, evalForward, trainForward, type Saved } from './forward';
@@ -330,6 +330,10 @@ export class BatchNorm {
 
   #backwardSteps(dyArg: Float32Array, opts: LayerBackwardOptions | undefined): Steps<Float32Array> {
     const saved = this.#lastForward();
+    // The forward's arrays that backward reads again (eval mode with relu: where the ReLU passed,
+    // from y) may have been transferred since; said so, rather than as a dy of the wrong length.
+    const readsY = saved.useGlobalStats && saved.activation === 'relu';
+    checkStillAttached([{ name: "x (the last forward's)", array: saved.x }, { name: "y (the last forward's)", array: readsY ? saved.y : null }]);
     if (saved.xOverwritten && this.gradGamma) {
       // As PyTorch's autograd refuses a backward through a tensor modified in place.
       throw new BatchNormStateError('ERR_BATCHNORM_INPUT_OVERWRITTEN', expected('x as the forward read it (dL/dgamma needs it)', 'backward', 'an eval-mode forward that wrote y over x (opts.out was x)'));
@@ -366,18 +370,33 @@ export class BatchNorm {
   }
 
   #exclusive<T>(body: () => T): T {
-    this.#checkIdle();
+    this.#checkUsable();
     return body();
   }
 
   async #exclusiveAsync<T>(body: () => Promise<T>): Promise<T> {
-    this.#checkIdle();
+    this.#checkUsable();
     this.#busy = true;
     try {
       return await body();
     } finally {
       this.#busy = false;
     }
+  }
+
+  /** No call in flight, and the layer's own arrays still attached. */
+  #checkUsable(): void {
+    this.#checkIdle();
+    // parameters() and the fields hand them out, and one may be transferred to another thread
+    // (gradients sent away, say): then reads would throw a bare TypeError and writes vanish.
+    checkStillAttached([
+      { name: 'layer.gamma', array: this.gamma },
+      { name: 'layer.beta', array: this.beta },
+      { name: 'layer.gradGamma', array: this.gradGamma },
+      { name: 'layer.gradBeta', array: this.gradBeta },
+      { name: 'layer.runningMean', array: this.runningMean },
+      { name: 'layer.runningVar', array: this.runningVar },
+    ]);
   }
 
   #checkIdle(): void {

@@ -8,7 +8,7 @@ import type { Collective } from '../collective/collective';
 import { tooFewOverReplicas } from '../collective/kernel-exchange';
 import { rangeError } from '../errors';
 import type { Activation, ForwardTrainOptions, ForwardTrainResult, Moments } from '../types';
-import { geometry, sameMemory } from '../validate';
+import { geometry, sameMemory, view } from '../validate';
 import { float32Array } from './checks';
 import { call, inferenceCall, momentsCall, trainCall, type Steps } from './kernel-calls';
 import type { RenormClipping } from './options';
@@ -75,6 +75,15 @@ export interface Saved {
   synchronized: Synchronization | null;
 }
 
+/**
+ * Copies of gamma and beta as the forward is called, for its kernels: an async forward's kernel
+ * runs later, and an optimizer step that overlaps it (it may: it is no layer method) then
+ * changes neither its output nor what backward differentiates (see Saved.gamma).
+ */
+function parametersAtCall(state: ForwardState) {
+  return { gamma: state.gamma?.slice() ?? null, beta: state.beta?.slice() ?? null };
+}
+
 /** Checks `x` and `shape` against the layer before any work, and returns the shape as numbers. */
 export function checkInput(state: ForwardState, x: unknown, shape: unknown): number[] {
   const data = float32Array(x, 'x');
@@ -131,16 +140,16 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
   const segLength = x.length / count;
   const { runningMean, runningVar, activation } = state;
   const tracking = runningMean !== null && runningVar !== null;
-  const gammaAtForward = state.gamma?.slice() ?? null;
+  const { gamma: gammaAtForward, beta: betaAtForward } = parametersAtCall(state);
   const segments: Segment[] = [];
   let synchronized: Synchronization | null = null; // with a collective there is one segment
   // Renorm needs the moments before it normalises: then the split path (synchronized.ts).
   const exchange = collective && !(state.renorm && tracking) ? kernelExchangeFor(collective, state.numFeatures) : null;
   for (let offset = 0; segments.length < count; offset += segLength) {
-    const xs = x.subarray(offset, offset + segLength);
-    const ys = y.subarray(offset, offset + segLength);
+    const xs = view(x, offset, offset + segLength);
+    const ys = view(y, offset, offset + segLength);
     let gamma: Float32Array | undefined = gammaAtForward ?? undefined;
-    let beta = state.beta ?? undefined;
+    let beta: Float32Array | undefined = betaAtForward ?? undefined;
     let renorm: Segment['renorm'] = null;
     const moments = collective && !exchange ? yield* synchronizedMoments(collective, xs, segShape, state.axis, state.numFeatures) : undefined;
     if (collective && moments) {
@@ -153,7 +162,7 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
       // writes nothing, so `out` may still be the residual), unless the synchronized moments
       // are already in.
       const batch = savedStatistics(moments ?? (yield* call(momentsCall(xs, segShape, { axis: state.axis }))), state.eps);
-      const terms = renormTerms(batch, { mean: runningMean, variance: runningVar, eps: state.eps }, { gamma: gammaAtForward, beta: state.beta }, state.renorm);
+      const terms = renormTerms(batch, { mean: runningMean, variance: runningVar, eps: state.eps }, { gamma: gammaAtForward, beta: betaAtForward }, state.renorm);
       ({ gamma, beta } = terms);
       renorm = { r: terms.r, d: terms.d };
     }
@@ -166,7 +175,7 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
       runningVar: tracking ? runningVar : undefined,
       momentum: tracking ? momentumFor(state) : undefined,
       activation,
-      residual: residual?.subarray(offset, offset + segLength),
+      residual: residual && view(residual, offset, offset + segLength),
       gamma,
       beta,
       out: ys,
@@ -190,21 +199,23 @@ export function* trainForward(state: ForwardState, x: Float32Array, dims: number
 /** Eval-mode forward with the running statistics, which backward then treats as constants. */
 export function* evalForward(state: ForwardState, running: { mean: Float32Array; variance: Float32Array }, x: Float32Array, dims: number[], out: Float32Array, residual: Float32Array | null): Steps<{ y: Float32Array; saved: Saved }> {
   const { eps, activation } = state;
-  const gammaAtForward = state.gamma?.slice() ?? null;
+  const { gamma: gammaAtForward, beta: betaAtForward } = parametersAtCall(state);
+  // The statistics too, as the kernel reads them and backward takes them as constants.
+  const [mean, variance] = [running.mean.slice(), running.variance.slice()];
   const y = yield* call(
     inferenceCall(x, dims, {
       axis: state.axis,
       gamma: gammaAtForward ?? undefined,
-      beta: state.beta ?? undefined,
+      beta: betaAtForward ?? undefined,
       activation,
       residual: residual ?? undefined,
       eps,
-      runningMean: running.mean,
-      runningVar: running.variance,
+      runningMean: mean,
+      runningVar: variance,
       out,
     }),
   );
-  const saveInvStd = running.variance.map((v) => 1 / Math.sqrt(v + eps));
-  const segment = { offset: 0, length: x.length, shape: dims, saveMean: running.mean.slice(), saveInvStd, gamma: gammaAtForward, renorm: null, reluMask: null };
+  const saveInvStd = variance.map((v) => 1 / Math.sqrt(v + eps));
+  const segment = { offset: 0, length: x.length, shape: dims, saveMean: mean, saveInvStd, gamma: gammaAtForward, renorm: null, reluMask: null };
   return { y, saved: { x, xOverwritten: sameMemory(x, y), gamma: gammaAtForward, y, axis: state.axis, useGlobalStats: true, segments: [segment], synchronized: null, activation, residual: residual !== null } };
 }

@@ -44,9 +44,17 @@ function entryValue(value: unknown, name: string): Float32Array | number {
   throw new BatchNormTypeError('ERR_BATCHNORM_INVALID_TYPE', expected('a Float32Array or a finite number', name, describe(value)));
 }
 
+/**
+ * A copy of a state dict's tensor, bit for bit. Not `a.slice()`: a subclass's Symbol.species
+ * may make it another type, and the copy's bytes then another encoding.
+ */
+function copyOf(a: Float32Array): Float32Array {
+  return new Float32Array(a);
+}
+
 /** The bits of each float32, as unsigned 32-bit integers. */
 function bitsOf(a: Float32Array): Uint32Array {
-  return new Uint32Array(a.slice().buffer);
+  return new Uint32Array(copyOf(a).buffer);
 }
 
 /** Serialises a state dict to JSON text. */
@@ -97,7 +105,7 @@ function floatsFromJSON(values: unknown[], name: string): Float32Array {
 
 /** The little-endian bytes of a float32 array. */
 function littleEndianBytes(a: Float32Array): Uint8Array {
-  const bytes = new Uint8Array(a.slice().buffer);
+  const bytes = new Uint8Array(copyOf(a).buffer);
   if (BIG_ENDIAN_HOST) for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
   return bytes;
 }
