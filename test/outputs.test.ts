@@ -144,12 +144,12 @@ describe('allocated outputs', () => {
     const sum = await new Promise((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
-      worker.postMessage(train.y, [train.y.buffer]);
+      worker.postMessage(train.y, [train.y.buffer as ArrayBuffer]);
     });
     await worker.terminate();
     expect(sum).toBe(expected);
     expect(train.y.length).toBe(0);
-    const cloned = structuredClone(train.saveMean, { transfer: [train.saveMean.buffer] });
+    const cloned = structuredClone(train.saveMean, { transfer: [train.saveMean.buffer as ArrayBuffer] });
     expect(cloned.length).toBe(5);
   });
 });

@@ -172,7 +172,7 @@ describe('JSON and binary forms', () => {
 
   test('a detached buffer is a coded TypeError in every form, and nothing is modified', () => {
     const detach = <T extends Float32Array | Uint8Array>(a: T) => {
-      structuredClone(a.buffer, { transfer: [a.buffer] });
+      structuredClone(a.buffer, { transfer: [a.buffer as ArrayBuffer] });
       return a;
     };
     const kept = f32([1, 2]);

@@ -130,7 +130,7 @@ describe.each(BACKENDS)('%s backend', (backend) => {
       layer.build(c.shape);
       const C = c.shape[c.axis < 0 ? c.axis + c.shape.length : c.axis];
       const p = inferenceParameters(C);
-      const weights = [c.scale !== false && p.gamma, c.center !== false && p.beta, p.runningMean, p.runningVar].filter((w): w is Float32Array => w !== false);
+      const weights = [c.scale !== false && p.gamma, c.center !== false && p.beta, p.runningMean, p.runningVar].filter((w) => w !== false);
       layer.setWeights(weights.map((w) => tf.tensor(w)));
       return { layer, p: { ...p, gamma: c.scale === false ? undefined : p.gamma, beta: c.center === false ? undefined : p.beta } };
     }

@@ -182,7 +182,7 @@ test('the Conv2D filter gradient registered for wasm equals the cpu backend\'s',
     const dy = r.normals(dyShape.reduce((a, b) => a * b, 1));
     const filterGradient = async (backend: (typeof BACKENDS)[number]) => {
       await useBackend(backend);
-      const loss = (filter: tf.Tensor4D) => tf.conv2d(tf.tensor4d(x, [2, 7, 6, 3]), filter, 1, pad).mul(tf.tensor(dy, [...dyShape])).sum();
+      const loss = (filter: tf.Tensor) => tf.conv2d(tf.tensor4d(x, [2, 7, 6, 3]), filter as tf.Tensor4D, 1, pad).mul(tf.tensor(dy, [...dyShape])).sum();
       return tf.grad(loss)(tf.zeros([3, 3, 3, 4]) as tf.Tensor4D);
     };
     const want = await filterGradient('cpu');
