@@ -23,10 +23,13 @@ export const USAGE = `usage: npm run bench -- [flags]
                          torch: torch, torch-nommap, torch-layer; onednn
                          (default: all but tfjs-cpu, which takes seconds per call)
   --python PATH          the python3 that has PyTorch (default: ${DEFAULT_PYTHON})
+  --node-flags=FLAGS     Node.js flags (space-separated) for the process of native-dest,
+                         native-nodest and the layer paths, e.g. --node-flags=--single-threaded-gc
   --json                 print the JSON report to stdout instead of the table
   --out DIR              where to write latest.{json,md,svg} (default: bench/results)
   --help                 this text
-Flags that take a value accept --flag value and --flag=value.`;
+Flags that take a value accept --flag value and --flag=value (--node-flags only the latter: its
+value starts with --).`;
 
 export interface Options {
   ops: Op[];
@@ -34,6 +37,8 @@ export interface Options {
   threads: number[];
   backends: string[];
   python: string;
+  /** Node.js flags for the process that runs this package as users call it (bench/backends/ours.ts). */
+  nodeFlags: string[];
   json: boolean;
   out?: string;
 }
@@ -66,6 +71,7 @@ export function parseOptions(argv: string[]): Options & { help: boolean } {
         threads: { type: 'string' },
         backends: { type: 'string' },
         python: { type: 'string', default: DEFAULT_PYTHON },
+        'node-flags': { type: 'string', default: '' },
         json: { type: 'boolean', default: false },
         out: { type: 'string' },
         help: { type: 'boolean', default: false },
@@ -81,12 +87,15 @@ export function parseOptions(argv: string[]): Options & { help: boolean } {
   for (const s of shapes) if (!ALL_CASES.some((c) => c.name === s)) throw new UsageError(`unknown shape "${s}" (known: ${ALL_CASES.map((c) => c.name).join(', ')})`, USAGE);
   const threads = threadCounts(values.threads);
   if (!threads) throw new UsageError('--threads takes positive integers, e.g. --threads 1,2', USAGE);
+  const nodeFlags = values['node-flags'].split(/\s+/).filter(Boolean);
+  for (const f of nodeFlags) if (!f.startsWith('--')) throw new UsageError(`--node-flags takes flags of node, such as --single-threaded-gc (not "${f}")`, USAGE);
   return {
     ops,
     shapes,
     threads,
     backends: list(values.backends) ?? (values.full ? ALL_BACKENDS : DEFAULT_BACKENDS),
     python: values.python,
+    nodeFlags,
     json: values.json,
     out: values.out || undefined,
     help: values.help,

@@ -144,7 +144,7 @@ async function main(opts: Options) {
     roofs = opts.threads.map((t) => measureRoof(native.binding, t, llc));
   }
   if (selected(opts.backends, 'js')) backends.push(jsBench);
-  const peers = await startPeers(opts.backends, opts.python, log);
+  const peers = await startPeers(opts, log);
   backends.push(...peers.backends);
 
   let cells: CellResult[];

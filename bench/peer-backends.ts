@@ -12,6 +12,7 @@ import { PeerFiles, type StartedPeers } from './backends/peer';
 import { tfjsBackend } from './backends/tfjs';
 import { torchBackends } from './backends/torch';
 import type { BenchBackend } from './backends/types';
+import type { Options } from './cli';
 
 export interface Peers {
   backends: BenchBackend[];
@@ -55,14 +56,14 @@ async function nodePeers(wanted: string[], versions: Record<string, string>, log
   return out;
 }
 
-export async function startPeers(wanted: string[], python: string, log: (m: string) => void): Promise<Peers> {
+export async function startPeers({ backends: wanted, python, nodeFlags }: Pick<Options, 'backends' | 'python' | 'nodeFlags'>, log: (m: string) => void): Promise<Peers> {
   const versions: Record<string, string> = {};
   const backends = await nodePeers(wanted, versions, log);
   const files = new PeerFiles();
   // `peer: false`: this package itself, whose version the report gives elsewhere.
   const libraries: { library: string; peer?: false; start: () => Promise<StartedPeers> }[] = [];
   if (Object.values(OURS).some((n) => selected(wanted, n))) {
-    libraries.push({ library: 'batchnorm (no destinations, layer)', peer: false, start: () => oursBackends(wanted, files) });
+    libraries.push({ library: 'batchnorm (no destinations, layer)', peer: false, start: () => oursBackends(wanted, files, nodeFlags) });
   }
   if ([PEERS.torch, PEERS.torchNommap, PEERS.torchLayer].some((n) => selected(wanted, n))) {
     libraries.push({ library: 'PyTorch', start: () => torchBackends(python, wanted, files) });

@@ -18,6 +18,11 @@ describe('bench flags', () => {
     expect(spaced).toMatchObject({ out: '/tmp/x', shapes: ['256x1024-nc'], threads: [1, 2], ops: ['backward'] });
   });
 
+  test('--node-flags: space-separated flags of node, none by default', () => {
+    expect(parseOptions([]).nodeFlags).toEqual([]);
+    expect(parseOptions(['--node-flags=--single-threaded-gc  --max-semi-space-size=64']).nodeFlags).toEqual(['--single-threaded-gc', '--max-semi-space-size=64']);
+  });
+
   test('a repeated value is run once', () => {
     const o = parseOptions(['--threads=1,1,01', '--shapes=256x1024-nc,256x1024-nc', '--ops=backward,backward', '--backends=js,js']);
     expect(o).toMatchObject({ threads: [1], shapes: ['256x1024-nc'], ops: ['backward'], backends: ['js'] });
@@ -31,6 +36,7 @@ describe('bench flags', () => {
     [['--ops=fwd'], /unknown op "fwd"/],
     [['--shapes=3x3'], /unknown shape "3x3"/],
     [['--threads=0'], /--threads takes positive integers/],
+    [['--node-flags=single-threaded-gc'], /--node-flags takes flags of node/],
   ])('%j is refused: %s', (argv, message) => {
     expect(() => parseOptions(argv)).toThrow(message);
   });

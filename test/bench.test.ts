@@ -137,11 +137,24 @@ describe('npm run bench on one small cell, every op of a training step, every ba
 
 test('a peer that is not installed is skipped with one note, and why', async () => {
   const said: string[] = [];
-  const peers = await startPeers(['torch'], '/nonexistent/python3', (m) => said.push(m));
+  const peers = await startPeers({ backends: ['torch'], python: '/nonexistent/python3', nodeFlags: [] }, (m) => said.push(m));
   peers.close();
   expect(peers.backends).toEqual([]);
   expect(peers.versions.PyTorch).toMatch(/^not available: .*nonexistent/);
   expect(said).toEqual([expect.stringMatching(/^PyTorch: skipped \(.*nonexistent/)]);
+});
+
+test('--node-flags reach the process of our user paths', async () => {
+  const start = async (nodeFlags: string[]) => {
+    const said: string[] = [];
+    const peers = await startPeers({ backends: ['native-nodest'], python: '/nonexistent/python3', nodeFlags }, (m) => said.push(m));
+    peers.close();
+    return { names: peers.backends.map((b) => b.name), said };
+  };
+  expect(await start(['--single-threaded-gc'])).toEqual({ names: ['native-nodest'], said: [] });
+  const refused = await start(['--no-such-node-flag']);
+  expect(refused.names).toEqual([]);
+  expect(refused.said).toEqual([expect.stringMatching(/^batchnorm \(no destinations, layer\): skipped \(.*--no-such-node-flag/)]);
 });
 
 test('npm run bench:rss: both modes in processes of their own, RSS reported', () => {
