@@ -284,20 +284,11 @@ export function geometry(shape: unknown, axisOption: unknown, length: number): G
       `[${dims.join(', ')}] (product ${size})`,
     );
   }
-  const outer = product(dims.slice(0, axis));
-  const inner = product(dims.slice(axis + 1));
-  // Only a zero-size tensor can have huge dims (on either side of a 0): its outer, inner or
-  // values per channel (a count that batchMoments reports and mergeMoments reads) would not be
-  // exact, and the native side refuses such extents where the JavaScript backend would not.
-  if (![outer, inner, outer * inner].every(Number.isSafeInteger)) {
-    throw rangeError(
-      'ERR_BATCHNORM_INVALID_SHAPE',
-      'a shape whose outer and inner extents and values per channel (outer x inner) are safe integers',
-      'shape',
-      `[${dims.join(', ')}] (${outer} outer x ${inner} inner)`,
-    );
-  }
-  return { outer, channels: dims[axis]!, inner };
+  return {
+    outer: product(dims.slice(0, axis)),
+    channels: dims[axis]!,
+    inner: product(dims.slice(axis + 1)),
+  };
 }
 
 /** An array argument, for the overlap check. */
