@@ -1,7 +1,7 @@
 /** The native backend: forwards validated plans to the N-API addon (native/src/binding.cpp). */
 import type { ExchangeViews } from './collective/kernel-exchange';
 import { claimUnwritten } from './outputs';
-import type { Backend, BackwardPlan, InferencePlan, MomentsPlan, SumsPlan, TrainPlan } from './plan';
+import type { Backend, BackwardPlan, Geometry, InferencePlan, MomentsPlan, SumsPlan, TrainPlan } from './plan';
 
 /** What the addon reports about itself. */
 export interface NativeInfo {
@@ -55,21 +55,30 @@ export interface NativeBinding {
   backwardSumsAsync(...args: Parameters<NativeBinding['backwardSums']>): Promise<void>;
 }
 
+/**
+ * The (outer, C, inner) the addon takes: counts up to 2^53. Only an empty tensor's outer or
+ * inner can pass that, even be Infinity (shape [2^30, 2^30, 0] with axis 2: no channels, 2^60
+ * values per channel); 2^53 stands for them, as many values per channel as far as the addon's
+ * "more than one" check goes, and no element is addressed either way.
+ */
+const MAX_COUNT = 2 ** 53;
+const dims = (g: Geometry): [number, number, number] => [Math.min(g.outer, MAX_COUNT), g.channels, Math.min(g.inner, MAX_COUNT)];
+
 const trainArgs = (p: TrainPlan) =>
-  [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.momentum, p.runningMean, p.runningVar, p.unbiased, p.saveMean, p.saveInvStd,
+  [p.x, ...dims(p.g), p.y, p.gamma, p.beta, p.eps, p.momentum, p.runningMean, p.runningVar, p.unbiased, p.saveMean, p.saveInvStd,
     p.moments?.count ?? 0, p.moments?.mean ?? null, p.moments?.m2 ?? null, p.relu, p.residual, p.reluMask, claimUnwritten(p.y), p.exchange ?? null] as const;
 const inferenceArgs = (p: InferencePlan) =>
-  [p.x, p.g.outer, p.g.channels, p.g.inner, p.y, p.gamma, p.beta, p.eps, p.runningMean, p.runningVar, p.relu, p.residual, claimUnwritten(p.y)] as const;
+  [p.x, ...dims(p.g), p.y, p.gamma, p.beta, p.eps, p.runningMean, p.runningVar, p.relu, p.residual, claimUnwritten(p.y)] as const;
 const backwardArgs = (p: BackwardPlan) =>
-  [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.dx, p.gamma, p.saveMean, p.saveInvStd, p.useGlobalStats, p.dgamma, p.dbeta,
+  [p.dy, p.x, ...dims(p.g), p.dx, p.gamma, p.saveMean, p.saveInvStd, p.useGlobalStats, p.dgamma, p.dbeta,
     p.sums?.count ?? p.exchange?.count ?? 0, p.sums?.sumDy ?? null, p.sums?.sumDyXmu ?? null, p.localSums?.sumDy ?? null, p.localSums?.sumDyXmu ?? null, p.reluMask, p.dresidual, bothUnwritten(p.dx, p.dresidual), p.exchange?.views ?? null] as const;
 /** Whether both are new (claimUnwritten); claims both, whatever the first answers. */
 const bothUnwritten = (a: F32, b: Opt) => {
   const first = claimUnwritten(a);
   return claimUnwritten(b) && first;
 };
-const momentsArgs = (p: MomentsPlan) => [p.x, p.g.outer, p.g.channels, p.g.inner, p.mean, p.m2] as const;
-const sumsArgs = (p: SumsPlan) => [p.dy, p.x, p.g.outer, p.g.channels, p.g.inner, p.saveMean, p.sumDy, p.sumDyXmu, p.reluMask] as const;
+const momentsArgs = (p: MomentsPlan) => [p.x, ...dims(p.g), p.mean, p.m2] as const;
+const sumsArgs = (p: SumsPlan) => [p.dy, p.x, ...dims(p.g), p.saveMean, p.sumDy, p.sumDyXmu, p.reluMask] as const;
 
 export function nativeBackend(b: NativeBinding): Backend {
   return {

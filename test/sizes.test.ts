@@ -7,7 +7,7 @@
  */
 import { describe, expect, test } from 'vitest';
 
-import { forwardInference, forwardTrain, backward } from '../lib/index';
+import { backward, backwardSums, batchMoments, forwardInference, forwardTrain } from '../lib/index';
 import { expectRelative, geometryOf } from './helpers/reference';
 
 const none = () => new Float32Array(0);
@@ -30,6 +30,28 @@ describe('empty tensors with huge dimensions', () => {
       expect(b.dgamma).toEqual(new Float32Array(C));
     }
     expect(performance.now() - started).toBeLessThan(1000);
+  });
+
+  // The addon counts dimensions up to 2^53; outer or inner, products of several dimensions, may
+  // pass that (even reach Infinity) when another dimension is 0. The JavaScript backend ran these.
+  test.each([
+    { shape: [2 ** 30, 2 ** 30, 0], axis: 2 },
+    { shape: [2 ** 30, 2 ** 30, 3, 0], axis: 2 },
+    { shape: [3, 0, 2 ** 30, 2 ** 30], axis: 1 },
+    { shape: [2, 0, ...Array<number>(20).fill(2 ** 52)], axis: 1 },
+  ])('outer or inner past 2^53: $shape axis $axis', ({ shape, axis }) => {
+    const C = shape[axis]!;
+    const zeros = new Float32Array(C);
+    const stats = { axis, runningMean: new Float32Array(C), runningVar: new Float32Array(C).fill(1) };
+    expect(forwardInference(none(), shape, stats).length).toBe(0);
+    const moments = { count: 4, mean: new Float64Array(C).fill(1), m2: new Float64Array(C).fill(3) };
+    const trained = forwardTrain(none(), shape, { axis, moments });
+    expect([trained.y.length, Array.from(trained.saveMean)]).toEqual([0, Array<number>(C).fill(1)]);
+    if (C === 0) expect(forwardTrain(none(), shape, { axis }).saveMean.length).toBe(0);
+    expect(batchMoments(none(), shape, { axis }).mean).toEqual(new Float64Array(C));
+    const saved = { axis, saveMean: zeros, saveInvStd: zeros };
+    expect(backward(none(), none(), shape, saved).dgamma).toEqual(zeros);
+    expect(backwardSums(none(), none(), shape, saved).sumDy).toEqual(new Float64Array(C));
   });
 });
 
