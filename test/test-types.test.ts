@@ -8,20 +8,17 @@ import { join } from 'path';
 import ts from 'typescript';
 import { expect, test } from 'vitest';
 
+import { diagnosticLine, root } from './helpers/readme-snippets';
+
 test('every test file type-checks against the library', () => {
-  const root = join(__dirname, '..');
   const config = ts.getParsedCommandLineOfConfigFile(join(root, 'tsconfig.test.json'), {}, {
     ...ts.sys,
     onUnRecoverableConfigFileDiagnostic: (d) => {
-      throw new Error(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      throw new Error(diagnosticLine(d));
     },
   })!;
-  expect(config.errors).toEqual([]);
+  expect(config.errors.map(diagnosticLine)).toEqual([]);
   expect(config.fileNames.length).toBeGreaterThan(40);
   const program = ts.createProgram(config.fileNames, config.options);
-  const errors = ts.getPreEmitDiagnostics(program).map((d) => {
-    const where = d.file ? `${d.file.fileName.slice(root.length + 1)}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}: ` : '';
-    return where + ts.flattenDiagnosticMessageText(d.messageText, '\n');
-  });
-  expect(errors).toEqual([]);
+  expect(ts.getPreEmitDiagnostics(program).map(diagnosticLine)).toEqual([]);
 }, 120_000);

@@ -16,7 +16,7 @@ import type { BenchBackend, Cell } from './types';
 const trainStepOnly = (cell: Cell) => (cell.op === 'trainStep' ? undefined : 'a training step only (forward + backward)');
 
 /** `nodeFlags`: flags of node for that process (--node-flags), such as a user's deployment sets. */
-export async function oursBackends(wanted: string[], files: PeerFiles, nodeFlags: string[] = []): Promise<StartedPeers> {
+export async function oursBackends(wanted: string[], files: PeerFiles, nodeFlags: string[]): Promise<StartedPeers> {
   const peer = await PeerProcess.start(process.execPath, [...nodeFlags, join(packageRoot(), 'dist-bench', 'bench', 'peers', 'ours-peer.js')]);
   const paths = [
     { name: OURS.dest, path: 'dest', unsupported: () => undefined },

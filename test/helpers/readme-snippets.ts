@@ -72,12 +72,15 @@ export function typeCheck(sources: Map<string, string>): string[] {
   return ts
     .getPreEmitDiagnostics(program)
     .filter((d) => d.file === undefined || files.has(d.file.fileName))
-    .map((d) => {
-      const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
-      if (!d.file || d.start === undefined) return message;
-      const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
-      return `${d.file.fileName.slice(root.length + 1)}:${line + 1}:${character + 1} ${message}`;
-    });
+    .map(diagnosticLine);
+}
+
+/** A diagnostic as "name:line:col message", the name relative to the repository root. */
+export function diagnosticLine(d: ts.Diagnostic): string {
+  const message = ts.flattenDiagnosticMessageText(d.messageText, '\n');
+  if (!d.file || d.start === undefined) return message;
+  const { line, character } = d.file.getLineAndCharacterOfPosition(d.start);
+  return `${d.file.fileName.slice(root.length + 1)}:${line + 1}:${character + 1} ${message}`;
 }
 
 /**
