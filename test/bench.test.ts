@@ -5,10 +5,10 @@
  * installed, and their tests say so when they are skipped.
  */
 import { execFileSync, spawnSync } from 'child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 
 import { startPeers } from '../bench/peer-backends';
 import { backendInfo } from '../lib/index';
@@ -79,6 +79,7 @@ describe('npm run bench on one small cell, every op of a training step, every ba
     ({ report, dir } = bench(['--ops=forwardTrain,backward,trainStep', '--backends=native,js,torch,onednn']));
     summary = readFileSync(join(dir, 'latest.md'), 'utf8');
   }, 180_000);
+  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
 
   test('native and JS agree, GB/s and the roof are reported, the files are written', () => {
     expect(report.roofs[0].dramTriad).toBeGreaterThan(0);
