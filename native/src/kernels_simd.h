@@ -75,7 +75,8 @@ struct NoBits {
   explicit NoBits(Args...) {}
   NoBits() = default;
   void push(uint32_t, int64_t) {}
-  void prefetch(int64_t) {}
+  void prefetch_within(int64_t) {}
+  void keep_ahead(int64_t) {}
   void finish() {}
   void fill(int64_t) {}
   uint32_t take(int64_t) { return 0; }
@@ -308,11 +309,16 @@ struct SimdKernels {
   // coefficients too.
 
   // pre -> y = relu(pre) or pre; y's mask bits (y > 0) for the `lanes` real lanes go to `bits`.
-  template <class Relu, class Mask, class Bits>
-  static inline F activate(F pre, [[maybe_unused]] int64_t lanes, [[maybe_unused]] Bits& bits) {
+  template <class Relu, class Mask, class Load, class Bits>
+  static inline F activate(F pre, [[maybe_unused]] Load load, [[maybe_unused]] Bits& bits) {
     F y = pre;
     if constexpr (Relu::value) y = V::relu(pre);
-    if constexpr (Mask::value) bits.push(V::positive_bits(y), lanes);
+    if constexpr (!Mask::value) {
+    } else if constexpr (std::is_same_v<Load, WholeLoad>) {
+      bits.template push_whole<W>(V::positive_bits(y));
+    } else {
+      bits.push(V::positive_bits(y), load.n);
+    }
     return y;
   }
 
@@ -365,17 +371,18 @@ struct SimdKernels {
     // An NCHW channel's runs lie C runs apart, and so do their mask bytes, where the hardware's
     // prefetchers do not follow; the rows kernels write the mask in order, and asking there cost
     // up to 4% (NHWC [32, 56, 56, 64]).
-    bits.prefetch(count * len);
+    bits.prefetch_within(count * len);
     for (int64_t r = 0; r < count; ++r) {
       const float* in = x + r * len;
       const float* res = Residual::value ? f.residual + r * len : nullptr;
       float* out = y + r * len;
       const F center = V::set1(a[r].center), scale = V::set1(a[r].scale);
       const F shift = V::set1(a[r].shift);
+      bits.keep_ahead(len);
       for_stores(len, out, stores, [&](int64_t i, auto load, auto store) {
         F pre = V::fma(V::sub(load(in + i, center), center), scale, shift);
         if constexpr (Residual::value) pre = V::add(pre, load_residual(res + i, load));
-        store(out + i, activate<Relu, Mask>(pre, load.n, bits));
+        store(out + i, activate<Relu, Mask>(pre, load, bits));
       });
     }
     bits.finish();
@@ -606,7 +613,7 @@ struct SimdKernels {
         const F shift = load(a.shift + c, V::zero());
         F pre = V::fma(V::sub(load(x + row + c, V::zero()), center), scale, shift);
         if constexpr (Residual::value) pre = V::add(pre, load_residual(residual + row + c, load));
-        store(y + row + c, activate<Relu, Mask>(pre, load.n, bits));
+        store(y + row + c, activate<Relu, Mask>(pre, load, bits));
       });
       bits.finish();
     }

@@ -215,11 +215,20 @@ int check_mask_ranges() {
     std::shuffle(order.begin(), order.end(), random);
     for (size_t k : order) {
       bn::MaskWriter w(mask.data(), cuts[k]);
-      for (int64_t i = cuts[k]; i < cuts[k + 1];) {  // pushes of 1 to 16 bits, as vectors give
-        const int64_t count = std::min<int64_t>(1 + random() % 16, cuts[k + 1] - i);
+      // Pushes of 1 to 16 bits, as vectors give; most writers also take whole vectors of 8 or 16
+      // through push_whole, as the SIMD kernels' full vectors do, between partial ones.
+      const int64_t whole = random() % 3 == 0 ? 0 : random() % 2 ? 8 : 16;
+      for (int64_t i = cuts[k]; i < cuts[k + 1];) {
+        const int64_t left = cuts[k + 1] - i;
+        const int64_t count = std::min<int64_t>(whole && random() % 4 ? whole : 1 + random() % 16, left);
         uint32_t bits = static_cast<uint32_t>(random()) << count;  // garbage above the count
         for (int64_t l = 0; l < count; ++l) bits |= bit[i + l] << l;
-        w.push(bits, count);
+        if (count == 16 && whole == 16)
+          w.push_whole<16>(bits);
+        else if (count == 8 && whole == 8)
+          w.push_whole<8>(bits);
+        else
+          w.push(bits, count);
         i += count;
       }
       w.finish();
