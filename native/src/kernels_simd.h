@@ -100,6 +100,10 @@ class GroupedBits {
     group_ >>= n;
     return bits;
   }
+  template <int N>
+  uint32_t take_whole() {
+    return take(N);
+  }
 
  private:
   MaskReader reader_;
@@ -336,10 +340,14 @@ struct SimdKernels {
   }
 
   // g = mask bit ? dy : 0 for the `lanes` real lanes (a select: NaN dy with bit 0 gives 0).
-  template <class Mask, class Bits>
-  static inline F masked(F dy, [[maybe_unused]] int64_t lanes, [[maybe_unused]] Bits& bits) {
-    if constexpr (Mask::value) return V::select_bits(bits.take(lanes), dy);
-    return dy;
+  template <class Mask, class Load, class Bits>
+  static inline F masked(F dy, [[maybe_unused]] Load load, [[maybe_unused]] Bits& bits) {
+    if constexpr (!Mask::value)
+      return dy;
+    else if constexpr (std::is_same_v<Load, WholeLoad>)
+      return V::select_bits(bits.template take_whole<W>(), dy);
+    else
+      return V::select_bits(bits.take(load.n), dy);
   }
 
   // Whether the backward writes dresidual in the same sweep as dx. Streaming stores need both
@@ -359,7 +367,7 @@ struct SimdKernels {
                                  int64_t first, Stores stores) {
     Reader<Mask> bits(mask, first, len);
     for_stores(len, out, stores, [&](int64_t i, auto load, auto store) {
-      store(out + i, masked<Mask>(load(dy + i, V::zero()), load.n, bits));
+      store(out + i, masked<Mask>(load(dy + i, V::zero()), load, bits));
     });
   }
 
@@ -414,7 +422,7 @@ struct SimdKernels {
       const Sums sums = sum_pair_run(
           len,
           [&](int64_t i, auto load, F& s_dy, F& s_dy_xc) {
-            const F d = masked<Mask>(load(g + i, V::zero()), load.n, bits);
+            const F d = masked<Mask>(load(g + i, V::zero()), load, bits);
             s_dy = V::add(s_dy, d);
             s_dy_xc = V::fma(d, V::sub(load(in + i, c), c), s_dy_xc);
           },
@@ -452,7 +460,7 @@ struct SimdKernels {
       const F center = V::set1(k[r].center), k_dy = V::set1(k[r].k_dy);
       const F k_xc = V::set1(k[r].k_xc), k_const = V::set1(k[r].k_const);
       for_stores(len, out, stores, [&](int64_t i, auto load, auto store) {
-        const F gi = masked<Mask>(load(g + i, V::zero()), load.n, bits);
+        const F gi = masked<Mask>(load(g + i, V::zero()), load, bits);
         F d = V::fma(gi, k_dy, k_const);
         if constexpr (ReadX::value) d = V::fma(V::sub(load(in + i, center), center), k_xc, d);
         store(out + i, d);
@@ -565,7 +573,7 @@ struct SimdKernels {
             F sa = load(a + c, V::zero()), sb = load(b + c, V::zero());
             unroll<n>([&](auto i) {
               const int64_t at = (r0 + r1 + i) * stride + c;
-              const F g = masked<Mask>(load(dy + at, V::zero()), load.n, bits[i]);
+              const F g = masked<Mask>(load(dy + at, V::zero()), load, bits[i]);
               sa = V::add(sa, g);
               sb = V::fma(g, V::sub(load(x + at, V::zero()), cv), sb);
             });
@@ -643,7 +651,7 @@ struct SimdKernels {
       Reader<Mask> bits(f.mask, f.first + row, width);
       for_stores(width, dx + row, stores, [&](int64_t c, auto load, auto store) {
         const F k_dy = load(k.k_dy + c, V::zero()), k_const = load(k.k_const + c, V::zero());
-        const F gi = masked<Mask>(load(dy + row + c, V::zero()), load.n, bits);
+        const F gi = masked<Mask>(load(dy + row + c, V::zero()), load, bits);
         F d = V::fma(gi, k_dy, k_const);
         if constexpr (ReadX::value) {
           const F center = load(k.center + c, V::zero()), k_xc = load(k.k_xc + c, V::zero());

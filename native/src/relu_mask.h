@@ -157,6 +157,27 @@ class MaskReader {
     return bits;
   }
 
+  // take(N) for a whole vector's N bits: where N is a multiple of 8 and N/8 bytes of the range
+  // are left, it loads them and hands out N bits from the front, so as many stay waiting as
+  // before (fewer than 32: there is room for N more in pending_), with no count to keep. The
+  // backward with ReLU on [32, 64, 56, 56] and NHWC [8, 64, 224, 224], 1 and 2 threads, took a
+  // mean 1.06x the plain call with it and 1.08x with take() (a loop over the public call,
+  // alternating builds, three rounds; within the noise of single cells).
+  template <int N>
+  uint32_t take_whole() {
+    if constexpr (N % 8 == 0) {
+      if (end_ - next_ >= N / 8) {
+        uint32_t word = 0;
+        std::memcpy(&word, next_, N / 8);
+        next_ += N / 8;
+        const uint64_t all = pending_ | static_cast<uint64_t>(word) << count_;
+        pending_ = all >> N;
+        return static_cast<uint32_t>(all & low_bits(N));
+      }
+    }
+    return take(N);
+  }
+
   // The next `n` bits, n <= 64: 64 of them with one load where 8 bytes of the range are left.
   uint64_t take_wide(int64_t n) {
     if (n == 64 && end_ - next_ >= 8) {

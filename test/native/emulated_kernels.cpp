@@ -193,7 +193,8 @@ int check_fused(const Inputs& in) {
 
 // Cuts elements [0, n) into ranges at random offsets and writes each range's bits with its own
 // MaskWriter, in a random order, over garbage; then reads random ranges back with MaskReader,
-// in takes of 1 to 16 bits (as vectors take them) and wide takes of up to 64 (mostly 64).
+// in takes of 1 to 16 bits (as vectors take them), whole vectors of 8 or 16 bits, and wide takes
+// of up to 64 (mostly 64).
 int check_mask_ranges() {
   std::mt19937 random(20261130);
   int cases = 0;
@@ -238,10 +239,14 @@ int check_mask_ranges() {
       const int64_t first = random() % n, count = 1 + random() % (n - first);
       bn::MaskReader r(mask.data(), first, count);
       for (int64_t i = first; i < first + count;) {
-        const bool wide = random() % 2;
-        const int64_t want_bits = wide ? (random() % 4 ? 64 : 1 + random() % 64) : 1 + random() % 16;
+        // Takes of 1 to 16 bits, wide ones, and whole vectors of 8 or 16 (take_whole).
+        const int kind = random() % 4, whole = kind == 2 ? 8 : 16;
+        const int64_t want_bits = kind == 0 ? (random() % 4 ? 64 : 1 + random() % 64) : kind == 1 ? 1 + random() % 16 : whole;
         const int64_t take = std::min<int64_t>(want_bits, first + count - i);
-        const uint64_t bits = wide ? r.take_wide(take) : r.take(take);
+        const uint64_t bits = kind == 0             ? r.take_wide(take)
+                              : take < whole || kind == 1 ? r.take(take)
+                              : whole == 8          ? r.take_whole<8>()
+                                                    : r.take_whole<16>();
         for (int64_t l = 0; l < take; ++l)
           if (((bits >> l) & 1) != bit[i + l]) fail("mask read back in a range differs");
         if (take < 64 && (bits >> take) != 0) fail("mask reader returned bits past the count");
