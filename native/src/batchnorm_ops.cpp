@@ -63,9 +63,10 @@ float beta_at(const float* beta, int64_t c) { return beta ? beta[c] : 0.0f; }
 // per-channel finishing functions with the divisions and 23% without (perf samples; those
 // functions' own samples fell by 43%).
 struct ChannelCount {
-  double n, inv_n, bessel;
+  double inv_n, bessel;
   explicit ChannelCount(int64_t count)
-      : n(static_cast<double>(count)), inv_n(1.0 / n), bessel(n / (n - 1.0)) {}
+      : inv_n(1.0 / static_cast<double>(count)),
+        bessel(static_cast<double>(count) / (static_cast<double>(count) - 1.0)) {}
 };
 
 // Writes the channel's saved and running statistics; returns its normalisation.

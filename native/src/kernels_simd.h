@@ -312,16 +312,16 @@ struct SimdKernels {
   // (through a uint8_t*, which may alias anything) came after it, every vector reloaded its
   // coefficients too.
 
-  // pre -> y = relu(pre) or pre; y's mask bits (y > 0) for the `lanes` real lanes go to `bits`.
+  // pre -> y = relu(pre) or pre; y's mask bits (y > 0) for `load`'s real lanes go to `bits`.
   template <class Relu, class Mask, class Load, class Bits>
   static inline F activate(F pre, [[maybe_unused]] Load load, [[maybe_unused]] Bits& bits) {
     F y = pre;
     if constexpr (Relu::value) y = V::relu(pre);
-    if constexpr (!Mask::value) {
-    } else if constexpr (std::is_same_v<Load, WholeLoad>) {
-      bits.template push_whole<W>(V::positive_bits(y));
-    } else {
-      bits.push(V::positive_bits(y), load.n);
+    if constexpr (Mask::value) {
+      if constexpr (std::is_same_v<Load, WholeLoad>)
+        bits.template push_whole<W>(V::positive_bits(y));
+      else
+        bits.push(V::positive_bits(y), load.n);
     }
     return y;
   }
@@ -339,7 +339,7 @@ struct SimdKernels {
     return load(p, V::zero());
   }
 
-  // g = mask bit ? dy : 0 for the `lanes` real lanes (a select: NaN dy with bit 0 gives 0).
+  // g = mask bit ? dy : 0 for `load`'s real lanes (a select: NaN dy with bit 0 gives 0).
   template <class Mask, class Load, class Bits>
   static inline F masked(F dy, [[maybe_unused]] Load load, [[maybe_unused]] Bits& bits) {
     if constexpr (!Mask::value)
