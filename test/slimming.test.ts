@@ -142,6 +142,36 @@ describe('prune', () => {
     expect(() => pruneInputs(conv, [3])).toThrow(expect.objectContaining({ code: 'ERR_BATCHNORM_INVALID_OPTION', message: expect.stringContaining('[0, 3)') }));
   });
 
+  test('Float32Array subclasses as weights prune as plain ones, whatever their constructor or species', () => {
+    // subarray() and slice() build through the subclass's Symbol.species.
+    class Sized extends Float32Array {
+      constructor(length: number) {
+        super(length);
+      }
+    }
+    class OtherSpecies extends Float32Array {
+      static get [Symbol.species]() {
+        return Float64Array;
+      }
+    }
+    const r = rng(13);
+    const conv = { weight: r.normals(4 * 3 * 2 * 2), shape: [4, 3, 2, 2], bias: r.normals(4) };
+    for (const Subclass of [Sized, OtherSpecies]) {
+      const of = (a: Float32Array) => {
+        const s = new Subclass(a.length);
+        s.set(a);
+        return s;
+      };
+      const sub = { weight: of(conv.weight), shape: conv.shape, bias: of(conv.bias) };
+      for (const [got, want] of [[pruneOutputs(sub, [1, 3]), pruneOutputs(conv, [1, 3])], [pruneInputs(sub, [0, 2]), pruneInputs(conv, [0, 2])]]) {
+        expect(got.weight.constructor).toBe(Float32Array);
+        expect(got.bias.constructor).toBe(Float32Array);
+        expectSameBits(got.weight, want.weight, `${Subclass.name} weight`);
+        expectSameBits(got.bias, want.bias, `${Subclass.name} bias`);
+      }
+    }
+  });
+
   test('kept must be an array of numbers (a TypeError), of valid indices (a RangeError); the layer is not modified', () => {
     const layer = { weight: Float32Array.from({ length: 8 }, (_, k) => k), shape: [4, 2] };
     const errors: [unknown, typeof BatchNormTypeError | typeof BatchNormRangeError, string][] = [

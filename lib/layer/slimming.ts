@@ -8,7 +8,7 @@
 import { BatchNormTypeError, describe, expected, rangeError, typeError } from '../errors';
 import { BatchNorm } from './batchnorm';
 import { integerAtLeast, numberIn, numberOption } from './checks';
-import { onlyKnownOptions } from '../validate';
+import { onlyKnownOptions, view } from '../validate';
 import { checkBatchNorm, checkLayer, type LayerParameters, type WeightedLayer } from './weighted-layer';
 
 /** How {@link channelMask} chooses: a share of all channels, or a |gamma| threshold. */
@@ -130,7 +130,7 @@ export function pruneOutputs(layer: WeightedLayer, kept: readonly number[]): Lay
   checkIndices(kept, l.out, 'kept');
   const row = l.weight.length / l.out;
   const weight = new Float32Array(kept.length * row);
-  kept.forEach((o, k) => weight.set(l.weight.subarray(o * row, (o + 1) * row), k * row));
+  kept.forEach((o, k) => weight.set(view(l.weight, o * row, (o + 1) * row), k * row));
   const bias = l.bias ? pick(l.bias, kept) : new Float32Array(kept.length);
   return { weight, shape: [kept.length, ...l.shape.slice(1)], bias };
 }
@@ -146,9 +146,9 @@ export function pruneInputs(layer: WeightedLayer, kept: readonly number[]): Laye
   for (let o = 0; o < l.out; o++) {
     kept.forEach((i, k) => {
       const from = (o * l.in + i) * l.kernel;
-      weight.set(l.weight.subarray(from, from + l.kernel), (o * kept.length + k) * l.kernel);
+      weight.set(view(l.weight, from, from + l.kernel), (o * kept.length + k) * l.kernel);
     });
   }
-  const bias = l.bias ? l.bias.slice() : new Float32Array(l.out);
+  const bias = l.bias ? new Float32Array(l.bias) : new Float32Array(l.out); // not slice(): a subclass's species
   return { weight, shape: [l.out, kept.length, ...l.shape.slice(2)], bias };
 }
